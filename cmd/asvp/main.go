@@ -1,0 +1,85 @@
+// Command asvp selects which images to label next, cheaply, with a proxy on
+// cached features of a pre-trained backbone, kept aligned with the
+// fine-tuned model (ASVP). Run `asvp help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: its name, a one-line summary and its runner.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// plain adapts a runner that needs no context.
+func plain(f func(args []string, stdout, stderr io.Writer) error) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error { return f(args, stdout, stderr) }
+}
+
+func commands() []command {
+	return []command{
+		{"doctor", "check the ONNX Runtime library, the backbones and the datasets", runDoctor},
+		{"extract", "extract features of a dataset into the cache (incremental, resumable, sharded)", runExtract},
+		{"cache", "inspect, verify, export and merge feature caches (ls, verify, export, merge)", plain(runCache)},
+		{"models", "list backbones, import TF.js models (ls, import-tfjs)", runModels},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one asvp command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				fmt.Fprintf(stderr, "asvp %s: %v\n", c.name, err)
+				return 2
+			default:
+				fmt.Fprintf(stderr, "asvp %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "asvp: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+// errUsage marks errors in how a command was called (exit code 2).
+var errUsage = errors.New("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: asvp COMMAND [flags]   (asvp COMMAND -h for its flags)")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+}

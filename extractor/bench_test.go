@@ -1,0 +1,68 @@
+package extractor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// BenchmarkExtractVsBare measures the whole pipeline (decode, resize,
+// normalise, infer, hand to a sink) on Fashion-MNIST against a bare ONNX
+// Runtime session running the same model, batch size and threads on tensors
+// already in memory. The "ratio" metric is pipeline images/s over bare
+// images/s (target >= 0.95).
+func BenchmarkExtractVsBare(b *testing.B) {
+	const n, batchSize, threads = 512, 32, 2
+	card, path := backbone(b)
+	ds, err := openFashionTest()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Bare: an AdvancedSession with preallocated input and output tensors.
+	in, _ := ort.NewEmptyTensor[float32](ort.NewShape(batchSize, int64(card.Height), int64(card.Width), 3))
+	defer in.Destroy()
+	out, _ := ort.NewEmptyTensor[float32](ort.NewShape(batchSize, int64(card.Outputs[0].Dim)))
+	defer out.Destroy()
+	so, _ := ort.NewSessionOptions()
+	so.SetIntraOpNumThreads(threads)
+	bare, err := ort.NewAdvancedSession(path, []string{card.Input}, []string{card.DefaultOutput}, []ort.Value{in}, []ort.Value{out}, so)
+	so.Destroy()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bare.Destroy()
+	for i := range n / batchSize { // fill with real preprocessed images once
+		img, _ := ds.Image(i)
+		Preprocess(card, img, in.GetData()[i%batchSize*card.Height*card.Width*3:][:card.Height*card.Width*3])
+	}
+	sess, err := OpenSession(testRT, card, path, nil, SessionOptions{IntraOpThreads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	ex, _ := New(sess, Config{BatchSize: batchSize})
+	idx := indicesUpTo(n)
+	var bareT, pipeT time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		for range n / batchSize {
+			if err := bare.Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bareT += time.Since(t0)
+		t0 = time.Now()
+		if _, err := ex.Run(context.Background(), ds, idx, newMemSink()); err != nil {
+			b.Fatal(err)
+		}
+		pipeT += time.Since(t0)
+	}
+	bareRate := float64(n*b.N) / bareT.Seconds()
+	pipeRate := float64(n*b.N) / pipeT.Seconds()
+	b.ReportMetric(bareRate, "bare-images/s")
+	b.ReportMetric(pipeRate, "images/s")
+	b.ReportMetric(pipeRate/bareRate, "ratio")
+}

@@ -1,0 +1,225 @@
+package extractor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/asvp-dev/asvp/models"
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// ErrModelMismatch means an ONNX file does not fit the card it was given.
+var ErrModelMismatch = errors.New("model does not fit its card")
+
+// SessionOptions tunes ONNX Runtime's threading. Zero values leave the runtime's defaults.
+type SessionOptions struct {
+	IntraOpThreads int
+	InterOpThreads int
+}
+
+// Session is one loaded backbone that returns the requested outputs.
+// A Session is not safe for concurrent Run calls.
+type Session struct {
+	card    models.Card
+	path    string
+	outputs []string
+	dims    []int
+	s       *ort.DynamicAdvancedSession
+	runOpts *ort.RunOptions
+}
+
+// ModelInfo describes an ONNX file's inputs and outputs as the runtime sees them.
+type ModelInfo struct {
+	Inputs  []ort.InputOutputInfo
+	Outputs []ort.InputOutputInfo
+}
+
+// Inspect reads an ONNX file's inputs and outputs. The Runtime must be open.
+func Inspect(path string) (ModelInfo, error) {
+	in, out, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("extractor: %s is not a loadable ONNX model: %w", path, err)
+	}
+	return ModelInfo{Inputs: in, Outputs: out}, nil
+}
+
+// CheckCard reports how an ONNX file's inputs and outputs disagree with a
+// card, and returns the dimension of each requested output.
+func (mi ModelInfo) CheckCard(path string, card models.Card, outputs []string) ([]int, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("extractor: model %s (card %q): %s: %w", path, card.Name, fmt.Sprintf(format, a...), ErrModelMismatch)
+	}
+	i := slices.IndexFunc(mi.Inputs, func(x ort.InputOutputInfo) bool { return x.Name == card.Input })
+	if i < 0 {
+		return nil, bad("no input %q (inputs: %s)", card.Input, infoNames(mi.Inputs))
+	}
+	in := mi.Inputs[i]
+	if in.DataType != ort.TensorElementDataTypeFloat {
+		return nil, bad("input %q is %s, asvp feeds float32", in.Name, in.DataType)
+	}
+	if len(in.Dimensions) != 4 {
+		return nil, bad("input %q has shape %v, want 4 dimensions (%s)", in.Name, in.Dimensions, card.Layout)
+	}
+	want := []int64{-1, int64(card.Height), int64(card.Width), 3}
+	if card.Layout == "NCHW" {
+		want = []int64{-1, 3, int64(card.Height), int64(card.Width)}
+	}
+	for k := 1; k < 4; k++ {
+		if d := in.Dimensions[k]; d > 0 && d != want[k] {
+			return nil, bad("input %q has shape %v, the card feeds %s %v", in.Name, in.Dimensions, card.Layout, want)
+		}
+	}
+	dims := make([]int, len(outputs))
+	for k, name := range outputs {
+		j := slices.IndexFunc(mi.Outputs, func(x ort.InputOutputInfo) bool { return x.Name == name })
+		if j < 0 {
+			return nil, bad("no output %q (outputs: %s)", name, infoNames(mi.Outputs))
+		}
+		o := mi.Outputs[j]
+		if o.DataType != ort.TensorElementDataTypeFloat {
+			return nil, bad("output %q is %s, want float32", name, o.DataType)
+		}
+		d := int64(1)
+		for _, x := range o.Dimensions[min(1, len(o.Dimensions)):] {
+			if x <= 0 {
+				d = -1
+				break
+			}
+			d *= x
+		}
+		co, inCard := card.Output(name)
+		switch {
+		case d > 0 && inCard && int64(co.Dim) != d:
+			return nil, bad("output %q has %d values per sample, the card says %d", name, d, co.Dim)
+		case d > 0:
+			dims[k] = int(d)
+		case inCard:
+			dims[k] = co.Dim
+		default:
+			return nil, bad("output %q has a dynamic shape %v and the card gives no dimension", name, o.Dimensions)
+		}
+	}
+	return dims, nil
+}
+
+func infoNames(xs []ort.InputOutputInfo) string {
+	names := make([]string, len(xs))
+	for i, x := range xs {
+		names[i] = x.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// OpenSession loads the ONNX file at path for the outputs named, after
+// checking it against the card. The Runtime must stay open while the Session lives.
+func OpenSession(_ *Runtime, card models.Card, path string, outputs []string, opts SessionOptions) (*Session, error) {
+	if err := card.Validate(); err != nil {
+		return nil, err
+	}
+	if len(outputs) == 0 {
+		outputs = []string{card.DefaultOutput}
+	}
+	mi, err := Inspect(path)
+	if err != nil {
+		return nil, err
+	}
+	dims, err := mi.CheckCard(path, card, outputs)
+	if err != nil {
+		return nil, err
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("extractor: session options: %w", err)
+	}
+	defer so.Destroy()
+	if opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+			return nil, fmt.Errorf("extractor: intra-op threads: %w", err)
+		}
+	}
+	if opts.InterOpThreads > 0 {
+		if err := so.SetInterOpNumThreads(opts.InterOpThreads); err != nil {
+			return nil, fmt.Errorf("extractor: inter-op threads: %w", err)
+		}
+	}
+	s, err := ort.NewDynamicAdvancedSession(path, []string{card.Input}, outputs, so)
+	if err != nil {
+		return nil, fmt.Errorf("extractor: load %s: %w", path, err)
+	}
+	ro, err := ort.NewRunOptions()
+	if err != nil {
+		s.Destroy()
+		return nil, fmt.Errorf("extractor: run options: %w", err)
+	}
+	return &Session{card: card, path: path, outputs: slices.Clone(outputs), dims: dims, s: s, runOpts: ro}, nil
+}
+
+// Outputs returns the names of the outputs the session computes.
+func (s *Session) Outputs() []string { return slices.Clone(s.outputs) }
+
+// Dims returns the per-sample dimension of each output.
+func (s *Session) Dims() []int { return slices.Clone(s.dims) }
+
+// Card returns the session's card.
+func (s *Session) Card() models.Card { return s.card }
+
+// Run computes the outputs of n preprocessed images held in input (n*H*W*3
+// values, the card's layout). It returns one slice of n*dim values per
+// output, in Go memory. input is read, never kept.
+func (s *Session) Run(input []float32, n int) ([][]float32, error) {
+	c := s.card
+	per := c.Height * c.Width * 3
+	if n <= 0 || len(input) < n*per {
+		return nil, fmt.Errorf("extractor: run: %d values for %d images of %d", len(input), n, per)
+	}
+	shape := ort.NewShape(int64(n), int64(c.Height), int64(c.Width), 3)
+	if c.Layout == "NCHW" {
+		shape = ort.NewShape(int64(n), 3, int64(c.Height), int64(c.Width))
+	}
+	in, err := ort.NewTensor(shape, input[:n*per])
+	if err != nil {
+		return nil, fmt.Errorf("extractor: input tensor: %w", err)
+	}
+	defer in.Destroy() // only after Run has returned: the runtime no longer reads it
+	outs := make([]ort.Value, len(s.outputs))
+	runErr := s.s.RunWithOptions([]ort.Value{in}, outs, s.runOpts)
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	if runErr != nil {
+		return nil, fmt.Errorf("extractor: run %s on %d images: %w", s.path, n, runErr)
+	}
+	res := make([][]float32, len(outs))
+	for k, o := range outs {
+		t, ok := o.(*ort.Tensor[float32])
+		if !ok {
+			return nil, fmt.Errorf("extractor: output %q is %T, want a float32 tensor", s.outputs[k], o)
+		}
+		data := t.GetData()
+		if len(data) != n*s.dims[k] {
+			return nil, fmt.Errorf("extractor: output %q has %d values for %d images, want %d each (shape %v)",
+				s.outputs[k], len(data), n, s.dims[k], t.GetShape())
+		}
+		res[k] = slices.Clone(data)
+	}
+	return res, nil
+}
+
+// Terminate asks a Run in progress on another goroutine to stop early; that
+// Run returns an error. Safe to call at any time.
+func (s *Session) Terminate() error { return s.runOpts.Terminate() }
+
+// Close frees the session. It must not run concurrently with Run.
+func (s *Session) Close() error {
+	err := errors.Join(s.runOpts.Destroy(), s.s.Destroy())
+	if err != nil {
+		return fmt.Errorf("extractor: close session: %w", err)
+	}
+	return nil
+}
