@@ -13,7 +13,7 @@ const DefaultModel = "mobilenet_v2-nsfwjs"
 
 // MobileNetV2NSFWJSSHA256 is the sha256 of the ONNX file that `asvp models
 // import-tfjs` writes from npm nsfwjs@4.4.0's mobilenet_v2; set-up checks it.
-const MobileNetV2NSFWJSSHA256 = "PENDING"
+const MobileNetV2NSFWJSSHA256 = "656aab13da3a7fb4060e52b8e836c908d341c67d9b35951d609c24e8d3f7972b"
 
 // BuiltinCards returns the cards of the backbones that set-up installs.
 func BuiltinCards() []Card {
