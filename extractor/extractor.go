@@ -130,6 +130,9 @@ func (e *Extractor) Run(ctx context.Context, ds datasets.Dataset, indices []int,
 		todo[k] = where[id]
 	}
 	st := Stats{Requested: len(indices), Cached: len(indices) - len(todo)}
+	if err := e.sess.clearTerminate(); err != nil { // a cancelled earlier Run may have set it
+		return st, fmt.Errorf("extractor: reset run options: %w", err)
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -215,6 +215,9 @@ func (s *Session) Run(input []float32, n int) ([][]float32, error) {
 // Run returns an error. Safe to call at any time.
 func (s *Session) Terminate() error { return s.runOpts.Terminate() }
 
+// clearTerminate makes the session runnable again after a Terminate.
+func (s *Session) clearTerminate() error { return s.runOpts.UnsetTerminate() }
+
 // Close frees the session. It must not run concurrently with Run.
 func (s *Session) Close() error {
 	err := errors.Join(s.runOpts.Destroy(), s.s.Destroy())
