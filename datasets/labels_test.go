@@ -1,0 +1,213 @@
+package datasets
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestReadLabels(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []Label
+		err  error
+		line int
+		msg  string
+	}{
+		{"header", "id,label\na,cat\nb,dog\n", []Label{{"a", "cat", 2}, {"b", "dog", 3}}, nil, 0, ""},
+		{"no-header-bom-crlf-blank", "\xef\xbb\xbfa,cat\r\n\r\n  \r\nb , dog\r\n", []Label{{"a", "cat", 1}, {"b", "dog", 4}}, nil, 0, ""},
+		{"header-case-no-final-newline", "ID,Label\ntrain/00001,Ankle boot", []Label{{"train/00001", "Ankle boot", 2}}, nil, 0, ""},
+		{"quoted", "\"a,1\",\"T-shirt \"\"top\"\"\"\n", []Label{{"a,1", `T-shirt "top"`, 1}}, nil, 0, ""},
+		{"empty", "", []Label{}, nil, 0, ""},
+		{"duplicate", "a,cat\nb,dog\n\na,dog\n", nil, ErrDuplicate, 4, `"a" already labeled on line 1`},
+		{"empty-id", "a,cat\n,dog\n", nil, ErrSyntax, 2, "empty id"},
+		{"empty-label", "a,\n", nil, ErrSyntax, 1, "empty label"},
+		{"too-many-fields", "a,cat,extra\n", nil, ErrSyntax, 1, "too many fields"},
+		{"one-field", "id,label\na\n", nil, ErrSyntax, 2, "missing label"},
+		{"huge-line", "a,cat\n" + strings.Repeat("x", 10<<20) + ",dog\n", nil, ErrLineTooLong, 2, "65536"},
+		{"bad-utf8", "a,\xff\xfe\n", nil, ErrSyntax, 1, "UTF-8"},
+		{"bare-cr", "a,cat\rb,dog\n", nil, ErrSyntax, 1, "carriage return"},
+		{"unterminated", "\"a,cat\n", nil, ErrSyntax, 1, "unterminated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadLabels(strings.NewReader(tt.in), "labels.csv")
+			if tt.err != nil {
+				var pe *ParseError
+				if !errors.Is(err, tt.err) || !errors.As(err, &pe) || pe.Line != tt.line || pe.File != "labels.csv" ||
+					!strings.Contains(err.Error(), tt.msg) {
+					t.Fatalf("err = %v, want %v at line %d with %q", err, tt.err, tt.line, tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteLabelsRoundTrip(t *testing.T) {
+	in := []Label{{ID: "train/00001", Label: "T-shirt/top"}, {ID: "a,b", Label: `say "hi"`}, {ID: " lead", Label: "x"}}
+	var b bytes.Buffer
+	if err := WriteLabels(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	want := "id,label\ntrain/00001,T-shirt/top\n\"a,b\",\"say \"\"hi\"\"\"\n\" lead\",x\n"
+	if b.String() != want {
+		t.Errorf("wrote %q, want %q", b.String(), want)
+	}
+	got, err := ReadLabels(&b, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if got[i].ID != in[i].ID || got[i].Label != in[i].Label || got[i].Line != i+2 {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], in[i])
+		}
+	}
+	for _, bad := range []Label{{ID: "", Label: "x"}, {ID: "a", Label: ""}, {ID: "a\nb", Label: "x"}} {
+		if err := WriteLabels(&b, []Label{bad}); !errors.Is(err, ErrSyntax) {
+			t.Errorf("WriteLabels(%+v) err = %v, want ErrSyntax", bad, err)
+		}
+	}
+}
+
+func TestResolveLabels(t *testing.T) {
+	labels := []Label{{"a", "Bag", 2}, {"b", "Trouser", 3}}
+	got, err := ResolveLabels(labels, FashionMNISTClasses[:], "l.csv")
+	if err != nil || got["a"] != 8 || got["b"] != 1 || len(got) != 2 {
+		t.Errorf("got %v, %v; want a=8 b=1", got, err)
+	}
+	_, err = ResolveLabels(append(labels, Label{"c", "Hat", 7}), FashionMNISTClasses[:], "l.csv")
+	var pe *ParseError
+	if !errors.Is(err, ErrUnknownLabel) || !errors.As(err, &pe) || pe.Line != 7 || !strings.Contains(err.Error(), `"Hat"`) ||
+		!strings.Contains(err.Error(), "Ankle boot") {
+		t.Errorf("err = %v, want ErrUnknownLabel at line 7 listing the classes", err)
+	}
+}
+
+// labelStudioExport mimics a Label Studio "JSON" export of an image classification project.
+const labelStudioExport = `[
+  {
+    "id": 101,
+    "data": {"image": "/data/local-files/?d=train/00001.png", "asvp_id": "train/00001"},
+    "annotations": [
+      {"id": 1, "was_cancelled": false, "created_at": "2024-05-01T10:00:00.000000Z", "updated_at": "2024-05-01T10:00:00.000000Z",
+       "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["Coat"]}}]},
+      {"id": 2, "was_cancelled": false, "created_at": "2024-05-01T09:00:00.000000Z", "updated_at": "2024-05-02T08:00:00.000000Z",
+       "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["Shirt"]}}]},
+      {"id": 3, "was_cancelled": true, "created_at": "2024-05-03T10:00:00Z", "updated_at": "2024-05-03T10:00:00Z",
+       "result": [{"type": "choices", "value": {"choices": ["Bag"]}}]}
+    ]
+  },
+  {"id": 102, "data": {"image": "x.png", "asvp_id": "train/00002"}, "annotations": []},
+  {"id": 103, "data": {"image": "y.png", "id": 7},
+   "annotations": [{"id": 4, "result": [{"type": "rating", "value": {"rating": 3}}, {"type": "choices", "value": {"choices": ["Bag", "Coat"]}}]}]},
+  {"id": 104, "data": {"image": "z.png", "asvp_id": "train/00004"},
+   "annotations": [{"id": 5, "was_cancelled": true, "result": [{"type": "choices", "value": {"choices": ["Bag"]}}]}]}
+]
+`
+
+func TestReadLabelStudio(t *testing.T) {
+	got, err := ReadLabelStudio(strings.NewReader(labelStudioExport), "export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Task 101: annotation 2 is the latest by updated_at; 3 is later but cancelled. Task 102 and 104
+	// have no usable annotation. Task 103 falls back to data.id and the first choices result.
+	want := []Label{{"train/00001", "Shirt", 2}, {"7", "Bag", 15}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	tests := []struct {
+		name, in string
+		err      error
+		line     int
+		msg      string
+	}{
+		{"not-a-list", `{"id": 1}`, ErrSyntax, 1, "JSON list"},
+		{"bad-json", "[\n{\"id\": 1, \"data\": }\n]", ErrSyntax, 2, "invalid character"},
+		{"no-id", "[\n {\"id\": 9, \"data\": {\"image\": \"a.png\"}}\n]", ErrSyntax, 2, "task 9 has no data.asvp_id"},
+		{"duplicate", "[{\"data\": {\"asvp_id\": \"a\"}},\n {\"data\": {\"asvp_id\": \"a\"}}]", ErrDuplicate, 2, "line 1"},
+		{"trailing", `[] []`, ErrSyntax, 1, "after the list"},
+		{"truncated", `[{"data": {"asvp_id": "a"}}`, ErrSyntax, 1, "EOF"},
+		{"empty", ``, ErrSyntax, 1, "EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadLabelStudio(strings.NewReader(tt.in), "e.json")
+			var pe *ParseError
+			if !errors.Is(err, tt.err) || !errors.As(err, &pe) || pe.Line != tt.line || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("err = %v, want %v at line %d with %q", err, tt.err, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+func FuzzReadLabels(f *testing.F) {
+	f.Add("id,label\na,cat\n")
+	f.Add("\xef\xbb\xbfa,cat\r\n\r\nb,\"d,og\"\r\n")
+	f.Add("a,cat\na,dog\n")
+	f.Add("\"a\"\"b\",c\n,x\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		labels, err := ReadLabels(strings.NewReader(s), "fuzz.csv")
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a *ParseError", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, l := range labels {
+			if l.ID == "" || l.Label == "" || seen[l.ID] || l.Line < 1 {
+				t.Fatalf("accepted bad label %+v", l)
+			}
+			seen[l.ID] = true
+		}
+		var b bytes.Buffer
+		if err := WriteLabels(&b, labels); err != nil {
+			t.Fatalf("write back: %v", err)
+		}
+		back, err := ReadLabels(&b, "back.csv")
+		if err != nil || len(back) != len(labels) {
+			t.Fatalf("round trip: %v", err)
+		}
+		for i := range labels {
+			if back[i].ID != labels[i].ID || back[i].Label != labels[i].Label {
+				t.Fatalf("round trip %d: %+v != %+v", i, back[i], labels[i])
+			}
+		}
+	})
+}
+
+func FuzzReadLabelStudio(f *testing.F) {
+	f.Add(labelStudioExport)
+	f.Add(`[{"data": {"asvp_id": "a"}, "annotations": [{"result": [{"value": {"choices": ["x"]}}]}]}]`)
+	f.Add(`[{"data": {"id": 1.5e3}}]`)
+	f.Add(`[`)
+	f.Fuzz(func(t *testing.T, s string) {
+		labels, err := ReadLabelStudio(strings.NewReader(s), "fuzz.json")
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Line < 1 {
+				t.Fatalf("error %v is not a *ParseError with a line", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, l := range labels {
+			if l.ID == "" || l.Label == "" || seen[l.ID] || l.Line < 1 || l.Line > strings.Count(s, "\n")+1 {
+				t.Fatalf("accepted bad label %+v", l)
+			}
+			seen[l.ID] = true
+		}
+	})
+}
