@@ -1,0 +1,55 @@
+// Package cache stores extracted feature vectors in a single bbolt file.
+//
+// There are few types: a DB is one cache file; a Set is one feature set in it,
+// the vectors of one dataset under one model output and preprocessing; a
+// Matrix is a dense block of vectors read out of a Set. GenInfo, SetInfo,
+// SampleError and KV describe what is stored.
+//
+// # Feature sets and generations
+//
+// A feature set is keyed by Fingerprint(model SHA-256, output name,
+// preprocessing card hash, dataset identity), so a set never mixes models or
+// preprocessing. Shards of one extraction ("i/n") share the key, which is what
+// lets Merge join shard files. A set holds generations: generation 0 holds the
+// pre-trained features and exists as soon as EnsureSet returns; later
+// generations hold re-aligned features, each with its own dimension and a
+// free-form provenance.
+//
+// Within a generation every sample is keyed by its stable string ID. Samples
+// whose extraction failed are recorded as SampleError values instead, so that
+// skipping bad inputs loses no information; Missing reports the IDs that are
+// neither stored nor recorded as failed, which is what a resumed extraction
+// still has to do.
+//
+// # Labels and experiment records
+//
+// Named label sets ("oracle", "human") map sample IDs to class indices of a
+// class list (PutLabels, AddLabels, Labels). Experiment records are opaque
+// values in namespaces, ordered by key (PutRecord, Record, Records), which the
+// selector uses to make runs auditable and resumable.
+//
+// # Checking, joining, exporting
+//
+// ReadMatrix and ReadRows verify every record's checksum; Verify checks a whole
+// file and lists problems by set, generation and sample ID. Merge joins shard
+// files; Export writes a generation as NumPy .npy or CSV.
+//
+// # Transactions and lifetimes
+//
+// Every write method is one bbolt read-write transaction: PutBatch stores all
+// of its samples or none of them, so a crash loses at most the batch in
+// flight. Values handed out (matrices, records, labels) are copies that the
+// caller owns; nothing returned aliases the memory-mapped file.
+//
+// # File layout
+//
+// The root holds the buckets "meta" (a magic string and the format version),
+// "sets", "labels" and "records". A stored vector is one record: a format byte, a dtype byte, the dimension as a uvarint, the
+// CRC-32C of the payload, and the little-endian payload. Opening a file that
+// is not an asvp cache fails with ErrNotCache; a cache written by a newer
+// format version fails with ErrVersion.
+//
+// A DB is safe for concurrent use by several goroutines. Only one process
+// may open a cache for writing at a time; a second one fails after a second
+// with an error saying the cache is in use.
+package cache

@@ -1,0 +1,34 @@
+package cache
+
+import "errors"
+
+// Sentinel errors returned by this package, always wrapped in a message that
+// starts "cache: " and names the file; test for them with errors.Is.
+var (
+	// ErrNotCache means the file is not an asvp feature cache: either not a
+	// bbolt file at all, or a bbolt file without the asvp meta bucket.
+	ErrNotCache = errors.New("not an asvp feature cache")
+	// ErrVersion means the cache was written by a newer format version than
+	// this program understands.
+	ErrVersion = errors.New("unsupported cache format version")
+	// ErrNotFound means a feature set, generation, sample, label set or
+	// record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAmbiguous means a set key prefix matches more than one set.
+	ErrAmbiguous = errors.New("ambiguous set key prefix")
+	// ErrMismatch means stored data disagrees with what the caller passed:
+	// a set's dimension or dtype, a generation's dimension, or a vector's length.
+	ErrMismatch = errors.New("mismatch")
+	// ErrReadOnly means a write was attempted on a cache opened read-only.
+	ErrReadOnly = errors.New("opened read-only")
+	// ErrLocked means another process holds the cache open for writing.
+	ErrLocked = errors.New("in use by another process")
+	// ErrDiskFull means a write failed because the disk is full or the
+	// process hit its file-size limit. The transaction was rolled back.
+	ErrDiskFull = errors.New("disk full or file size limit reached")
+	// ErrCorrupt means a stored record failed to decode or its checksum
+	// did not match.
+	ErrCorrupt = errors.New("corrupt record")
+	// ErrConflict means Merge found two different vectors for the same sample.
+	ErrConflict = errors.New("conflicting vectors")
+)

@@ -1,0 +1,292 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestOpenRejects(t *testing.T) {
+	dir := t.TempDir()
+	random := make([]byte, 3*4096+17)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	writeFile := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plainBolt := func(name string, fn func(tx *bolt.Tx) error) string {
+		p := filepath.Join(dir, name)
+		b, err := bolt.Open(p, 0o644, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		return p
+	}
+	withMeta := func(name, magic, version string) string {
+		return plainBolt(name, func(tx *bolt.Tx) error {
+			m, _ := tx.CreateBucket(bucketMeta)
+			m.Put(keyMagic, []byte(magic))
+			return m.Put(keyVersion, []byte(version))
+		})
+	}
+	cases := []struct {
+		name     string
+		path     string
+		readOnly bool
+		want     error
+	}{
+		{"random bytes", writeFile("random.bin", random), false, ErrNotCache},
+		{"random bytes read-only", writeFile("random2.bin", random), true, ErrNotCache},
+		{"short text file", writeFile("notes.txt", []byte("hello, not a cache\n")), false, ErrNotCache},
+		{"plain bbolt file", plainBolt("plain.db", func(tx *bolt.Tx) error {
+			b, _ := tx.CreateBucket([]byte("users"))
+			return b.Put([]byte("k"), []byte("v"))
+		}), false, ErrNotCache},
+		{"bbolt with other meta", withMeta("othermeta.db", "something else", "1"), false, ErrNotCache},
+		{"newer version", withMeta("newer.db", Magic, "2"), false, ErrVersion},
+		{"newer version read-only", withMeta("newer2.db", Magic, "2"), true, ErrVersion},
+		{"garbage version", withMeta("garbage.db", Magic, "x"), false, ErrNotCache},
+		{"missing file read-only", filepath.Join(dir, "absent.db"), true, os.ErrNotExist},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, _ := os.ReadFile(c.path)
+			db, err := Open(c.path, &Options{ReadOnly: c.readOnly})
+			if err == nil {
+				db.Close()
+				t.Fatal("opened")
+			}
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.path) {
+				t.Fatalf("error %q, want %v naming the path", err, c.want)
+			}
+			after, _ := os.ReadFile(c.path)
+			if !bytes.Equal(before, after) {
+				t.Fatal("a rejected file was modified")
+			}
+		})
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	db := openTest(t, true)
+	start := time.Now()
+	_, err := Open(db.Path(), &Options{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another asvp process") || !strings.Contains(err.Error(), db.Path()) {
+		t.Fatalf("second writer: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("lock timeout not honoured")
+	}
+}
+
+func TestVerifyCatchesFlippedByte(t *testing.T) {
+	db := openTest(t, false)
+	path := db.Path()
+	s, err := db.EnsureSet(testInfo("m", 16, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, s, 0, makeSamples(1, 20, 16), 20)
+	// A vector with a distinctive pattern that appears nowhere else.
+	marker := make([]float32, 16)
+	for i := range marker {
+		marker[i] = 1234.5 + float32(i)*0.25
+	}
+	if err := s.PutBatch(0, []string{"victim"}, marker); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(db); err != nil || !rep.OK() || rep.Samples != 21 || rep.Sets != 1 || rep.Generations != 1 {
+		t.Fatalf("before corruption: %+v, %v", rep, err)
+	}
+	db.Close()
+
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := make([]byte, 0, 64)
+	for _, v := range marker {
+		pattern = binary.LittleEndian.AppendUint32(pattern, math.Float32bits(v))
+	}
+	found := 0
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], pattern)
+		if i < 0 {
+			break
+		}
+		raw[off+i+21] ^= 0x04 // one bit inside the payload, mid-vector
+		found++
+		off += i + len(pattern)
+	}
+	if found == 0 {
+		t.Fatal("payload not found in the file")
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rep, err := Verify(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 {
+		t.Fatalf("problems %+v, want one", rep.Problems)
+	}
+	p := rep.Problems[0]
+	if p.Set != s.Key() || p.Gen != 0 || p.ID != "victim" || !strings.Contains(p.Msg, "checksum") {
+		t.Fatalf("problem %+v", p)
+	}
+	rs, _ := db.Set(s.Key())
+	if _, err := rs.ReadMatrix(0); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "victim") {
+		t.Fatalf("ReadMatrix of corrupt cache: %v", err)
+	}
+	if _, err := rs.ReadRows(0, []string{"victim"}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ReadRows of corrupt record: %v", err)
+	}
+}
+
+func TestVerifyCatchesBadCount(t *testing.T) {
+	db := openTest(t, false)
+	s, err := db.EnsureSet(testInfo("m", 3, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, s, 0, makeSamples(1, 5, 3), 5)
+	// Damage the metadata behind the package's back.
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		gb := tx.Bucket(bucketSets).Bucket([]byte(s.Key())).Bucket(keyGens).Bucket(genKey(0))
+		return gb.Put(keyCount, binary.AppendUvarint(nil, 4))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(db)
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Msg, "holds 5 vectors, metadata says 4") {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	// ReadMatrix still returns every stored row.
+	if m, err := s.ReadMatrix(0); err != nil || m.Rows != 5 {
+		t.Fatalf("ReadMatrix: %v", err)
+	}
+}
+
+// The disk-full test re-executes the test binary with a small file-size
+// limit (RLIMIT_FSIZE) and SIGXFSZ ignored, so writes fail with EFBIG.
+const diskFullEnv = "ASVP_CACHE_DISKFULL_CHILD"
+
+func TestDiskFull(t *testing.T) {
+	if path := os.Getenv(diskFullEnv); path != "" {
+		diskFullChild(t, path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "full.asvp")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDiskFull$", "-test.v")
+	cmd.Env = append(os.Environ(), diskFullEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "CHILD-OK") {
+		t.Fatalf("child did not reach the end:\n%s", out)
+	}
+	// Without the limit the cache opens, verifies, and holds exactly the
+	// batches that were committed before the disk filled.
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("reopening after disk full: %v", err)
+	}
+	defer db.Close()
+	rep, err := Verify(db)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after disk full: %+v, %v", rep, err)
+	}
+	s, err := db.EnsureSet(testInfo("m", 256, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := s.Count(0)
+	if n == 0 || n%100 != 0 {
+		t.Fatalf("count %d: want a positive multiple of the batch size", n)
+	}
+	m, err := s.ReadMatrix(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := makeSamples(11, 100*40, 256)
+	var committed []sample
+	for i := 0; i < n; i += 100 {
+		committed = append(committed, all[i:i+100]...)
+	}
+	checkMatrix(t, m, sortedByID(committed), DTypeFloat32)
+	// And it can be written to again.
+	putAll(t, s, 0, all[n:n+100], 100)
+}
+
+func diskFullChild(t *testing.T, path string) {
+	signal.Ignore(syscall.SIGXFSZ)
+	const limit = 2 << 20
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.EnsureSet(testInfo("m", 256, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := makeSamples(11, 100*40, 256) // 4 MB of vectors: twice the limit
+	var werr error
+	for i := 0; i < len(all) && werr == nil; i += 100 {
+		ids, vecs := flatten(all[i : i+100])
+		werr = s.PutBatch(0, ids, vecs)
+	}
+	if werr == nil {
+		t.Fatal("4 MB written under a 2 MB file size limit")
+	}
+	if !errors.Is(werr, ErrDiskFull) || !strings.Contains(werr.Error(), path) {
+		t.Fatalf("error %q, want ErrDiskFull naming the path", werr)
+	}
+	t.Logf("write error: %v", werr)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("reopen under limit: %v", err)
+	}
+	rep, err := Verify(ro)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify under limit: %+v, %v", rep, err)
+	}
+	ro.Close()
+	t.Log("CHILD-OK")
+}

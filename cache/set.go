@@ -1,0 +1,596 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Keys inside a set's bucket and inside each generation's bucket.
+var (
+	keyInfo   = []byte("info")
+	keyGens   = []byte("gens")
+	keyCount  = []byte("n")
+	bucketVec = []byte("vec")
+	bucketErr = []byte("err")
+)
+
+// maxIDLen bounds sample IDs; bbolt keys may be up to 32 KiB.
+const maxIDLen = 4096
+
+// Set is a handle on one feature set of a DB. It holds no transaction and
+// stays valid while the DB is open.
+type Set struct {
+	db    *DB
+	info  SetInfo
+	dtype byte
+}
+
+// SampleError records a sample whose features could not be extracted.
+type SampleError struct {
+	ID     string `json:"id"`
+	Path   string `json:"path,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// EnsureSet creates the feature set described by info, with an empty
+// generation 0 of dimension info.Dim, or opens it when its key already
+// exists. info.Key may be empty (it is computed) but must otherwise equal the
+// fingerprint. An existing set whose dim or dtype differs gives ErrMismatch.
+func (db *DB) EnsureSet(info SetInfo) (*Set, error) {
+	want := Fingerprint(info.ModelSHA256, info.Output, info.CardHash, info.DatasetID)
+	if info.Key == "" {
+		info.Key = want
+	}
+	if info.DType == "" {
+		info.DType = DTypeFloat32
+	}
+	if info.Created.IsZero() {
+		info.Created = time.Now().UTC()
+	}
+	if err := info.validate(); err != nil {
+		return nil, err
+	}
+	var stored SetInfo
+	found := false
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSets).Bucket([]byte(info.Key))
+		if b == nil {
+			return nil
+		}
+		found = true
+		var err error
+		stored, err = decodeSetInfo(b.Get(keyInfo))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %s: set %s: %w", db.path, short(info.Key), err)
+	}
+	if !found {
+		err = db.update("creating feature set", func(tx *bolt.Tx) error {
+			sets := tx.Bucket(bucketSets)
+			if b := sets.Bucket([]byte(info.Key)); b != nil { // created meanwhile
+				found = true
+				var err error
+				stored, err = decodeSetInfo(b.Get(keyInfo))
+				return err
+			}
+			b, err := sets.CreateBucket([]byte(info.Key))
+			if err != nil {
+				return err
+			}
+			if err := b.Put(keyInfo, encodeSetInfo(info)); err != nil {
+				return err
+			}
+			gens, err := b.CreateBucket(keyGens)
+			if err != nil {
+				return err
+			}
+			return createGen(gens, GenInfo{N: 0, Dim: info.Dim, Source: SourcePretrained, Created: info.Created})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cache: %s: set %s: %w", db.path, short(info.Key), err)
+		}
+		if !found {
+			stored = info
+		}
+	}
+	if stored.Dim != info.Dim || stored.DType != info.DType {
+		return nil, fmt.Errorf("cache: %s: set %s holds %s vectors of dimension %d, not %s of dimension %d: %w",
+			db.path, short(info.Key), stored.DType, stored.Dim, info.DType, info.Dim, ErrMismatch)
+	}
+	return db.newSet(stored), nil
+}
+
+func (db *DB) newSet(info SetInfo) *Set {
+	code, err := dtypeCode(info.DType)
+	if err != nil {
+		panic(err) // validated on decode
+	}
+	return &Set{db: db, info: info, dtype: code}
+}
+
+func createGen(gens *bolt.Bucket, g GenInfo) error {
+	b, err := gens.CreateBucket(genKey(g.N))
+	if err != nil {
+		return err
+	}
+	if err := b.Put(keyInfo, encodeGenInfo(g)); err != nil {
+		return err
+	}
+	if err := b.Put(keyCount, binary.AppendUvarint(nil, 0)); err != nil {
+		return err
+	}
+	if _, err := b.CreateBucket(bucketVec); err != nil {
+		return err
+	}
+	_, err = b.CreateBucket(bucketErr)
+	return err
+}
+
+// genKey is the bucket name of generation n: big-endian so buckets sort by number.
+func genKey(n int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(n)) }
+
+// Set returns the feature set with the given key, or with the unique key that
+// starts with key when key is at least 8 hex digits. It returns ErrNotFound
+// or ErrAmbiguous otherwise.
+func (db *DB) Set(key string) (*Set, error) {
+	var info SetInfo
+	err := db.view(func(tx *bolt.Tx) error {
+		sets := tx.Bucket(bucketSets)
+		if b := sets.Bucket([]byte(key)); b != nil {
+			var err error
+			info, err = decodeSetInfo(b.Get(keyInfo))
+			return err
+		}
+		if len(key) < 8 || !isHex(key) {
+			return fmt.Errorf("feature set %q: %w", key, ErrNotFound)
+		}
+		var matches []string
+		c := sets.Cursor()
+		for k, _ := c.Seek([]byte(key)); k != nil && bytes.HasPrefix(k, []byte(key)); k, _ = c.Next() {
+			matches = append(matches, string(k))
+		}
+		switch len(matches) {
+		case 0:
+			return fmt.Errorf("feature set %q: %w", key, ErrNotFound)
+		case 1:
+			var err error
+			info, err = decodeSetInfo(sets.Bucket([]byte(matches[0])).Get(keyInfo))
+			return err
+		}
+		return fmt.Errorf("feature set prefix %q matches %d sets: %w", key, len(matches), ErrAmbiguous)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %s: %w", db.path, err)
+	}
+	return db.newSet(info), nil
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s)
+	return err == nil
+}
+
+// Sets returns the descriptions of all feature sets, ordered by key.
+func (db *DB) Sets() ([]SetInfo, error) {
+	var out []SetInfo
+	err := db.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSets).ForEachBucket(func(k []byte) error {
+			si, err := decodeSetInfo(tx.Bucket(bucketSets).Bucket(k).Get(keyInfo))
+			if err != nil {
+				return fmt.Errorf("set %s: %w", short(string(k)), err)
+			}
+			out = append(out, si)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %s: %w", db.path, err)
+	}
+	return out, nil
+}
+
+// Info returns the set's description.
+func (s *Set) Info() SetInfo { return s.info }
+
+// Key returns the set's key.
+func (s *Set) Key() string { return s.info.Key }
+
+// wrap prefixes err with the cache path, set and generation.
+func (s *Set) wrap(gen int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("cache: %s: set %s generation %d: %w", s.db.path, short(s.info.Key), gen, err)
+}
+
+// setBucket returns the set's bucket in tx.
+func (s *Set) setBucket(tx *bolt.Tx) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucketSets).Bucket([]byte(s.info.Key))
+	if b == nil {
+		return nil, fmt.Errorf("feature set %s: %w", short(s.info.Key), ErrNotFound)
+	}
+	return b, nil
+}
+
+// genBucket returns generation gen's bucket and description in tx.
+func (s *Set) genBucket(tx *bolt.Tx, gen int) (*bolt.Bucket, GenInfo, error) {
+	sb, err := s.setBucket(tx)
+	if err != nil {
+		return nil, GenInfo{}, err
+	}
+	if gen < 0 || gen > math.MaxUint32 {
+		return nil, GenInfo{}, fmt.Errorf("generation %d: %w", gen, ErrNotFound)
+	}
+	b := sb.Bucket(keyGens).Bucket(genKey(gen))
+	if b == nil {
+		return nil, GenInfo{}, fmt.Errorf("generation %d: %w", gen, ErrNotFound)
+	}
+	g, err := decodeGenInfo(b.Get(keyInfo))
+	return b, g, err
+}
+
+// Generations returns the set's generations in order; generation 0 is first.
+func (s *Set) Generations() ([]GenInfo, error) {
+	var out []GenInfo
+	err := s.db.view(func(tx *bolt.Tx) error {
+		sb, err := s.setBucket(tx)
+		if err != nil {
+			return err
+		}
+		gens := sb.Bucket(keyGens)
+		return gens.ForEachBucket(func(k []byte) error {
+			g, err := decodeGenInfo(gens.Bucket(k).Get(keyInfo))
+			if err != nil {
+				return err
+			}
+			out = append(out, g)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %s: set %s: %w", s.db.path, short(s.info.Key), err)
+	}
+	return out, nil
+}
+
+// AddGeneration adds an empty generation described by g (g.N is ignored; a
+// zero g.Created means now) and returns its number, one more than the last.
+func (s *Set) AddGeneration(g GenInfo) (int, error) {
+	if g.Created.IsZero() {
+		g.Created = time.Now().UTC()
+	}
+	g.Provenance = maps.Clone(g.Provenance)
+	err := s.db.update("adding generation", func(tx *bolt.Tx) error {
+		sb, err := s.setBucket(tx)
+		if err != nil {
+			return err
+		}
+		gens := sb.Bucket(keyGens)
+		last, _ := gens.Cursor().Last()
+		if len(last) != 4 {
+			return fmt.Errorf("%w: generation key %x", ErrCorrupt, last)
+		}
+		g.N = int(binary.BigEndian.Uint32(last)) + 1
+		if err := g.validate(); err != nil {
+			return err
+		}
+		return createGen(gens, g)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cache: %s: set %s: %w", s.db.path, short(s.info.Key), err)
+	}
+	return g.N, nil
+}
+
+// Generation returns the description of generation gen.
+func (s *Set) Generation(gen int) (GenInfo, error) {
+	var g GenInfo
+	err := s.db.view(func(tx *bolt.Tx) error {
+		var err error
+		_, g, err = s.genBucket(tx, gen)
+		return err
+	})
+	return g, s.wrap(gen, err)
+}
+
+// Latest returns the description of the newest generation.
+func (s *Set) Latest() (GenInfo, error) {
+	gens, err := s.Generations()
+	if err != nil {
+		return GenInfo{}, err
+	}
+	if len(gens) == 0 {
+		return GenInfo{}, fmt.Errorf("cache: %s: set %s has no generations: %w", s.db.path, short(s.info.Key), ErrCorrupt)
+	}
+	return gens[len(gens)-1], nil
+}
+
+// checkID rejects IDs that cannot be stored or exported one per line.
+func checkID(id string) error {
+	if id == "" {
+		return fmt.Errorf("empty sample ID")
+	}
+	if len(id) > maxIDLen {
+		return fmt.Errorf("sample ID %.40q... is %d bytes, longer than %d", id, len(id), maxIDLen)
+	}
+	if strings.ContainsAny(id, "\n\r") {
+		return fmt.Errorf("sample ID %q contains a line break", id)
+	}
+	return nil
+}
+
+// PutBatch stores one vector per ID in generation gen: row i of vecs (of the
+// generation's dimension) belongs to ids[i]. It is one transaction: on any
+// error (a bad ID, a non-finite value, a full disk) nothing of the batch is
+// kept. Storing a vector replaces an earlier one for the same ID and clears
+// a recorded extraction error for it.
+func (s *Set) PutBatch(gen int, ids []string, vecs []float32) error {
+	return s.PutBatchWithErrors(gen, ids, vecs, nil)
+}
+
+// PutErrors records samples whose extraction failed, in one transaction.
+func (s *Set) PutErrors(gen int, errs []SampleError) error {
+	return s.PutBatchWithErrors(gen, nil, nil, errs)
+}
+
+// PutBatchWithErrors stores vectors as PutBatch does and records errs as
+// PutErrors does, all in one transaction.
+func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []SampleError) error {
+	if len(ids) == 0 && len(errs) == 0 {
+		if len(vecs) != 0 {
+			return s.wrap(gen, fmt.Errorf("%d values for 0 samples: %w", len(vecs), ErrMismatch))
+		}
+		return nil
+	}
+	err := s.db.update("writing batch", func(tx *bolt.Tx) error {
+		gb, g, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		if len(vecs) != len(ids)*g.Dim {
+			return fmt.Errorf("%d values for %d samples of dimension %d: %w", len(vecs), len(ids), g.Dim, ErrMismatch)
+		}
+		vb, eb := gb.Bucket(bucketVec), gb.Bucket(bucketErr)
+		n, err := readCount(gb)
+		if err != nil {
+			return err
+		}
+		// bbolt keeps references to values until commit: one buffer, no reuse.
+		rl := recordLen(s.dtype, g.Dim)
+		buf := make([]byte, 0, rl*len(ids))
+		for i, id := range ids {
+			if err := checkID(id); err != nil {
+				return fmt.Errorf("sample %d of batch: %w", i, err)
+			}
+			row := vecs[i*g.Dim : (i+1)*g.Dim]
+			for j, v := range row {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("sample %q: value %d is %v", id, j, v)
+				}
+			}
+			start := len(buf)
+			buf = encodeRecord(buf, s.dtype, row)
+			key := []byte(id)
+			if vb.Get(key) == nil {
+				n++
+			}
+			if err := vb.Put(key, buf[start:len(buf):len(buf)]); err != nil {
+				return fmt.Errorf("sample %q: %w", id, err)
+			}
+			if eb.Get(key) != nil {
+				if err := eb.Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+		for _, se := range errs {
+			if err := checkID(se.ID); err != nil {
+				return fmt.Errorf("error record: %w", err)
+			}
+			v, _ := json.Marshal(SampleError{Path: se.Path, Reason: se.Reason})
+			if err := eb.Put([]byte(se.ID), v); err != nil {
+				return fmt.Errorf("error record %q: %w", se.ID, err)
+			}
+		}
+		return gb.Put(keyCount, binary.AppendUvarint(nil, uint64(n)))
+	})
+	return s.wrap(gen, err)
+}
+
+func readCount(gb *bolt.Bucket) (int, error) {
+	n, k := binary.Uvarint(gb.Get(keyCount))
+	if k <= 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("%w: bad sample count", ErrCorrupt)
+	}
+	return int(n), nil
+}
+
+// Errors returns the recorded extraction errors of generation gen, ordered by ID.
+func (s *Set) Errors(gen int) ([]SampleError, error) {
+	var out []SampleError
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, _, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		return gb.Bucket(bucketErr).ForEach(func(k, v []byte) error {
+			var se SampleError
+			if err := json.Unmarshal(v, &se); err != nil {
+				return fmt.Errorf("%w: error record %q: %w", ErrCorrupt, k, err)
+			}
+			se.ID = string(k)
+			out = append(out, se)
+			return nil
+		})
+	})
+	return out, s.wrap(gen, err)
+}
+
+// ErrorCount returns the number of recorded extraction errors of generation gen.
+func (s *Set) ErrorCount(gen int) (int, error) {
+	var n int
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, _, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		n = gb.Bucket(bucketErr).Stats().KeyN
+		return nil
+	})
+	return n, s.wrap(gen, err)
+}
+
+// Missing returns, in input order, the IDs of ids that generation gen
+// neither stores nor records as failed.
+func (s *Set) Missing(gen int, ids []string) ([]string, error) {
+	var out []string
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, _, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		vb, eb := gb.Bucket(bucketVec), gb.Bucket(bucketErr)
+		for _, id := range ids {
+			k := []byte(id)
+			if len(k) == 0 || (vb.Get(k) == nil && eb.Get(k) == nil) {
+				out = append(out, id)
+			}
+		}
+		return nil
+	})
+	return out, s.wrap(gen, err)
+}
+
+// Count returns the number of vectors stored in generation gen.
+func (s *Set) Count(gen int) (int, error) {
+	var n int
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, _, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		n, err = readCount(gb)
+		return err
+	})
+	return n, s.wrap(gen, err)
+}
+
+// ReadMatrix returns every vector of generation gen, one row per sample in
+// ID (byte) order, read in one pass. Every record's checksum is verified.
+func (s *Set) ReadMatrix(gen int) (*Matrix, error) {
+	var m *Matrix
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, g, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		n, err := readCount(gb)
+		if err != nil {
+			return err
+		}
+		// One cursor pass collects the IDs and the record bytes (valid until
+		// the transaction ends); checking and copying them into the matrix is
+		// then split across CPUs, which is where the time goes.
+		ids := make([]string, 0, n)
+		vals := make([][]byte, 0, n)
+		c := gb.Bucket(bucketVec).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			ids = append(ids, string(k))
+			vals = append(vals, v)
+		}
+		m = &Matrix{IDs: ids, Rows: len(ids), Cols: g.Dim, Data: make([]float32, len(ids)*g.Dim)}
+		return decodeRows(m, vals, g.Dim)
+	})
+	if err != nil {
+		return nil, s.wrap(gen, err)
+	}
+	return m, nil
+}
+
+// parallelBytes is the payload size from which decodeRows uses several goroutines.
+const parallelBytes = 4 << 20
+
+// decodeRows checks vals[i] and decodes it into row i of m, in parallel for
+// large matrices. It reports the first bad record in row order.
+func decodeRows(m *Matrix, vals [][]byte, dim int) error {
+	decode := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			r, err := parseRecord(vals[i])
+			if err != nil {
+				return fmt.Errorf("sample %q: %w", m.IDs[i], err)
+			}
+			if r.dim != dim {
+				return fmt.Errorf("sample %q has dimension %d, generation %d: %w", m.IDs[i], r.dim, dim, ErrCorrupt)
+			}
+			r.decodeInto(m.Data[i*dim : (i+1)*dim])
+		}
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(vals)*dim*4/parallelBytes)
+	if workers <= 1 {
+		return decode(0, len(vals))
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(vals)/workers, (w+1)*len(vals)/workers
+		wg.Go(func() { errs[w] = decode(lo, hi) })
+	}
+	wg.Wait()
+	return firstNonNil(errs)
+}
+
+func firstNonNil(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadRows returns the vectors of ids in generation gen, row i for ids[i].
+// An ID without a vector gives ErrNotFound naming it.
+func (s *Set) ReadRows(gen int, ids []string) (*Matrix, error) {
+	var m *Matrix
+	err := s.db.view(func(tx *bolt.Tx) error {
+		gb, g, err := s.genBucket(tx, gen)
+		if err != nil {
+			return err
+		}
+		m = NewMatrix(len(ids), g.Dim)
+		vb := gb.Bucket(bucketVec)
+		for i, id := range ids {
+			v := vb.Get([]byte(id))
+			if v == nil {
+				return fmt.Errorf("sample %q: %w", id, ErrNotFound)
+			}
+			r, err := parseRecord(v)
+			if err != nil {
+				return fmt.Errorf("sample %q: %w", id, err)
+			}
+			if r.dim != g.Dim {
+				return fmt.Errorf("sample %q has dimension %d, generation %d: %w", id, r.dim, g.Dim, ErrCorrupt)
+			}
+			r.decodeInto(m.Row(i))
+			m.IDs[i] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(gen, err)
+	}
+	return m, nil
+}
