@@ -33,7 +33,10 @@
 // # Determinism
 //
 // Every random choice (initial weights, batch order) comes from a PCG
-// generator seeded by Recipe.Seed. Matrix products use gonum's BLAS, which
-// splits work over fixed output blocks and sums each block in a fixed order,
-// so the same seed gives the same weights bit for bit at any GOMAXPROCS.
+// generator seeded by Recipe.Seed. Matrix products use the package's own
+// packed GEMM (AVX2/FMA assembly micro-kernel on amd64, Go elsewhere), which
+// sums every output element with fused multiply-adds in order of the inner
+// index, whatever the tiling or the goroutine that computes it; so the same
+// seed gives the same weights bit for bit at any GOMAXPROCS, and a row's
+// Predict or Embed output does not depend on the other rows.
 package nn

@@ -3,9 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"runtime"
 )
 
 // Matrix is a dense row-major float64 batch with one row per sample.
@@ -27,10 +25,6 @@ func NewMatrix(rows, cols int) *Matrix {
 // Clone returns a deep copy of m.
 func (m *Matrix) Clone() *Matrix {
 	return &Matrix{Rows: m.Rows, Cols: m.Cols, Data: append([]float64(nil), m.Data...)}
-}
-
-func (m *Matrix) general() blas64.General {
-	return blas64.General{Rows: m.Rows, Cols: m.Cols, Stride: m.Cols, Data: m.Data}
 }
 
 // Param is one trainable tensor: its values, the gradient accumulated by
@@ -93,40 +87,45 @@ func (d *Dense) Forward(x *Matrix, train bool) *Matrix {
 	if x.Cols != d.In {
 		panic(fmt.Sprintf("nn: dense input has %d columns, want %d", x.Cols, d.In))
 	}
-	y := NewMatrix(x.Rows, d.Out)
-	for i := 0; i < x.Rows; i++ {
-		copy(y.Data[i*d.Out:(i+1)*d.Out], d.B.Value)
-	}
-	if x.Rows > 0 {
-		w := blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W.Value}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, x.general(), w, 1, y.general())
-	}
+	y := d.apply(x, runtime.GOMAXPROCS(0))
 	if train {
 		d.x = x
 	}
 	return y
 }
 
+// apply returns x·Wᵀ + b computed on at most workers goroutines.
+func (d *Dense) apply(x *Matrix, workers int) *Matrix {
+	y := NewMatrix(x.Rows, d.Out)
+	for i := 0; i < x.Rows; i++ {
+		copy(y.Data[i*d.Out:(i+1)*d.Out], d.B.Value)
+	}
+	gemmWorkers(workers, x.Rows, d.Out, d.In, rowMajor(x.Data, d.In), transposed(d.W.Value, d.In), y.Data, d.Out, true)
+	return y
+}
+
 // Backward implements Layer.
 func (d *Dense) Backward(g *Matrix) *Matrix {
+	d.backwardParams(g)
+	// dx = g·W.
+	dx := NewMatrix(g.Rows, d.In)
+	gemm(g.Rows, d.In, d.Out, rowMajor(g.Data, d.Out), rowMajor(d.W.Value, d.In), dx.Data, d.In, false)
+	return dx
+}
+
+// backwardParams is Backward without the input gradient: it only adds
+// gᵀ·x to W's gradient and the column sums of g to b's.
+func (d *Dense) backwardParams(g *Matrix) {
 	if d.x == nil {
 		panic("nn: dense backward without a training forward")
 	}
-	dx := NewMatrix(g.Rows, d.In)
-	if g.Rows == 0 {
-		return dx
-	}
-	w := blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W.Value}
-	gw := blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W.Grad}
-	blas64.Gemm(blas.Trans, blas.NoTrans, 1, g.general(), d.x.general(), 1, gw)
+	gemm(d.Out, d.In, g.Rows, transposed(g.Data, d.Out), rowMajor(d.x.Data, d.In), d.W.Grad, d.In, true)
 	for i := 0; i < g.Rows; i++ {
 		row := g.Data[i*d.Out : (i+1)*d.Out]
 		for j, v := range row {
 			d.B.Grad[j] += v
 		}
 	}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, g.general(), w, 0, dx.general())
-	return dx
 }
 
 // Params implements Layer.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 )
 
 // SoftmaxCrossEntropy returns the mean cross-entropy of softmax(logits)
@@ -84,6 +85,27 @@ func (a *Adapter) Params() []*Param { return a.block.Params() }
 // Branch returns W2·ReLU(W1·x + b1) + b2, the adapter's change to x.
 func (a *Adapter) Branch(x *Matrix) *Matrix { return a.block.Branch(x, false) }
 
+// branchSerial is Branch on the calling goroutine alone, for callers that
+// already spread row blocks over goroutines. It gives the same bits.
+func (a *Adapter) branchSerial(x *Matrix) *Matrix {
+	h := a.FC1.apply(x, 1)
+	for i, v := range h.Data {
+		if !(v > 0) {
+			h.Data[i] = 0
+		}
+	}
+	return a.FC2.apply(h, 1)
+}
+
+// backwardParams is Backward without the input gradient, which training
+// never needs because the adapter's input is data: it only accumulates
+// the parameter gradients, the same ones Backward would.
+func (a *Adapter) backwardParams(g *Matrix) {
+	g = a.FC2.Backward(g)
+	g = a.block.Inner.Layers[1].Backward(g) // the ReLU
+	a.FC1.backwardParams(g)
+}
+
 func uniformInit(d *Dense, rng *rand.Rand) {
 	bound := 1 / math.Sqrt(float64(d.In))
 	for i := range d.W.Value {
@@ -128,9 +150,23 @@ func NewNet(dim, hidden, classes int, seed uint64) *Net {
 	return n
 }
 
-// chunkRows bounds the rows pushed through the network at once by
-// Predict and Embed, to keep memory flat on large pools.
-const chunkRows = 2048
+// blockRows is the number of rows Predict and Embed push through the
+// network at once. Blocks go to GOMAXPROCS goroutines, each running its
+// block serially; this keeps memory flat on large pools and parallelises
+// the element-wise work as well as the products. Each output row depends
+// only on its input row, so the block size and the number of goroutines
+// do not change any bit of the result.
+const blockRows = 256
+
+// forBlocks calls f(lo, hi) for consecutive row blocks [lo, hi) covering
+// [0, rows), on up to GOMAXPROCS goroutines.
+func forBlocks(rows int, f func(lo, hi int)) {
+	blocks := (rows + blockRows - 1) / blockRows
+	parallelFor(runtime.GOMAXPROCS(0), blocks, func(b int) {
+		lo := b * blockRows
+		f(lo, min(lo+blockRows, rows))
+	})
+}
 
 func (n *Net) checkInput(x []float32, rows int) {
 	if rows < 0 || len(x) != rows*n.Dim {
@@ -159,17 +195,21 @@ func (n *Net) Predict(x []float32, rows int) []float32 {
 	n.checkInput(x, rows)
 	c := n.Classes
 	probs := make([]float32, rows*c)
-	p := make([]float64, c)
-	for lo := 0; lo < rows; lo += chunkRows {
-		hi := min(lo+chunkRows, rows)
-		logits := n.Head.Forward(n.Adapter.Forward(n.standardize(x, lo, hi), false), false)
+	forBlocks(rows, func(lo, hi int) {
+		z := n.standardize(x, lo, hi)
+		a := n.Adapter.branchSerial(z)
+		for i, v := range z.Data {
+			a.Data[i] += v // the residual: z + branch, as Adapter.Forward
+		}
+		logits := n.Head.apply(a, 1)
+		p := make([]float64, c)
 		for i := range hi - lo {
 			logSumExp(logits.Data[i*c:(i+1)*c], p)
 			for k, v := range p {
 				probs[(lo+i)*c+k] = float32(v)
 			}
 		}
-	}
+	})
 	return probs
 }
 
@@ -184,15 +224,16 @@ func (n *Net) Embed(x []float32, rows int, dst []float32) {
 		panic(fmt.Sprintf("nn: embed dst has length %d, want %d", len(dst), len(x)))
 	}
 	d := n.Dim
-	for lo := 0; lo < rows; lo += chunkRows {
-		hi := min(lo+chunkRows, rows)
-		b := n.Adapter.Branch(n.standardize(x, lo, hi))
+	forBlocks(rows, func(lo, hi int) {
+		b := n.Adapter.branchSerial(n.standardize(x, lo, hi))
 		for i := lo; i < hi; i++ {
-			for j := range d {
-				dst[i*d+j] = x[i*d+j] + float32(n.Std[j]*b.Data[(i-lo)*d+j])
+			src, out := x[i*d:(i+1)*d], dst[i*d:(i+1)*d]
+			br := b.Data[(i-lo)*d : (i-lo+1)*d]
+			for j, s := range n.Std {
+				out[j] = src[j] + float32(s*br[j])
 			}
 		}
-	}
+	})
 }
 
 // Weights is a float32 copy of a Net's parameters in the layout an ONNX

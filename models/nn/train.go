@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 )
 
@@ -293,9 +294,10 @@ func (n *Net) fit(z *Matrix, y []int, r Recipe, s stage, rng *rand.Rand) StageSt
 			}
 			loss, g := SoftmaxCrossEntropy(n.Head.Forward(h, true), yb, r.LabelSmoothing)
 			epochLoss += loss * float64(len(idx))
-			gh := n.Head.Backward(g)
 			if s.adapter {
-				n.Adapter.Backward(gh)
+				n.Adapter.backwardParams(n.Head.Backward(g))
+			} else {
+				n.Head.backwardParams(g)
 			}
 			scale := schedule(r, stats.Steps, total, epoch, s.epochs)
 			for k, p := range params {
@@ -334,12 +336,24 @@ func sgdStep(p *Param, lr, mu, wd float64) {
 	if !p.Decay {
 		wd = 0
 	}
-	for i, w := range p.Value {
-		g := p.Grad[i] + wd*w
-		v := mu*p.Velocity[i] + g
-		p.Velocity[i] = v
-		p.Value[i] = w - lr*(g+mu*v)
+	// Each element is updated on its own, so splitting the tensor over
+	// goroutines does not change the result.
+	const chunk = 1 << 14
+	n := len(p.Value)
+	workers := 1
+	if n >= 2*chunk {
+		workers = runtime.GOMAXPROCS(0)
 	}
+	parallelFor(workers, (n+chunk-1)/chunk, func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, n)
+		val, grad, vel := p.Value[lo:hi], p.Grad[lo:hi], p.Velocity[lo:hi]
+		for i, w := range val {
+			g := grad[i] + wd*w
+			v := mu*vel[i] + g
+			vel[i] = v
+			val[i] = w - lr*(g+mu*v)
+		}
+	})
 }
 
 func gatherRows(m *Matrix, idx []int) *Matrix {
