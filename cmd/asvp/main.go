@@ -31,6 +31,8 @@ func commands() []command {
 		{"doctor", "check the ONNX Runtime library, the backbones and the datasets", runDoctor},
 		{"extract", "extract features of a dataset into the cache (incremental, resumable, sharded)", runExtract},
 		{"cache", "inspect, verify, export and merge feature caches (ls, verify, export, merge)", plain(runCache)},
+		{"simulate", "simulate random, standard AL, SVPp and ASVP on cached features; write the total-cost report", runSimulate},
+		{"probe", "linear-probe accuracy of each cached backbone output (which layer to select on)", runProbe},
 		{"models", "list backbones, import TF.js models (ls, import-tfjs)", runModels},
 	}
 }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/selector"
+)
+
+// findSet returns the feature set of dataset spec and output in db. With an
+// empty output it needs exactly one set for the dataset. The error lists
+// what the cache holds.
+func findSet(db *cache.DB, spec, output string) (*cache.Set, error) {
+	infos, err := db.Sets()
+	if err != nil {
+		return nil, err
+	}
+	var hits []cache.SetInfo
+	var have []string
+	for _, in := range infos {
+		have = append(have, fmt.Sprintf("%s/%s (%s)", in.Dataset, in.Output, in.Key[:12]))
+		if in.Dataset == spec && (output == "" || in.Output == output) {
+			hits = append(hits, in)
+		}
+	}
+	switch {
+	case len(hits) == 1:
+		return db.Set(hits[0].Key)
+	case len(hits) == 0:
+		return nil, fmt.Errorf("cache %s has no features of dataset %q output %q (it has: %s); run `asvp extract` first",
+			db.Path(), spec, output, strings.Join(have, ", "))
+	}
+	return nil, fmt.Errorf("cache %s has %d feature sets of dataset %q: pick one with --output (it has: %s): %w",
+		db.Path(), len(hits), spec, strings.Join(have, ", "), errUsage)
+}
+
+// labeledRows returns the rows of m that have an oracle label, and the labels.
+func labeledRows(m *cache.Matrix, labels map[string]int) (*cache.Matrix, []int) {
+	out := &cache.Matrix{Cols: m.Cols}
+	var y []int
+	for i, id := range m.IDs {
+		if l, ok := labels[id]; ok {
+			out.IDs = append(out.IDs, id)
+			out.Data = append(out.Data, m.Row(i)...)
+			y = append(y, l)
+		}
+	}
+	out.Rows = len(out.IDs)
+	return out, y
+}
+
+// probeResult is one row of `asvp probe`.
+type probeResult struct {
+	Output   string  `json:"output"`
+	Dim      int     `json:"dim"`
+	Labels   int     `json:"labels"`
+	Test     int     `json:"test"`
+	Accuracy float64 `json:"accuracy"`
+	Seconds  float64 `json:"train_seconds"`
+}
+
+// runProbe measures how well each cached output serves a linear classifier:
+// the quickest check of which backbone layer to select on.
+func runProbe(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cachePath := fs.String("cache", "", "cache file (required)")
+	pool := fs.String("pool", "fashion-mnist:train", "dataset whose features train the probe")
+	test := fs.String("test", "fashion-mnist:test", "dataset whose features measure it")
+	outputs := fs.String("outputs", "", "outputs to probe, comma-separated (default: every output cached for both)")
+	n := fs.Int("labels", 5000, "labeled training samples, drawn at random")
+	seed := fs.Uint64("seed", 1, "seed of the draw and the training")
+	proxy := fs.String("proxy", "linear", "probe: linear or mlp")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cachePath == "" {
+		return fmt.Errorf("--cache is required: %w", errUsage)
+	}
+	db, err := cache.Open(*cachePath, &cache.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var outs []string
+	if *outputs != "" {
+		outs = strings.Split(*outputs, ",")
+	} else {
+		infos, err := db.Sets()
+		if err != nil {
+			return err
+		}
+		for _, in := range infos {
+			if in.Dataset == *pool {
+				outs = append(outs, in.Output)
+			}
+		}
+	}
+	_, trainLabels, err := db.Labels(OracleLabelSet(*pool))
+	if err != nil {
+		return err
+	}
+	classes, testLabels, err := db.Labels(OracleLabelSet(*test))
+	if err != nil {
+		return err
+	}
+	var results []probeResult
+	for _, out := range outs {
+		ps, err := findSet(db, *pool, out)
+		if err != nil {
+			return err
+		}
+		ts, err := findSet(db, *test, out)
+		if err != nil {
+			return err
+		}
+		pm, err := ps.ReadMatrix(0)
+		if err != nil {
+			return err
+		}
+		tm, err := ts.ReadMatrix(0)
+		if err != nil {
+			return err
+		}
+		X, y := labeledRows(pm, trainLabels)
+		Xt, yt := labeledRows(tm, testLabels)
+		if X.Rows > *n { // a seeded random subset of n rows
+			perm := rand.New(rand.NewPCG(*seed, 0x9e3779b97f4a7c15)).Perm(X.Rows)[:*n]
+			sub := &cache.Matrix{Rows: *n, Cols: X.Cols}
+			ys := make([]int, *n)
+			for k, i := range perm {
+				sub.IDs = append(sub.IDs, X.IDs[i])
+				sub.Data = append(sub.Data, X.Row(i)...)
+				ys[k] = y[i]
+			}
+			X, y = sub, ys
+		}
+		cfg := selector.DefaultProxyConfig(*proxy)
+		cfg.Seed = *seed
+		t0 := time.Now()
+		p, err := selector.TrainProxy(cfg, X, y, len(classes))
+		if err != nil {
+			return fmt.Errorf("output %s: %w", out, err)
+		}
+		results = append(results, probeResult{Output: out, Dim: X.Cols, Labels: X.Rows, Test: Xt.Rows,
+			Accuracy: selector.Accuracy(p, Xt, yt), Seconds: time.Since(t0).Seconds()})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTPUT\tDIM\tLABELS\tTEST\tACCURACY\tTRAIN S")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.3f\t%.1f\n", r.Output, r.Dim, r.Labels, r.Test, r.Accuracy, r.Seconds)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,217 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asvp-dev/asvp/selector"
+)
+
+// fixture builds results by hand: four pipelines, two seeds, three rounds.
+func fixture() (*selector.SimResults, *selector.Summary) {
+	res := &selector.SimResults{Name: "t", Pipelines: selector.PipelineNames(), Seeds: []uint64{1, 2}, Rounds: 2,
+		PoolSize: 1000, TestSize: 200, Dim: 16, Classes: []string{"a", "b"}}
+	res.Settings.Strategy, res.Settings.Proxy.Kind, res.Settings.Init, res.Settings.Budget = "margin", "mlp", 100, 100
+	res.Settings.Indicator = selector.DefaultIndicatorConfig()
+	accs := map[string][]float64{
+		selector.PipelineRandom:   {0.50, 0.60, 0.70},
+		selector.PipelineStandard: {0.50, 0.70, 0.80},
+		selector.PipelineSVPP:     {0.50, 0.62, 0.71},
+		selector.PipelineASVP:     {0.50, 0.68, 0.79},
+	}
+	for _, p := range res.Pipelines {
+		for _, seed := range res.Seeds {
+			for r, a := range accs[p] {
+				rec := selector.RoundRecord{Pipeline: p, Seed: seed, Round: r, Labels: 100 * (r + 1),
+					Accuracy: a + 0.01*float64(seed), Method: "ft", Seconds: selector.Phases{EvalTrain: 2}}
+				switch p {
+				case selector.PipelineStandard:
+					rec.Seconds = selector.Phases{Finetune: 30, Select: 1}
+				case selector.PipelineSVPP:
+					rec.Seconds.ProxyTrain, rec.Seconds.Select = 3, 1
+				case selector.PipelineASVP:
+					rec.Seconds.ProxyTrain, rec.Seconds.Select, rec.Seconds.Indicator = 3, 1, 0.5
+					rec.Indicator = &selector.IndicatorLog{Value: -0.3 + 0.1*float64(r), Best: -0.3, Update: r == 1, Reason: "logme <&> reason"}
+					if r >= 1 {
+						rec.Updates, rec.Method = 1, "ft"
+					}
+					if r == 1 {
+						rec.Realigned, rec.Seconds.Finetune, rec.Seconds.Realign = true, 20, 4
+					}
+				}
+				res.Records = append(res.Records, rec)
+			}
+		}
+	}
+	return res, selector.Summarize(res, selector.SummaryOptions{Costs: selector.DefaultCostConfig()})
+}
+
+func TestWriteFiles(t *testing.T) {
+	res, sum := fixture()
+	dir := t.TempDir()
+	files, err := Write(dir, res, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// results.json round-trips and holds every record and the summary.
+	var doc Document
+	b, err := os.ReadFile(files.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results.Records) != 4*2*3 || len(doc.Summary.Pipelines) != 4 {
+		t.Errorf("results.json: %d records, %d pipeline summaries", len(doc.Results.Records), len(doc.Summary.Pipelines))
+	}
+	// standard at 0.805 (final) is above random's range: SSR is JSON null.
+	if !bytes.Contains(b, []byte(`"ssr": null`)) {
+		t.Error("results.json has no null SSR")
+	}
+	// results.csv: a header and one row per pipeline, seed and round.
+	cf, err := os.Open(files.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	rows, err := csv.NewReader(cf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+4*2*3 || rows[0][0] != "pipeline" || rows[1][0] != "random" || rows[1][4] != "0.51" {
+		t.Errorf("results.csv: %d rows, first %v %v", len(rows), rows[0][:5], rows[1][:5])
+	}
+	// The total cost column is labeling + compute: standard seed 1 round 2:
+	// 300 labels x 0.10 + 3 x 31 s x 3 USD/h.
+	for _, r := range rows[1:] {
+		if r[0] == "standard" && r[1] == "1" && r[2] == "2" {
+			if want := 30 + 3*31*3.0/3600; r[22] != ff(want) {
+				t.Errorf("standard seed 1 round 2 total %s, want %v", r[22], want)
+			}
+		}
+	}
+	md, err := os.ReadFile(files.Markdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| pipeline | final accuracy |", "| standard | 0.8150 ± 0.0071 |", "n/a", "## asvp indicator log", "logme <&> reason", "learning_curves.png"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	for _, name := range []string{"learning_curves", "total_cost", "time_per_phase"} {
+		pf, err := os.Open(filepath.Join(dir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(pf)
+		pf.Close()
+		if err != nil {
+			t.Fatalf("%s.png: %v", name, err)
+		}
+		if coloured(img, img.Bounds()) < 200 {
+			t.Errorf("%s.png has almost no coloured pixels", name)
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, name+".svg"))
+		if err != nil || !bytes.Contains(svg, []byte("<svg")) {
+			t.Errorf("%s.svg: %v, not an SVG", name, err)
+		}
+	}
+}
+
+// TestHTMLSelfContained checks the page's structure: three images with
+// non-empty base64 PNG data that decode, no external URL, no script, and
+// escaped user text.
+func TestHTMLSelfContained(t *testing.T) {
+	res, sum := fixture()
+	dir := t.TempDir()
+	files, err := Write(dir, res, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := os.ReadFile(files.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := regexp.MustCompile(`<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"`).FindAllSubmatch(h, -1)
+	if len(imgs) != 3 {
+		t.Fatalf("report.html has %d embedded PNG images, want 3", len(imgs))
+	}
+	for i, m := range imgs {
+		if len(m[1]) < 1000 {
+			t.Errorf("image %d: only %d bytes of data", i, len(m[1]))
+		}
+	}
+	for _, bad := range []string{"http://", "https://", "<script", "src=\"/", "<link", "@import"} {
+		if bytes.Contains(h, []byte(bad)) {
+			t.Errorf("report.html contains %q", bad)
+		}
+	}
+	if !bytes.Contains(h, []byte("logme &lt;&amp;&gt; reason")) {
+		t.Error("indicator reason is not HTML-escaped")
+	}
+}
+
+// TestHTMLRendersInChromium renders report.html in headless Chromium and
+// checks that the screenshot shows the plots: the figure region at the top
+// of the page holds many coloured (non-grey) pixels, which only the plots
+// draw.
+func TestHTMLRendersInChromium(t *testing.T) {
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("chromium is not installed: run make setup-test")
+	}
+	res, sum := fixture()
+	dir := t.TempDir()
+	files, err := Write(dir, res, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "out.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	abs, _ := filepath.Abs(files.HTML)
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--hide-scrollbars", "--user-data-dir="+filepath.Join(dir, "profile"), "--screenshot="+shot, "--window-size=1200,2000", "file://"+abs)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first figure (640x400 CSS px) sits below the title, from about
+	// y=50 to y=460, x=24 to x=670.
+	plotRegion := img.Bounds()
+	plotRegion.Min.Y, plotRegion.Max.Y = 50, min(460, plotRegion.Max.Y)
+	plotRegion.Min.X, plotRegion.Max.X = 20, min(680, plotRegion.Max.X)
+	n := coloured(img, plotRegion)
+	total := nonWhite(img, plotRegion)
+	t.Logf("screenshot %v: %d non-white, %d coloured pixels in the plot region", img.Bounds(), total, n)
+	if n < 2000 || total < 5000 {
+		t.Errorf("plot region shows %d coloured and %d non-white pixels: the plot did not render", n, total)
+	}
+}

@@ -1,0 +1,105 @@
+package selector
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/asvp-dev/asvp/cache"
+)
+
+// naiveKCenter is the textbook O(n²) greedy k-center with exact float64
+// distances. first, when >= 0, is forced as the first pick.
+func naiveKCenter(m *cache.Matrix, lab []bool, budget, first int) ([]int, float64) {
+	n := m.Rows
+	dist := func(a, b int) float64 {
+		var s float64
+		for j := range m.Cols {
+			t := float64(m.Data[a*m.Cols+j]) - float64(m.Data[b*m.Cols+j])
+			s += t * t
+		}
+		return math.Sqrt(s)
+	}
+	var centers []int
+	for i, l := range lab {
+		if l {
+			centers = append(centers, i)
+		}
+	}
+	nearest := func(i int) float64 {
+		best := math.Inf(1)
+		for _, c := range centers {
+			best = min(best, dist(i, c))
+		}
+		return best
+	}
+	var picks []int
+	for len(picks) < budget {
+		next := -1
+		if len(picks) == 0 && first >= 0 {
+			next = first
+		} else {
+			bv := -1.0
+			for i := range n {
+				if lab[i] || contains(picks, i) {
+					continue
+				}
+				if v := nearest(i); v > bv {
+					next, bv = i, v
+				}
+			}
+		}
+		picks = append(picks, next)
+		centers = append(centers, next)
+	}
+	var radius float64
+	for i := range n {
+		radius = max(radius, nearest(i))
+	}
+	return picks, radius
+}
+
+func contains(s []int, x int) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func TestKCenterMatchesNaive(t *testing.T) {
+	tests := []struct {
+		name               string
+		n, d, labeled, bud int
+	}{
+		{"with labeled", 700, 6, 40, 30},
+		{"many labeled chunked", 1500, 3, 600, 20},
+		{"no labeled", 500, 5, 0, 25},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, lab, _ := testPool(uint64(tc.n), tc.n, tc.d, 2, tc.labeled)
+			for _, w := range []int{1, 3} {
+				req := Request{Pool: pool, Labeled: lab, Budget: tc.bud, Seed: 4, Workers: w}
+				picks, radius, err := kcenterGreedy(context.Background(), &req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first := -1
+				if tc.labeled == 0 {
+					first = picks[0].Index
+				}
+				want, wantR := naiveKCenter(pool, lab, tc.bud, first)
+				for k := range want {
+					if picks[k].Index != want[k] {
+						t.Fatalf("workers %d pick %d: got %d, want %d", w, k, picks[k].Index, want[k])
+					}
+				}
+				if math.Abs(radius-wantR) > 1e-4*wantR {
+					t.Errorf("radius %v, want %v", radius, wantR)
+				}
+			}
+		})
+	}
+}

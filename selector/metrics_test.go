@@ -1,0 +1,218 @@
+package selector
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func curve(pts ...float64) []CurvePoint {
+	var c []CurvePoint
+	for i := 0; i < len(pts); i += 2 {
+		c = append(c, CurvePoint{Labels: int(pts[i]), Mean: pts[i+1]})
+	}
+	return c
+}
+
+func TestLearningCurve(t *testing.T) {
+	got := LearningCurve([]int{20, 10, 10, 20, 30}, []float64{0.6, 0.5, 0.7, 0.8, 0.9})
+	// By hand: at 10 mean 0.6, std sqrt((0.01+0.01)/1); at 20 mean 0.7, the same std; at 30 one seed.
+	want := []CurvePoint{{10, 0.6, math.Sqrt(0.02), 2}, {20, 0.7, math.Sqrt(0.02), 2}, {30, 0.9, 0, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("got %d points, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Labels != w.Labels || !near(g.Mean, w.Mean) || !near(g.Std, w.Std) || g.N != w.N {
+			t.Errorf("point %d: got %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestAUC(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    []CurvePoint
+		want float64
+	}{
+		// (10*(0.5+0.7)/2 + 20*(0.7+0.9)/2) / 30 = (6 + 16) / 30.
+		{"three points", curve(0, 0.5, 10, 0.7, 30, 0.9), 22.0 / 30},
+		{"constant", curve(100, 0.8, 200, 0.8, 400, 0.8), 0.8},
+		{"one point", curve(100, 0.42), 0.42},
+	} {
+		if got := AUC(tc.c); !near(got, tc.want) {
+			t.Errorf("%s: AUC %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !math.IsNaN(AUC(nil)) {
+		t.Error("empty curve: want NaN")
+	}
+}
+
+func TestLabelsForAndSSR(t *testing.T) {
+	random := curve(100, 0.5, 200, 0.6, 300, 0.7)
+	bumpy := curve(100, 0.5, 200, 0.7, 300, 0.6, 400, 0.8)
+	for _, tc := range []struct {
+		name   string
+		c      []CurvePoint
+		a      float64
+		want   float64
+		wantOK bool
+	}{
+		{"interior", random, 0.65, 250, true},
+		{"first point", random, 0.5, 100, true},
+		{"last point", random, 0.7, 300, true},
+		{"below range", random, 0.45, 0, false},
+		{"above range", random, 0.75, 0, false},
+		{"first crossing of a non-monotone curve", bumpy, 0.65, 175, true},
+		{"only crossing after a dip", bumpy, 0.75, 375, true},
+	} {
+		got, ok := LabelsFor(tc.c, tc.a)
+		if ok != tc.wantOK || (ok && !near(got, tc.want)) {
+			t.Errorf("%s: LabelsFor(%v) = %v, %v; want %v, %v", tc.name, tc.a, got, ok, tc.want, tc.wantOK)
+		}
+	}
+	// A method at 150 labels reaching 0.65: random needs 250, SSR (250-150)/250.
+	if got, ok := SSR(random, 150, 0.65); !ok || !near(got, 0.4) {
+		t.Errorf("SSR = %v, %v; want 0.4", got, ok)
+	}
+	// Worse than random: at 300 labels reaching 0.6 (random needs 200): -0.5.
+	if got, ok := SSR(random, 300, 0.6); !ok || !near(got, -0.5) {
+		t.Errorf("SSR = %v, %v; want -0.5", got, ok)
+	}
+	if _, ok := SSR(random, 300, 0.9); ok {
+		t.Error("SSR above random's range must be undefined")
+	}
+}
+
+func TestLabelsToReach(t *testing.T) {
+	c := curve(100, 0.5, 200, 0.6, 300, 0.7)
+	for _, tc := range []struct {
+		target, want float64
+		ok           bool
+	}{{0.62, 220, true}, {0.4, 100, true}, {0.7, 300, true}, {0.9, 0, false}} {
+		got, ok := LabelsToReach(c, tc.target)
+		if ok != tc.ok || (ok && !near(got, tc.want)) {
+			t.Errorf("target %v: %v, %v; want %v, %v", tc.target, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func rec(p string, round, labels, updates int, ph Phases) RoundRecord {
+	return RoundRecord{Pipeline: p, Round: round, Labels: labels, Updates: updates, Seconds: ph}
+}
+
+func TestRoundCost(t *testing.T) {
+	measured := CostConfig{PriceLabel: 0.1, PriceHour: 3, ExtractSeconds: 7200}
+	projected := CostConfig{PriceLabel: 0.1, PriceHour: 3, PriceFinetune: 100, PriceExtract: 10}
+	std := []RoundRecord{
+		rec(PipelineStandard, 0, 100, 0, Phases{Finetune: 3600}),
+		rec(PipelineStandard, 1, 200, 0, Phases{Finetune: 3600, Select: 0}),
+		rec(PipelineStandard, 2, 300, 0, Phases{Finetune: 3600}),
+	}
+	svpp := []RoundRecord{
+		rec(PipelineSVPP, 0, 100, 0, Phases{EvalTrain: 3600}),
+		rec(PipelineSVPP, 1, 200, 0, Phases{ProxyTrain: 1800, Select: 360, EvalTrain: 3600}),
+		rec(PipelineSVPP, 2, 300, 0, Phases{ProxyTrain: 1800, Select: 360, EvalTrain: 3600}),
+	}
+	asvp := []RoundRecord{
+		rec(PipelineASVP, 0, 100, 0, Phases{Indicator: 36, EvalTrain: 3600}),
+		rec(PipelineASVP, 1, 200, 1, Phases{ProxyTrain: 1800, Select: 360, Indicator: 36, Finetune: 360, Realign: 720, EvalTrain: 3600}),
+	}
+	for _, tc := range []struct {
+		name          string
+		recs          []RoundRecord
+		cfg           CostConfig
+		hours         float64
+		compute       float64
+		finetunes, ex int
+	}{
+		// Three hour-long fine-tunes, the last being the final model: 3 h.
+		{"standard measured", std, measured, 3, 9, 3, 0},
+		// 2x1800 + 2x360 selection + 3600 final model + 7200 extraction = 15120 s.
+		{"svpp measured", svpp, measured, 4.2, 12.6, 1, 1},
+		// 36+1800+360+36+360+720 selection + 3600 final + 7200 extraction = 14112 s.
+		{"asvp measured", asvp, measured, 14112.0 / 3600, 3 * 14112.0 / 3600, 2, 2},
+		// Projected: 3 fine-tunes x 100; no cheap phases.
+		{"standard projected", std, projected, 0, 300, 3, 0},
+		// 1 fine-tune + 1 extraction, plus 2x(1800+360) s of cheap phases at 3/h.
+		{"svpp projected", svpp, projected, 4320.0 / 3600, 110 + 3*4320.0/3600, 1, 1},
+		// 2 fine-tunes + 2 extractions, plus 36+1800+360+36 s.
+		{"asvp projected", asvp, projected, 2232.0 / 3600, 220 + 3*2232.0/3600, 2, 2},
+	} {
+		c := RoundCost(tc.recs, tc.cfg)
+		labels := tc.recs[len(tc.recs)-1].Labels
+		if !near(c.ComputeHours, tc.hours) || !near(c.ComputeUSD, tc.compute) || c.Finetunes != tc.finetunes || c.Extractions != tc.ex ||
+			!near(c.LabelingUSD, 0.1*float64(labels)) || !near(c.TotalUSD, c.LabelingUSD+c.ComputeUSD) {
+			t.Errorf("%s: %+v; want hours %v compute %v finetunes %d extractions %d", tc.name, c, tc.hours, tc.compute, tc.finetunes, tc.ex)
+		}
+	}
+}
+
+func TestEquivalentSaving(t *testing.T) {
+	base := curve(100, 0.5, 200, 0.6, 300, 0.7)
+	// M: 150 labels, accuracy 0.65, compute $0.5. B needs 250 labels at
+	// compute 2.5 (interpolated): (250-150)x0.1 - (0.5-2.5) = 12 USD = 120 labels.
+	s := EquivalentSaving(PipelineStandard, base, []float64{1, 2, 3}, 150, 0.65, 0.5, 0.1)
+	if s.USD == nil || !near(*s.USD, 12) || !near(*s.Labels, 120) || !near(*s.BaselineLabels, 250) {
+		t.Fatalf("saving %+v, want 12 USD, 120 labels, baseline 250", s)
+	}
+	s = EquivalentSaving(PipelineStandard, base, []float64{1, 2, 3}, 150, 0.95, 0.5, 0.1)
+	if s.USD != nil || s.Labels != nil {
+		t.Fatalf("accuracy outside the baseline's curve: %+v, want undefined", s)
+	}
+	b, _ := json.Marshal(s)
+	if !strings.Contains(string(b), `"usd":null`) {
+		t.Errorf("undefined saving marshals as %s, want null", b)
+	}
+}
+
+// TestSummarize builds results by hand for random and standard (two seeds,
+// three rounds) and checks the summary's curve, SSR and saving.
+func TestSummarize(t *testing.T) {
+	res := &SimResults{Pipelines: []string{PipelineRandom, PipelineStandard}}
+	add := func(p string, seed uint64, accs ...float64) {
+		for r, a := range accs {
+			res.Records = append(res.Records, RoundRecord{Pipeline: p, Seed: seed, Round: r, Labels: 100 * (r + 1), Accuracy: a,
+				Seconds: Phases{Finetune: 360}})
+		}
+	}
+	add(PipelineRandom, 1, 0.5, 0.6, 0.7)
+	add(PipelineRandom, 2, 0.5, 0.6, 0.7)
+	add(PipelineStandard, 1, 0.5, 0.7, 0.8)
+	add(PipelineStandard, 2, 0.5, 0.6, 0.8)
+	sum := Summarize(res, SummaryOptions{Costs: CostConfig{PriceLabel: 0.1, PriceHour: 10}})
+	st := sum.Pipeline(PipelineStandard)
+	if st == nil || len(st.Budgets) != 3 {
+		t.Fatalf("standard summary %+v", st)
+	}
+	b1 := st.Budgets[1] // mean 0.65 at 200 labels: random needs 250; SSR 0.2
+	if !near(b1.AccMean, 0.65) || !near(b1.AccStd, math.Sqrt(0.005)) || b1.SSR == nil || !near(*b1.SSR, 0.2) {
+		t.Errorf("budget 1: %+v (ssr %v)", b1, b1.SSR)
+	}
+	if st.Final.SSR != nil {
+		t.Errorf("final accuracy 0.8 is above random's range: SSR %v, want null", *st.Final.SSR)
+	}
+	// Compute at round r: (r+1) x 360 s x 10 USD/h = (r+1) USD.
+	if !near(st.Final.ComputeUSD, 3) || !near(st.Final.TotalUSD, 33) {
+		t.Errorf("final cost: compute %v total %v, want 3 and 33", st.Final.ComputeUSD, st.Final.TotalUSD)
+	}
+	// Random at round 2 (0.7, 300 labels, $3 compute) vs standard: standard
+	// needs 250 labels (first crossing of 0.7 between 0.65 and 0.8 at 200..300:
+	// 200 + 100/3) -> compute 2 + 1/3; saving (233.33-300)x0.1 - (3 - 2.333).
+	rf := sum.Pipeline(PipelineRandom).Final
+	nb := 200 + 100.0/3
+	want := (nb-300)*0.1 - (3 - (2 + 1.0/3))
+	if rf.VsStandard == nil || rf.VsStandard.USD == nil || !near(*rf.VsStandard.USD, want) {
+		t.Errorf("random vs standard: %+v, want %v USD", rf.VsStandard, want)
+	}
+	if sum.Target == nil || !near(*sum.Target, 0.7) || st.LabelsToTarget == nil || !near(*st.LabelsToTarget, nb) {
+		t.Errorf("target %v, standard labels to target %v; want 0.7 and %v", sum.Target, st.LabelsToTarget, nb)
+	}
+	if !near(AUC(st.Curve), st.AUC) || !near(st.Phases.Finetune, 3*360) {
+		t.Errorf("auc %v phases %+v", st.AUC, st.Phases)
+	}
+}

@@ -1,0 +1,603 @@
+package selector
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/asvp-dev/asvp/cache"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Proxy errors, usable with errors.Is.
+var (
+	// ErrUnknownProxyKind is returned for a ProxyConfig.Kind other than "linear" or "mlp".
+	ErrUnknownProxyKind = errors.New("selector: unknown proxy kind")
+	// ErrProxyTooFewClasses is returned when the labels hold fewer than two classes.
+	ErrProxyTooFewClasses = errors.New("selector: proxy needs at least two classes")
+	// ErrProxyData is returned for training data that cannot be used: empty,
+	// mismatched lengths, labels out of range, non-finite features.
+	ErrProxyData = errors.New("selector: bad proxy training data")
+)
+
+// ProxyConfig says how to train a proxy on cached features.
+//
+// Kind "linear" is multinomial logistic regression minimising
+// mean cross-entropy + L2/2·||W||² (bias not penalised) with full-batch L-BFGS;
+// Epochs is its iteration cap. It matches sklearn's LogisticRegression with
+// C = 1/(L2·n) for n training rows.
+//
+// Kind "mlp" is the reference proxy of the ASVP paper:
+// Linear(D,D) - BatchNorm - ReLU - Linear(D,C), trained with SGD (Nesterov
+// momentum), a cosine learning-rate schedule stepped once per epoch, and
+// L2 used as (decoupled-from-loss, PyTorch-style) weight decay on all weights.
+//
+// With Standardize, each feature is centred and scaled by the mean and
+// standard deviation of the training rows (the labeled set; a zero deviation
+// counts as 1). The statistics are folded into the first layer, so a trained
+// proxy takes raw features.
+type ProxyConfig struct {
+	Kind        string  // "linear" or "mlp"
+	Epochs      int     // mlp: epochs; linear: L-BFGS iteration cap
+	BatchSize   int     // mlp only; 0 means ceil(n/4) capped to 256
+	LR          float64 // mlp only: peak learning rate
+	Momentum    float64 // mlp only: Nesterov momentum
+	L2          float64 // linear: L2 penalty; mlp: weight decay
+	Standardize bool    // standardise features with training-set statistics
+	Seed        uint64  // seeds initialisation and shuffling
+}
+
+// DefaultProxyConfig returns the default configuration for kind: for "mlp" the
+// paper's recipe (50 epochs, lr 0.1, Nesterov 0.9, no weight decay, automatic
+// batch size), for "linear" L2 1e-4 and at most 100 L-BFGS iterations (sklearn's max_iter). Both
+// standardise features. Other kinds get Kind set and zero fields.
+func DefaultProxyConfig(kind string) ProxyConfig {
+	switch kind {
+	case "mlp":
+		return ProxyConfig{Kind: kind, Epochs: 50, LR: 0.1, Momentum: 0.9, Standardize: true}
+	case "linear":
+		return ProxyConfig{Kind: kind, Epochs: 100, L2: 1e-4, Standardize: true}
+	}
+	return ProxyConfig{Kind: kind}
+}
+
+// Proxy is a trained classifier over feature rows.
+type Proxy interface {
+	// NumClasses returns the number of classes C.
+	NumClasses() int
+	// EmbedDim returns the dimension of the representation feeding the last
+	// linear layer (BADGE builds gradient embeddings from it).
+	EmbedDim() int
+	// Forward computes, for rows [lo,hi) of X, class probabilities into probs
+	// ((hi-lo)*C) and, when emb is non-nil, the last-layer input embedding into
+	// emb ((hi-lo)*EmbedDim). Safe for concurrent use.
+	Forward(X *cache.Matrix, lo, hi int, probs, emb []float32)
+}
+
+// inputEmbedder is implemented by proxies whose last-layer input is the
+// feature row itself, so strategies can read the pool instead of copying it.
+type inputEmbedder interface{ embedsInput() bool }
+
+// TrainProxy trains the proxy cfg.Kind on rows X labelled y in [0,numClasses).
+// X is not modified.
+func TrainProxy(cfg ProxyConfig, X *cache.Matrix, y []int, numClasses int) (Proxy, error) {
+	if cfg.Kind != "linear" && cfg.Kind != "mlp" {
+		return nil, fmt.Errorf("%w %q (valid: linear, mlp)", ErrUnknownProxyKind, cfg.Kind)
+	}
+	if numClasses < 2 {
+		return nil, fmt.Errorf("%w: numClasses %d", ErrProxyTooFewClasses, numClasses)
+	}
+	if X == nil || X.Rows == 0 || X.Cols == 0 {
+		return nil, fmt.Errorf("%w: empty feature matrix", ErrProxyData)
+	}
+	if len(y) != X.Rows {
+		return nil, fmt.Errorf("%w: %d labels for %d rows", ErrProxyData, len(y), X.Rows)
+	}
+	seen := make(map[int]bool)
+	for i, c := range y {
+		if c < 0 || c >= numClasses {
+			return nil, fmt.Errorf("%w: label %d of row %d outside [0,%d)", ErrProxyData, c, i, numClasses)
+		}
+		seen[c] = true
+	}
+	if len(seen) < 2 {
+		return nil, fmt.Errorf("%w: labels hold %d distinct class", ErrProxyTooFewClasses, len(seen))
+	}
+	for i, v := range X.Data[:X.Rows*X.Cols] {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%w: non-finite feature at row %d col %d", ErrProxyData, i/X.Cols, i%X.Cols)
+		}
+	}
+	mu, sd := featureStats(X, cfg.Standardize)
+	z := standardized(X, mu, sd)
+	if cfg.Kind == "linear" {
+		return trainLinear(cfg, z, X.Rows, X.Cols, y, numClasses, mu, sd)
+	}
+	return trainMLP(cfg, z, X.Rows, X.Cols, y, numClasses, mu, sd)
+}
+
+// featureStats returns per-column mean and standard deviation (population),
+// or zeros and ones when standardize is false.
+func featureStats(X *cache.Matrix, standardize bool) (mu, sd []float64) {
+	d := X.Cols
+	mu, sd = make([]float64, d), make([]float64, d)
+	for j := range sd {
+		sd[j] = 1
+	}
+	if !standardize {
+		return mu, sd
+	}
+	n := float64(X.Rows)
+	for i := range X.Rows {
+		for j, v := range X.Row(i) {
+			mu[j] += float64(v)
+		}
+	}
+	for j := range mu {
+		mu[j] /= n
+	}
+	vr := make([]float64, d)
+	for i := range X.Rows {
+		for j, v := range X.Row(i) {
+			t := float64(v) - mu[j]
+			vr[j] += t * t
+		}
+	}
+	for j := range sd {
+		s := math.Sqrt(vr[j] / n)
+		if s > 1e-12 {
+			sd[j] = s
+		}
+	}
+	return mu, sd
+}
+
+// standardized returns (X - mu)/sd as a new float64 row-major slice.
+func standardized(X *cache.Matrix, mu, sd []float64) []float64 {
+	z := make([]float64, X.Rows*X.Cols)
+	for i := range X.Rows {
+		zr := z[i*X.Cols : (i+1)*X.Cols]
+		for j, v := range X.Row(i) {
+			zr[j] = (float64(v) - mu[j]) / sd[j]
+		}
+	}
+	return z
+}
+
+// softmaxRow64 replaces logits with their softmax and returns the log of
+// the normaliser (log-sum-exp).
+func softmaxRow64(v []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range v {
+		m = max(m, x)
+	}
+	var s float64
+	for j, x := range v {
+		e := math.Exp(x - m)
+		v[j] = e
+		s += e
+	}
+	for j := range v {
+		v[j] /= s
+	}
+	return m + math.Log(s)
+}
+
+// foldLinear turns a layer w (rows×d, acting on standardised input) and bias b
+// into float32 weights acting on raw input: w/sd and b - (w/sd)·mu.
+func foldLinear(w []float64, b []float64, rows, d int, mu, sd []float64) ([]float32, []float32) {
+	w32 := make([]float32, rows*d)
+	b32 := make([]float32, rows)
+	for r := range rows {
+		bias := b[r]
+		for j := range d {
+			v := w[r*d+j] / sd[j]
+			w32[r*d+j] = float32(v)
+			bias -= v * mu[j]
+		}
+		b32[r] = float32(bias)
+	}
+	return w32, b32
+}
+
+// linearProxy is softmax(W x + b) on raw features; its embedding is x itself.
+type linearProxy struct {
+	d, c int
+	w    []float32 // c×d
+	b    []float32 // c
+}
+
+func (p *linearProxy) NumClasses() int   { return p.c }
+func (p *linearProxy) EmbedDim() int     { return p.d }
+func (p *linearProxy) embedsInput() bool { return true }
+
+// Forward implements Proxy.
+func (p *linearProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+	checkForward("linear", X, lo, hi, p.d, p.c, probs, emb, p.d)
+	rows := hi - lo
+	x := X.Data[lo*p.d : hi*p.d]
+	gemmABt(x, rows, p.w, p.c, p.d, probs)
+	softmaxRows32(probs[:rows*p.c], p.c, p.b)
+	if emb != nil {
+		copy(emb, x)
+	}
+}
+
+// checkForward panics on a programmer error in Forward's arguments.
+func checkForward(kind string, X *cache.Matrix, lo, hi, d, c int, probs, emb []float32, e int) {
+	if X.Cols != d || lo < 0 || hi > X.Rows || lo > hi || len(probs) < (hi-lo)*c || (emb != nil && len(emb) < (hi-lo)*e) {
+		panic(fmt.Sprintf("selector: %s proxy Forward: bad arguments (cols %d want %d, rows [%d,%d) of %d, len(probs) %d, len(emb) %d)",
+			kind, X.Cols, d, lo, hi, X.Rows, len(probs), len(emb)))
+	}
+}
+
+// softmaxRows32 adds bias to every row of logits (rows of length c) and
+// replaces each row by its softmax, computed in float64.
+func softmaxRows32(logits []float32, c int, bias []float32) {
+	tmp := make([]float64, c)
+	for i := 0; i+c <= len(logits); i += c {
+		row := logits[i : i+c]
+		for j := range row {
+			tmp[j] = float64(row[j]) + float64(bias[j])
+		}
+		softmaxRow64(tmp)
+		for j := range row {
+			row[j] = float32(tmp[j])
+		}
+	}
+}
+
+// trainLinear fits multinomial logistic regression on standardised rows z.
+func trainLinear(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []float64) (Proxy, error) {
+	np := c*d + c
+	// The rows are split into a fixed number of parts, independent of the
+	// machine, whose partial losses and gradients are added in part order:
+	// parallel, yet bit-for-bit reproducible.
+	const parts = 8
+	partRows := (n + parts - 1) / parts
+	partGrad := make([][]float64, parts)
+	partLoss := make([]float64, parts)
+	for k := range partGrad {
+		partGrad[k] = make([]float64, np)
+	}
+	lossGrad := func(theta, grad []float64) float64 {
+		w, b := theta[:c*d], theta[c*d:]
+		_ = selParallel(contextBackground(), n, partRows, 0, func(part, lo, hi int) {
+			g := partGrad[part]
+			clear(g)
+			gw, gb := g[:c*d], g[c*d:]
+			logits := make([]float64, c)
+			var loss float64
+			for i := lo; i < hi; i++ {
+				zi := z[i*d : (i+1)*d]
+				for k := range c {
+					logits[k] = b[k] + dotF64(w[k*d:(k+1)*d], zi)
+				}
+				zy := logits[y[i]]
+				loss += softmaxRow64(logits) - zy
+				logits[y[i]] -= 1
+				for k, gk := range logits {
+					axpyF64(gk, zi, gw[k*d:(k+1)*d])
+					gb[k] += gk
+				}
+			}
+			partLoss[part] = loss
+		})
+		var loss float64
+		for k := range parts {
+			loss += partLoss[k]
+		}
+		loss /= float64(n)
+		var pen float64
+		for _, v := range w {
+			pen += v * v
+		}
+		loss += 0.5 * cfg.L2 * pen
+		if grad != nil {
+			clear(grad)
+			for k := range parts {
+				axpyF64(1/float64(n), partGrad[k], grad)
+			}
+			for j := range c * d {
+				grad[j] += cfg.L2 * w[j]
+			}
+		}
+		return loss
+	}
+	iters := cfg.Epochs
+	if iters <= 0 {
+		iters = 1000
+	}
+	theta := lbfgsMinimize(lossGrad, make([]float64, np), iters, 1e-6)
+	for _, v := range theta {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("selector: linear proxy: optimisation diverged")
+		}
+	}
+	w32, b32 := foldLinear(theta[:c*d], theta[c*d:], c, d, mu, sd)
+	return &linearProxy{d: d, c: c, w: w32, b: b32}, nil
+}
+
+// mlpProxy is Linear(D,D)-BatchNorm-ReLU-Linear(D,C) with batch-norm (eval
+// mode) and standardisation folded into the first layer. Its embedding is
+// the ReLU output.
+type mlpProxy struct {
+	d, c   int
+	w1, b1 []float32 // d×d, d
+	w2, b2 []float32 // c×d, c
+	// hidden recycles Forward's hidden-layer buffers when emb is nil, so
+	// scoring a large pool makes little garbage.
+	hidden sync.Pool
+}
+
+func (p *mlpProxy) NumClasses() int { return p.c }
+func (p *mlpProxy) EmbedDim() int   { return p.d }
+
+// Forward implements Proxy.
+func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+	checkForward("mlp", X, lo, hi, p.d, p.c, probs, emb, p.d)
+	rows := hi - lo
+	h := emb
+	if h == nil {
+		bp, _ := p.hidden.Get().(*[]float32)
+		if bp == nil || cap(*bp) < rows*p.d {
+			b := make([]float32, rows*p.d)
+			bp = &b
+		}
+		defer p.hidden.Put(bp)
+		h = *bp
+	}
+	h = h[:rows*p.d]
+	gemmABt(X.Data[lo*p.d:hi*p.d], rows, p.w1, p.d, p.d, h)
+	for i := range rows {
+		row := h[i*p.d : (i+1)*p.d]
+		for j := range row {
+			row[j] = max(row[j]+p.b1[j], 0)
+		}
+	}
+	gemmABt(h, rows, p.w2, p.c, p.d, probs)
+	softmaxRows32(probs[:rows*p.c], p.c, p.b2)
+}
+
+// trainMLP trains the reference proxy with mini-batch SGD in float64.
+func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []float64) (Proxy, error) {
+	if n < 2 {
+		return nil, fmt.Errorf("%w: mlp proxy needs at least 2 rows, got %d", ErrProxyData, n)
+	}
+	epochs := cfg.Epochs
+	if epochs <= 0 {
+		epochs = 50
+	}
+	bs := cfg.BatchSize
+	if bs <= 0 {
+		bs = min(256, (n+3)/4)
+	}
+	bs = max(min(bs, n), 2)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6d6c70))
+	// PyTorch's default Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+	bound := 1 / math.Sqrt(float64(d))
+	uni := func(k int) []float64 {
+		v := make([]float64, k)
+		for i := range v {
+			v[i] = (2*rng.Float64() - 1) * bound
+		}
+		return v
+	}
+	w1, b1, w2, b2 := uni(d*d), uni(d), uni(c*d), uni(c)
+	gamma, beta := make([]float64, d), make([]float64, d)
+	runMean, runVar := make([]float64, d), make([]float64, d)
+	for j := range gamma {
+		gamma[j], runVar[j] = 1, 1
+	}
+	params := [][]float64{w1, b1, gamma, beta, w2, b2}
+	grads := make([][]float64, len(params))
+	vel := make([][]float64, len(params))
+	for i, p := range params {
+		grads[i], vel[i] = make([]float64, len(p)), make([]float64, len(p))
+	}
+	const eps = 1e-5
+	xb := make([]float64, bs*d)
+	hb := make([]float64, bs*d) // pre-BN, then normalised
+	ab := make([]float64, bs*d) // ReLU output
+	da := make([]float64, bs*d) // gradients w.r.t. ReLU output, then pre-BN
+	lg := make([]float64, bs*c) // logits, then dlogits
+	mean, invStd := make([]float64, d), make([]float64, d)
+	s1, s2 := make([]float64, d), make([]float64, d)
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	for ep := range epochs {
+		lr := cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(ep)/float64(epochs)))
+		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		for start := 0; start+2 <= n; start += bs {
+			m := min(bs, n-start)
+			if m < 2 {
+				break
+			}
+			for r := range m {
+				copy(xb[r*d:(r+1)*d], z[perm[start+r]*d:(perm[start+r]+1)*d])
+			}
+			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: xb[:m*d]}
+			H := blas64.General{Rows: m, Cols: d, Stride: d, Data: hb[:m*d]}
+			A := blas64.General{Rows: m, Cols: d, Stride: d, Data: ab[:m*d]}
+			DA := blas64.General{Rows: m, Cols: d, Stride: d, Data: da[:m*d]}
+			L := blas64.General{Rows: m, Cols: c, Stride: c, Data: lg[:m*c]}
+			W1 := blas64.General{Rows: d, Cols: d, Stride: d, Data: w1}
+			W2 := blas64.General{Rows: c, Cols: d, Stride: d, Data: w2}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, W1, 0, H)
+			for j := range d {
+				mean[j], s2[j] = 0, 0
+			}
+			for r := range m {
+				row := hb[r*d : (r+1)*d]
+				for j := range row {
+					row[j] += b1[j]
+					mean[j] += row[j]
+				}
+			}
+			for j := range mean {
+				mean[j] /= float64(m)
+			}
+			for r := range m {
+				row := hb[r*d : (r+1)*d]
+				for j := range row {
+					t := row[j] - mean[j]
+					s2[j] += t * t
+				}
+			}
+			for j := range d {
+				bv := s2[j] / float64(m)
+				invStd[j] = 1 / math.Sqrt(bv+eps)
+				runMean[j] = 0.9*runMean[j] + 0.1*mean[j]
+				runVar[j] = 0.9*runVar[j] + 0.1*s2[j]/float64(m-1)
+			}
+			for r := range m {
+				row := hb[r*d : (r+1)*d]
+				arow := ab[r*d : (r+1)*d]
+				for j := range row {
+					row[j] = (row[j] - mean[j]) * invStd[j]
+					arow[j] = max(gamma[j]*row[j]+beta[j], 0)
+				}
+			}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, A, W2, 0, L)
+			for r := range m {
+				row := lg[r*c : (r+1)*c]
+				for j := range row {
+					row[j] += b2[j]
+				}
+				softmaxRow64(row)
+				row[y[perm[start+r]]] -= 1
+				for j := range row {
+					row[j] /= float64(m)
+				}
+			}
+			// Last layer.
+			gw1, gb1, gg, gbe, gw2, gb2 := grads[0], grads[1], grads[2], grads[3], grads[4], grads[5]
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, L, A, 0, blas64.General{Rows: c, Cols: d, Stride: d, Data: gw2})
+			clear(gb2)
+			for r := range m {
+				for j := range c {
+					gb2[j] += lg[r*c+j]
+				}
+			}
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, L, W2, 0, DA)
+			// ReLU and batch-norm.
+			clear(gg)
+			clear(gbe)
+			for r := range m {
+				arow, drow, hrow := ab[r*d:(r+1)*d], da[r*d:(r+1)*d], hb[r*d:(r+1)*d]
+				for j := range drow {
+					if arow[j] <= 0 {
+						drow[j] = 0
+					}
+					gg[j] += drow[j] * hrow[j]
+					gbe[j] += drow[j]
+				}
+			}
+			// dH = invStd/m * (m*dHn - sum dHn - Hn*sum(dHn*Hn)), dHn = dA*gamma.
+			for j := range d {
+				s1[j] = gamma[j] * gbe[j] // sum dHn
+				s2[j] = gamma[j] * gg[j]  // sum dHn*Hn
+			}
+			for r := range m {
+				drow, hrow := da[r*d:(r+1)*d], hb[r*d:(r+1)*d]
+				for j := range drow {
+					drow[j] = invStd[j] / float64(m) * (float64(m)*gamma[j]*drow[j] - s1[j] - hrow[j]*s2[j])
+				}
+			}
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, DA, X, 0, blas64.General{Rows: d, Cols: d, Stride: d, Data: gw1})
+			clear(gb1)
+			for r := range m {
+				for j := range d {
+					gb1[j] += da[r*d+j]
+				}
+			}
+			// SGD with Nesterov momentum (PyTorch form).
+			for k, p := range params {
+				g, v := grads[k], vel[k]
+				for j := range p {
+					gj := g[j] + cfg.L2*p[j]
+					v[j] = cfg.Momentum*v[j] + gj
+					p[j] -= lr * (gj + cfg.Momentum*v[j])
+				}
+			}
+		}
+	}
+	for _, p := range params {
+		for _, v := range p {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("selector: mlp proxy: training diverged")
+			}
+		}
+	}
+	// Fold eval-mode batch-norm into the first layer: s = gamma/sqrt(rv+eps),
+	// W1' = s·W1, b1' = s·(b1 - rm) + beta; then fold standardisation.
+	fw := make([]float64, d*d)
+	fb := make([]float64, d)
+	for r := range d {
+		s := gamma[r] / math.Sqrt(runVar[r]+eps)
+		for j := range d {
+			fw[r*d+j] = s * w1[r*d+j]
+		}
+		fb[r] = s*(b1[r]-runMean[r]) + beta[r]
+	}
+	w1f, b1f := foldLinear(fw, fb, d, d, mu, sd)
+	w2f := make([]float32, c*d)
+	for i, v := range w2 {
+		w2f[i] = float32(v)
+	}
+	b2f := make([]float32, c)
+	for i, v := range b2 {
+		b2f[i] = float32(v)
+	}
+	return &mlpProxy{d: d, c: c, w1: w1f, b1: b1f, w2: w2f, b2: b2f}, nil
+}
+
+// Predict returns the class probabilities of every row of X (Rows×C,
+// row-major), computed in parallel over fixed row blocks.
+func Predict(p Proxy, X *cache.Matrix) []float32 {
+	c := p.NumClasses()
+	out := make([]float32, X.Rows*c)
+	_ = selParallel(contextBackground(), X.Rows, selBlockRows, 0, func(_, lo, hi int) {
+		p.Forward(X, lo, hi, out[lo*c:hi*c], nil)
+	})
+	return out
+}
+
+// Accuracy returns the fraction of rows of X whose most probable class
+// (lowest index on ties) equals y. It returns 0 for an empty X.
+func Accuracy(p Proxy, X *cache.Matrix, y []int) float64 {
+	if X.Rows == 0 {
+		return 0
+	}
+	if len(y) != X.Rows {
+		panic(fmt.Sprintf("selector: Accuracy: %d labels for %d rows", len(y), X.Rows))
+	}
+	probs := Predict(p, X)
+	c := p.NumClasses()
+	hit := 0
+	for i := range X.Rows {
+		if argmax32(probs[i*c:(i+1)*c]) == y[i] {
+			hit++
+		}
+	}
+	return float64(hit) / float64(X.Rows)
+}
+
+// argmax32 returns the index of the largest value, the lowest on ties.
+func argmax32(v []float32) int {
+	best := 0
+	for j := 1; j < len(v); j++ {
+		if v[j] > v[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+func (p *linearProxy) inputDim() int { return p.d }
+func (p *mlpProxy) inputDim() int    { return p.d }

@@ -1,0 +1,820 @@
+package selector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/models/nn"
+)
+
+// Pipelines the simulator runs (METHOD.md, "The three pipelines", plus the
+// random baseline every metric is measured against).
+const (
+	PipelineRandom   = "random"   // random batches; final model fine-tuned (FT)
+	PipelineStandard = "standard" // fine-tune every round and select with the fine-tuned net
+	PipelineSVPP     = "svpp"     // proxy on pre-trained features; one fine-tune at the end
+	PipelineASVP     = "asvp"     // svpp + LogME-triggered re-alignment + LP-FT/FT switch
+)
+
+// PipelineNames returns the pipelines Simulate knows, in report order.
+func PipelineNames() []string {
+	return []string{PipelineRandom, PipelineStandard, PipelineSVPP, PipelineASVP}
+}
+
+// Simulation errors, usable with errors.Is.
+var (
+	// ErrSimConfig is returned for a simulation configuration that cannot run.
+	ErrSimConfig = errors.New("selector: bad simulation config")
+	// ErrSimConflict is returned when the cache already holds a simulation
+	// of the same name run with different settings.
+	ErrSimConflict = errors.New("selector: simulation exists with different settings")
+)
+
+// SimConfig describes an offline active-learning simulation.
+//
+// Rounds are numbered from 0: round 0 labels the initial random batch of
+// Init samples (the same batch, for a seed, in every pipeline); each round
+// r = 1..Rounds buys Budget more. Every round records the accuracy of the
+// pipeline's model trained on the labels bought so far.
+//
+// The settings that shape results (everything but Name, Pipelines, Seeds,
+// Rounds, Workers and Progress) are stored with the simulation's records:
+// a rerun with the same Name must use the same settings, and resumes each
+// (pipeline, seed) after its last finished round. Adding rounds, seeds or
+// pipelines extends a simulation.
+type SimConfig struct {
+	// Name names the simulation; its records are the cache namespace "sim/<Name>".
+	Name      string
+	Pipelines []string
+	// Strategy picks samples in standard, svpp and asvp (random always picks at random).
+	Strategy        string
+	StrategyOptions StrategyOptions
+	// Proxy trains the svpp/asvp proxy; its Seed is replaced by one derived
+	// from the simulation seed and round.
+	Proxy                ProxyConfig
+	Init, Budget, Rounds int
+	Seeds                []uint64
+	// Indicator is asvp's re-alignment rule; Switch its final-model method rule.
+	Indicator IndicatorConfig
+	Switch    SwitchConfig
+	// FT is the fine-tuning recipe (standard's per-round net, re-alignment,
+	// and every final model trained with "ft"); LPFT the recipe used when
+	// TrainingMethod says "lpft" (and LP when it says "lp", with Method set).
+	// Their Seed fields are replaced by derived seeds.
+	FT, LPFT nn.Recipe
+	// Workers bounds selection goroutines (<= 0: GOMAXPROCS); results do not depend on it.
+	Workers int
+	// Progress, when set, is called after every finished (or resumed) round.
+	Progress func(rec RoundRecord, resumed bool)
+}
+
+// SimData is what a simulation reads: feature sets in an open cache and the
+// oracle labels of their samples.
+type SimData struct {
+	DB         *cache.DB
+	Pool, Test *cache.Set
+	// PoolIDs restricts the pool to these samples (nil: every sample of
+	// generation 0 that has an oracle label).
+	PoolIDs []string
+	// Classes names the classes; labels are indices into it.
+	Classes                []string
+	PoolLabels, TestLabels map[string]int
+}
+
+// Phases holds the seconds one round spent in each phase.
+type Phases struct {
+	ProxyTrain float64 `json:"proxy_train"` // training the svpp/asvp proxy
+	Select     float64 `json:"select"`      // scoring the pool and picking
+	Indicator  float64 `json:"indicator"`   // LogME of the labeled set (asvp)
+	Finetune   float64 `json:"finetune"`    // standard's per-round net; asvp's re-alignment fine-tune
+	Realign    float64 `json:"realign"`     // embedding pool and test, storing and reading them back
+	EvalTrain  float64 `json:"eval_train"`  // training the model whose accuracy is reported (not standard's)
+}
+
+// SelectionSeconds returns the seconds spent on choosing samples: every
+// phase except EvalTrain.
+func (p Phases) SelectionSeconds() float64 {
+	return p.ProxyTrain + p.Select + p.Indicator + p.Finetune + p.Realign
+}
+
+// IndicatorLog is asvp's indicator entry of one round.
+type IndicatorLog struct {
+	Value  float64 `json:"value"` // LogME per sample of the labeled set's current features
+	Best   float64 `json:"best"`
+	Update bool    `json:"update"`
+	Reason string  `json:"reason"`
+}
+
+// RoundRecord is the state and outcome of one finished round of one
+// pipeline and seed, stored as JSON after the round.
+type RoundRecord struct {
+	Pipeline string   `json:"pipeline"`
+	Seed     uint64   `json:"seed"`
+	Round    int      `json:"round"`
+	Labels   int      `json:"labels"`
+	Picks    []string `json:"picks"`          // IDs bought this round (round 0: the initial batch)
+	Labeled  string   `json:"labeled_sha256"` // hash of the sorted labeled IDs after the round
+	Accuracy float64  `json:"accuracy"`       // on the test set
+	TrainAcc float64  `json:"train_accuracy"` // of the same model on its labeled set
+	Method   string   `json:"method"`         // how the reported model was trained: ft, lpft, lp
+	Reason   string   `json:"method_reason,omitempty"`
+	Seconds  Phases   `json:"seconds"`
+	// SelectGen is the pool generation the selection of this round used;
+	// PoolGen and TestGen the generations current after the round.
+	SelectGen int           `json:"select_gen"`
+	PoolGen   int           `json:"pool_gen"`
+	TestGen   int           `json:"test_gen"`
+	Indicator *IndicatorLog `json:"indicator,omitempty"`
+	Realigned bool          `json:"realigned"`
+	Updates   int           `json:"updates"` // re-alignments so far
+	Finished  time.Time     `json:"finished"`
+}
+
+// SimSettings are the settings that shape a simulation's results; a rerun
+// under the same name must match them.
+type SimSettings struct {
+	Strategy        string          `json:"strategy"`
+	StrategyOptions StrategyOptions `json:"strategy_options"`
+	Proxy           ProxyConfig     `json:"proxy"`
+	Init            int             `json:"init"`
+	Budget          int             `json:"budget"`
+	Indicator       IndicatorConfig `json:"indicator"`
+	Switch          SwitchConfig    `json:"switch"`
+	FT              nn.Recipe       `json:"ft"`
+	LPFT            nn.Recipe       `json:"lpft"`
+	PoolSet         string          `json:"pool_set"`
+	TestSet         string          `json:"test_set"`
+	PoolIDs         string          `json:"pool_ids_sha256"`
+	TestIDs         string          `json:"test_ids_sha256"`
+}
+
+// SimResults is everything a simulation produced.
+type SimResults struct {
+	Name      string        `json:"name"`
+	Settings  SimSettings   `json:"settings"`
+	Pipelines []string      `json:"pipelines"`
+	Seeds     []uint64      `json:"seeds"`
+	Rounds    int           `json:"rounds"`
+	PoolSize  int           `json:"pool_size"`
+	TestSize  int           `json:"test_size"`
+	Dim       int           `json:"dim"`
+	Classes   []string      `json:"classes"`
+	Records   []RoundRecord `json:"records"` // by pipeline (config order), seed, round
+}
+
+// SimNamespace returns the cache record namespace of simulation name.
+func SimNamespace(name string) string { return "sim/" + name }
+
+// recordKey is the key of one round's record.
+func recordKey(pipeline string, seed uint64, round int) string {
+	return fmt.Sprintf("%s/%d/%04d", pipeline, seed, round)
+}
+
+// Simulate runs (or resumes) the pipelines of cfg for every seed, round by
+// round, storing each finished round in the cache, and returns all rounds.
+//
+// What each pipeline does per round r >= 1 (round 0 only trains and
+// evaluates on the initial batch):
+//   - random: picks Budget samples at random; its model is nn FT on
+//     generation-0 features.
+//   - standard: selects with the net fine-tuned (FT, fresh from the
+//     pre-trained features) on the previous round's labels; then fine-tunes
+//     a fresh net on the new labels, which is both its reported model and
+//     the next round's selector.
+//   - svpp: trains a fresh proxy on generation-0 features of the labels and
+//     selects with it; the reported model (nn FT) is never fed back.
+//   - asvp: like svpp on the current generation. After buying, LogME of the
+//     labeled set's current features feeds the indicator; on "update" a net
+//     is fine-tuned (FT) on the labels' generation-0 features — always from
+//     the pre-trained features, as the real backbone would restart from its
+//     pre-trained weights — and its Embed of every pool and test sample is
+//     stored as a new cache generation that later rounds select on. The
+//     reported model is trained with TrainingMethod(updates) on the current
+//     features (after a re-alignment: the aligned ones, which is what the
+//     user would fine-tune from next).
+//
+// Every random choice derives from the seed (and round and purpose), so a
+// rerun gives the same accuracies; re-aligned generations are found again
+// by their provenance. Features are always read back from the cache after
+// a re-alignment, so a resumed and an uninterrupted run see identical values
+// whatever the set's storage dtype.
+func Simulate(ctx context.Context, cfg SimConfig, data SimData) (*SimResults, error) {
+	s, err := newSim(cfg, data)
+	if err != nil {
+		return nil, err
+	}
+	res := &SimResults{
+		Name: cfg.Name, Settings: s.settings, Pipelines: slices.Clone(cfg.Pipelines), Seeds: slices.Clone(cfg.Seeds),
+		Rounds: cfg.Rounds, PoolSize: s.pool0.Rows, TestSize: s.test0.Rows, Dim: s.pool0.Cols, Classes: slices.Clone(data.Classes),
+	}
+	for _, p := range cfg.Pipelines {
+		for _, seed := range cfg.Seeds {
+			recs, err := s.run(ctx, p, seed)
+			if err != nil {
+				return res, fmt.Errorf("selector: simulation %q, %s seed %d: %w", cfg.Name, p, seed, err)
+			}
+			res.Records = append(res.Records, recs...)
+		}
+	}
+	return res, nil
+}
+
+// sim holds what every (pipeline, seed) run shares.
+type sim struct {
+	cfg          SimConfig
+	data         SimData
+	ns           string
+	settings     SimSettings
+	pool0, test0 *cache.Matrix
+	poolY, testY []int
+	classes      int
+	strategy     Strategy
+	random       Strategy
+}
+
+func newSim(cfg SimConfig, data SimData) (*sim, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrSimConfig}, a...)...)
+	}
+	switch {
+	case cfg.Name == "" || strings.ContainsAny(cfg.Name, "/\x00"):
+		return nil, bad("name %q must be non-empty without '/'", cfg.Name)
+	case len(cfg.Pipelines) == 0:
+		return nil, bad("no pipelines")
+	case len(cfg.Seeds) == 0:
+		return nil, bad("no seeds")
+	case cfg.Init <= 0 || cfg.Budget <= 0 || cfg.Rounds < 0:
+		return nil, bad("init %d and budget %d must be positive, rounds %d non-negative", cfg.Init, cfg.Budget, cfg.Rounds)
+	case data.DB == nil || data.Pool == nil || data.Test == nil:
+		return nil, bad("no cache, pool or test set")
+	case len(data.Classes) < 2:
+		return nil, bad("%d classes, need at least 2", len(data.Classes))
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Pipelines {
+		if !slices.Contains(PipelineNames(), p) {
+			return nil, bad("unknown pipeline %q (valid: %s)", p, strings.Join(PipelineNames(), ", "))
+		}
+		if seen[p] {
+			return nil, bad("pipeline %q listed twice", p)
+		}
+		seen[p] = true
+	}
+	if seen[PipelineASVP] {
+		if err := cfg.Indicator.Validate(); err != nil {
+			return nil, err
+		}
+		if err := cfg.Switch.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	s := &sim{cfg: cfg, data: data, ns: SimNamespace(cfg.Name), classes: len(data.Classes)}
+	var err error
+	if s.strategy, err = NewStrategy(cfg.Strategy, cfg.StrategyOptions); err != nil {
+		return nil, err
+	}
+	s.random, _ = NewStrategy("random", StrategyOptions{})
+	if seen[PipelineSVPP] || seen[PipelineASVP] {
+		if _, err := TrainProxy(ProxyConfig{Kind: cfg.Proxy.Kind}, nil, nil, 2); errors.Is(err, ErrUnknownProxyKind) {
+			return nil, err
+		}
+	}
+	if s.pool0, s.poolY, err = labeledMatrix(data.Pool, data.PoolIDs, data.PoolLabels, len(data.Classes)); err != nil {
+		return nil, fmt.Errorf("selector: pool: %w", err)
+	}
+	if s.test0, s.testY, err = labeledMatrix(data.Test, nil, data.TestLabels, len(data.Classes)); err != nil {
+		return nil, fmt.Errorf("selector: test set: %w", err)
+	}
+	if s.test0.Cols != s.pool0.Cols {
+		return nil, bad("pool features have %d dimensions, test features %d", s.pool0.Cols, s.test0.Cols)
+	}
+	if need := cfg.Init + cfg.Rounds*cfg.Budget; need > s.pool0.Rows {
+		return nil, bad("init %d + %d rounds x budget %d = %d labels, the labeled pool holds %d", cfg.Init, cfg.Rounds, cfg.Budget, need, s.pool0.Rows)
+	}
+	s.settings = SimSettings{
+		Strategy: cfg.Strategy, StrategyOptions: cfg.StrategyOptions, Proxy: cfg.Proxy, Init: cfg.Init, Budget: cfg.Budget,
+		Indicator: cfg.Indicator, Switch: cfg.Switch, FT: cfg.FT, LPFT: cfg.LPFT,
+		PoolSet: data.Pool.Key(), TestSet: data.Test.Key(), PoolIDs: hashIDs(s.pool0.IDs), TestIDs: hashIDs(s.test0.IDs),
+	}
+	s.settings.Proxy.Seed, s.settings.FT.Seed, s.settings.LPFT.Seed = 0, 0, 0
+	want, err := json.Marshal(s.settings)
+	if err != nil {
+		return nil, err
+	}
+	switch got, err := data.DB.Record(s.ns, "settings"); {
+	case errors.Is(err, cache.ErrNotFound):
+		if err := data.DB.PutRecord(s.ns, "settings", want); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case string(got) != string(want):
+		return nil, fmt.Errorf("%w: %q was run with %s, now %s: pick another name", ErrSimConflict, cfg.Name, got, want)
+	}
+	return s, nil
+}
+
+// labeledMatrix reads generation 0 of set, restricted to ids when given, and
+// keeps the rows that have a label, in ID order.
+func labeledMatrix(set *cache.Set, ids []string, labels map[string]int, classes int) (*cache.Matrix, []int, error) {
+	var m *cache.Matrix
+	var err error
+	if ids != nil {
+		ids = slices.Clone(ids)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		m, err = set.ReadRows(0, ids)
+	} else {
+		m, err = set.ReadMatrix(0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	keep := make([]int, 0, m.Rows)
+	y := make([]int, 0, m.Rows)
+	for i, id := range m.IDs {
+		if c, ok := labels[id]; ok {
+			if c < 0 || c >= classes {
+				return nil, nil, fmt.Errorf("%w: sample %q has label %d outside [0,%d)", ErrSimConfig, id, c, classes)
+			}
+			keep = append(keep, i)
+			y = append(y, c)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil, fmt.Errorf("%w: none of the %d samples of set %s has an oracle label", ErrSimConfig, m.Rows, set.Key())
+	}
+	return subMatrix(m, keep), y, nil
+}
+
+// subMatrix copies rows idx of m, in that order.
+func subMatrix(m *cache.Matrix, idx []int) *cache.Matrix {
+	out := cache.NewMatrix(len(idx), m.Cols)
+	for k, i := range idx {
+		copy(out.Row(k), m.Row(i))
+		out.IDs[k] = m.IDs[i]
+	}
+	return out
+}
+
+func hashIDs(ids []string) string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	h := sha256.New()
+	for _, id := range s {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// deriveSeed mixes a simulation seed, a round and a purpose into a seed.
+func deriveSeed(seed uint64, round int, purpose string) uint64 {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], seed)
+	binary.LittleEndian.PutUint64(b[8:], uint64(round))
+	h.Write(b[:])
+	h.Write([]byte(purpose))
+	return h.Sum64()
+}
+
+// initialBatch returns the pool rows of the first random batch of a seed.
+func initialBatch(n, k int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, 0x696e6974)) // stream "init"
+	return rng.Perm(n)[:k]
+}
+
+// state is one (pipeline, seed) run between rounds.
+type state struct {
+	pipeline string
+	seed     uint64
+	labeled  []bool
+	order    []int // labeled pool rows in the order bought
+	poolGen  int
+	testGen  int
+	poolCur  *cache.Matrix // features of the current generation (asvp)
+	testCur  *cache.Matrix
+	ind      *Indicator
+	updates  int
+	net      *nn.Net // standard: the net of the last round, the next selector
+}
+
+func (st *state) add(rows []int) {
+	for _, i := range rows {
+		st.labeled[i] = true
+		st.order = append(st.order, i)
+	}
+}
+
+// run runs one pipeline and seed to cfg.Rounds, resuming from stored rounds.
+func (s *sim) run(ctx context.Context, pipeline string, seed uint64) ([]RoundRecord, error) {
+	st := &state{pipeline: pipeline, seed: seed, labeled: make([]bool, s.pool0.Rows), poolCur: s.pool0, testCur: s.test0}
+	if pipeline == PipelineASVP {
+		st.ind = NewIndicator(s.cfg.Indicator)
+	}
+	recs, err := s.resume(st)
+	if err != nil {
+		return nil, err
+	}
+	for r := len(recs); r <= s.cfg.Rounds; r++ {
+		if err := ctx.Err(); err != nil {
+			return recs, err
+		}
+		rec, err := s.round(ctx, st, r)
+		if err != nil {
+			return recs, fmt.Errorf("round %d: %w", r, err)
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return recs, err
+		}
+		if err := s.data.DB.PutRecord(s.ns, recordKey(pipeline, seed, r), b); err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+		if s.cfg.Progress != nil {
+			s.cfg.Progress(rec, false)
+		}
+	}
+	return recs[:s.cfg.Rounds+1], nil
+}
+
+// resume loads the finished rounds of st's pipeline and seed and rebuilds
+// st after the last of them (records beyond cfg.Rounds are kept and returned).
+func (s *sim) resume(st *state) ([]RoundRecord, error) {
+	prefix := fmt.Sprintf("%s/%d/", st.pipeline, st.seed)
+	kvs, err := s.data.DB.Records(s.ns)
+	if err != nil {
+		return nil, err
+	}
+	index := make(map[string]int, len(s.pool0.IDs))
+	for i, id := range s.pool0.IDs {
+		index[id] = i
+	}
+	var recs []RoundRecord
+	for _, kv := range kvs {
+		if !strings.HasPrefix(kv.Key, prefix) {
+			continue
+		}
+		var rec RoundRecord
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return nil, fmt.Errorf("record %s: %w", kv.Key, err)
+		}
+		if rec.Round != len(recs) {
+			break // a gap: resume after the last contiguous round
+		}
+		rows := make([]int, len(rec.Picks))
+		for k, id := range rec.Picks {
+			i, ok := index[id]
+			if !ok {
+				return nil, fmt.Errorf("%w: record %s picks %q, not in the pool", ErrSimConflict, kv.Key, id)
+			}
+			rows[k] = i
+		}
+		st.add(rows)
+		if h := hashRows(s.pool0, st.order); h != rec.Labeled {
+			return nil, fmt.Errorf("%w: record %s: labeled set hash %s, replay gives %s", ErrSimConflict, kv.Key, rec.Labeled, h)
+		}
+		if rec.Indicator != nil && st.ind != nil {
+			d := st.ind.Observe(rec.Round, rec.Labels, rec.Indicator.Value)
+			if d.Update != rec.Indicator.Update {
+				return nil, fmt.Errorf("%w: record %s: indicator replay decides update=%v, stored %v", ErrSimConflict, kv.Key, d.Update, rec.Indicator.Update)
+			}
+		}
+		if rec.Realigned && st.ind != nil {
+			st.ind.Reset()
+		}
+		st.updates, st.poolGen, st.testGen = rec.Updates, rec.PoolGen, rec.TestGen
+		recs = append(recs, rec)
+		if s.cfg.Progress != nil {
+			s.cfg.Progress(rec, true)
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if st.poolGen != 0 || st.testGen != 0 {
+		if st.poolCur, err = s.data.Pool.ReadRows(st.poolGen, s.pool0.IDs); err != nil {
+			return nil, err
+		}
+		if st.testCur, err = s.data.Test.ReadRows(st.testGen, s.test0.IDs); err != nil {
+			return nil, err
+		}
+	}
+	if st.pipeline == PipelineStandard && len(recs) <= s.cfg.Rounds {
+		// The next round selects with the last round's net: retrain it, bit
+		// for bit the same (same seed, same rows).
+		last := len(recs) - 1
+		if st.net, _, err = s.trainNet(s.cfg.FT, nn.MethodFT, deriveSeed(st.seed, last, "model"), s.pool0, st.order); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
+}
+
+func hashRows(m *cache.Matrix, rows []int) string {
+	ids := make([]string, len(rows))
+	for k, i := range rows {
+		ids[k] = m.IDs[i]
+	}
+	return hashIDs(ids)
+}
+
+// round runs round r of st and returns its record.
+func (s *sim) round(ctx context.Context, st *state, r int) (RoundRecord, error) {
+	rec := RoundRecord{Pipeline: st.pipeline, Seed: st.seed, Round: r, SelectGen: st.poolGen}
+	// 1. Buy labels.
+	var picks []int
+	if r == 0 {
+		picks = initialBatch(s.pool0.Rows, s.cfg.Init, st.seed)
+	} else {
+		var err error
+		if picks, err = s.selectBatch(ctx, st, r, &rec.Seconds); err != nil {
+			return rec, err
+		}
+	}
+	st.add(picks)
+	rec.Picks = make([]string, len(picks))
+	for k, i := range picks {
+		rec.Picks[k] = s.pool0.IDs[i]
+	}
+	rec.Labels = len(st.order)
+	rec.Labeled = hashRows(s.pool0, st.order)
+
+	// 2. asvp: indicator, and maybe re-alignment.
+	if st.pipeline == PipelineASVP {
+		t := time.Now()
+		v, err := LogME(subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
+		if err != nil {
+			return rec, err
+		}
+		d := st.ind.Observe(r, rec.Labels, v)
+		rec.Seconds.Indicator = time.Since(t).Seconds()
+		rec.Indicator = &IndicatorLog{Value: v, Best: d.Best, Update: d.Update, Reason: d.Reason}
+		if d.Update {
+			if err := s.realign(st, r, rec.Labeled, &rec.Seconds); err != nil {
+				return rec, fmt.Errorf("re-alignment: %w", err)
+			}
+			st.ind.Reset()
+			st.updates++
+			rec.Realigned = true
+		}
+	}
+	rec.Updates, rec.PoolGen, rec.TestGen = st.updates, st.poolGen, st.testGen
+
+	// 3. The reported model.
+	method, reason := nn.MethodFT, "pipeline "+st.pipeline+" reports a fine-tuned (ft) model"
+	if st.pipeline == PipelineASVP {
+		method, reason = TrainingMethod(st.updates, s.cfg.Switch)
+	}
+	recipe := s.cfg.FT
+	if method != nn.MethodFT {
+		recipe = s.cfg.LPFT
+	}
+	t := time.Now()
+	net, stats, err := s.trainNet(recipe, method, deriveSeed(st.seed, r, "model"), st.poolCur, st.order)
+	if err != nil {
+		return rec, err
+	}
+	if st.pipeline == PipelineStandard {
+		rec.Seconds.Finetune += time.Since(t).Seconds()
+		st.net = net
+	} else {
+		rec.Seconds.EvalTrain = time.Since(t).Seconds()
+	}
+	rec.Method, rec.Reason, rec.TrainAcc = method, reason, stats.TrainAcc
+	rec.Accuracy = netAccuracy(net, st.testCur, s.testY)
+	rec.Finished = time.Now().UTC()
+	return rec, nil
+}
+
+// selectBatch picks round r's batch for st.
+func (s *sim) selectBatch(ctx context.Context, st *state, r int, ph *Phases) ([]int, error) {
+	req := Request{Pool: st.poolCur, Labeled: st.labeled, Budget: s.cfg.Budget, Seed: deriveSeed(st.seed, r, "select"), Workers: s.cfg.Workers}
+	strat := s.strategy
+	switch st.pipeline {
+	case PipelineRandom:
+		strat = s.random
+	case PipelineStandard:
+		req.Proxy = NetProxy(st.net)
+	case PipelineSVPP, PipelineASVP:
+		if needsProxy(s.cfg.Strategy) {
+			t := time.Now()
+			pc := s.cfg.Proxy
+			pc.Seed = deriveSeed(st.seed, r, "proxy")
+			p, err := TrainProxy(pc, subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
+			if err != nil {
+				return nil, err
+			}
+			req.Proxy = p
+			ph.ProxyTrain = time.Since(t).Seconds()
+		}
+	}
+	t := time.Now()
+	picks, err := strat.Select(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	ph.Select = time.Since(t).Seconds()
+	rows := make([]int, len(picks))
+	for k, p := range picks {
+		rows[k] = p.Index
+	}
+	return rows, nil
+}
+
+// needsProxy reports whether strategy name scores samples with a model.
+func needsProxy(name string) bool {
+	switch name {
+	case "random", "kcenter", "typiclust":
+		return false
+	}
+	return true
+}
+
+func (s *sim) labelsOf(rows []int) []int {
+	y := make([]int, len(rows))
+	for k, i := range rows {
+		y[k] = s.poolY[i]
+	}
+	return y
+}
+
+// trainNet trains a net with recipe (method and seed set) on rows of X.
+func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *cache.Matrix, rows []int) (*nn.Net, nn.TrainStats, error) {
+	recipe.Method, recipe.Seed = method, seed
+	if method == nn.MethodLPFT && recipe.LPEpochs <= 0 {
+		recipe.LPEpochs = recipe.Epochs
+	}
+	x := subMatrix(X, rows)
+	return nn.Train(recipe, x.Data, x.Rows, x.Cols, s.labelsOf(rows), s.classes)
+}
+
+// netAccuracy is the fraction of rows of X whose argmax prediction is y.
+func netAccuracy(net *nn.Net, X *cache.Matrix, y []int) float64 {
+	if X.Rows == 0 {
+		return 0
+	}
+	probs := net.Predict(X.Data[:X.Rows*X.Cols], X.Rows)
+	c := net.Classes
+	ok := 0
+	for i := range X.Rows {
+		if argmax32(probs[i*c:(i+1)*c]) == y[i] {
+			ok++
+		}
+	}
+	return float64(ok) / float64(X.Rows)
+}
+
+// realign fine-tunes a net on the labeled rows' generation-0 features and
+// stores its Embed of every pool and test sample as a new generation of
+// each set (or finds the one an interrupted run already wrote), then makes
+// it st's current features.
+func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
+	t := time.Now()
+	net, _, err := s.trainNet(s.cfg.FT, nn.MethodFT, deriveSeed(st.seed, r, "realign"), s.pool0, st.order)
+	if err != nil {
+		return err
+	}
+	ph.Finetune += time.Since(t).Seconds()
+	t = time.Now()
+	prov := map[string]string{
+		"sim": s.cfg.Name, "pipeline": st.pipeline, "seed": strconv.FormatUint(st.seed, 10), "round": strconv.Itoa(r),
+		"labeled_sha256": labeledHash, "labels": strconv.Itoa(len(st.order)), "method": nn.MethodFT,
+		"parent_gen": "0", "realignment": strconv.Itoa(st.updates + 1),
+	}
+	sameSet := s.data.Pool.Key() == s.data.Test.Key()
+	poolGen, err := s.storeAligned(s.data.Pool, prov, net, s.pool0, sameSet, s.test0)
+	if err != nil {
+		return err
+	}
+	testGen := poolGen
+	if !sameSet {
+		if testGen, err = s.storeAligned(s.data.Test, prov, net, s.test0, false, nil); err != nil {
+			return err
+		}
+	}
+	if st.poolCur, err = s.data.Pool.ReadRows(poolGen, s.pool0.IDs); err != nil {
+		return err
+	}
+	if st.testCur, err = s.data.Test.ReadRows(testGen, s.test0.IDs); err != nil {
+		return err
+	}
+	st.poolGen, st.testGen = poolGen, testGen
+	ph.Realign = time.Since(t).Seconds()
+	return nil
+}
+
+// storeAligned writes net's Embed of X (and of extra, when the test samples
+// live in the same set) into the generation of set whose provenance is prov,
+// adding it when missing, and returns its number. Samples already stored
+// (by an interrupted run) are not written again.
+func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, X *cache.Matrix, withExtra bool, extra *cache.Matrix) (int, error) {
+	gens, err := set.Generations()
+	if err != nil {
+		return 0, err
+	}
+	gen := -1
+	for _, g := range gens {
+		if g.N > 0 && matchProvenance(g.Provenance, prov) {
+			gen = g.N
+			break
+		}
+	}
+	if gen < 0 {
+		if gen, err = set.AddGeneration(cache.GenInfo{Dim: X.Cols, Source: "adapter", Provenance: prov}); err != nil {
+			return 0, err
+		}
+	}
+	mats := []*cache.Matrix{X}
+	if withExtra && extra != nil {
+		mats = append(mats, extra)
+	}
+	const batch = 4096
+	for _, m := range mats {
+		missing, err := set.Missing(gen, m.IDs)
+		if err != nil {
+			return 0, err
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		want := make(map[string]bool, len(missing))
+		for _, id := range missing {
+			want[id] = true
+		}
+		for lo := 0; lo < m.Rows; lo += batch {
+			hi := min(lo+batch, m.Rows)
+			var ids []string
+			var rows []int
+			for i := lo; i < hi; i++ {
+				if want[m.IDs[i]] {
+					ids = append(ids, m.IDs[i])
+					rows = append(rows, i)
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			x := subMatrix(m, rows)
+			out := make([]float32, len(x.Data))
+			net.Embed(x.Data, x.Rows, out)
+			if err := set.PutBatch(gen, ids, out); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return gen, nil
+}
+
+// matchProvenance reports whether got holds every key of want with the same value.
+func matchProvenance(got, want map[string]string) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// NetProxy wraps a trained nn.Net as a Proxy: probabilities from Predict,
+// and as embedding the head's input, the adapter output in the net's
+// standardised coordinates ((Embed(x) - Mean) / Std), so BADGE's gradient
+// embeddings are those of the net's last layer. Safe for concurrent use.
+func NetProxy(net *nn.Net) Proxy { return netProxy{net} }
+
+type netProxy struct{ net *nn.Net }
+
+func (p netProxy) NumClasses() int { return p.net.Classes }
+func (p netProxy) EmbedDim() int   { return p.net.Dim }
+func (p netProxy) inputDim() int   { return p.net.Dim }
+
+func (p netProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+	d, c := p.net.Dim, p.net.Classes
+	checkForward("net", X, lo, hi, d, c, probs, emb, d)
+	x := X.Data[lo*d : hi*d]
+	copy(probs[:(hi-lo)*c], p.net.Predict(x, hi-lo))
+	if emb == nil {
+		return
+	}
+	e := emb[:(hi-lo)*d]
+	p.net.Embed(x, hi-lo, e)
+	for i := range hi - lo {
+		for j := range d {
+			e[i*d+j] = float32((float64(e[i*d+j]) - p.net.Mean[j]) / p.net.Std[j])
+		}
+	}
+}

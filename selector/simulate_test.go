@@ -1,0 +1,353 @@
+package selector
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/models/nn"
+)
+
+const (
+	simFMNISTDir = "/usr/share/datasets/fashion-mnist"
+	simDim       = 196
+)
+
+// simReadIDX reads the first n items of a gzipped IDX file: labels (1-byte
+// items) or images (28x28 bytes each).
+func simReadIDX(t testing.TB, name string, n, itemSize int) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(simFMNISTDir, name))
+	if err != nil {
+		t.Fatalf("fashion-mnist is needed (make setup-test): %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var magic uint32
+	if err := binary.Read(zr, binary.BigEndian, &magic); err != nil {
+		t.Fatal(err)
+	}
+	dims := int(magic & 0xff)
+	hdr := make([]uint32, dims)
+	if err := binary.Read(zr, binary.BigEndian, hdr); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, n*itemSize)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// simFillSet stores the first n images of split ("train" or "t10k") as a
+// feature set (pixels/255 averaged over 2x2 blocks, 196-d, to keep the
+// tests fast) and their labels as the oracle label set.
+func simFillSet(t testing.TB, db *cache.DB, split, spec string, n int) *cache.Set {
+	t.Helper()
+	px := simReadIDX(t, split+"-images-idx3-ubyte.gz", n, 784)
+	lb := simReadIDX(t, split+"-labels-idx1-ubyte.gz", n, 1)
+	set, err := db.EnsureSet(cache.SetInfo{
+		Model: "pixels", ModelSHA256: "00", Output: "pixels", CardHash: "raw", Dataset: spec, DatasetID: spec, Dim: simDim,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	vecs := make([]float32, n*simDim)
+	labels := make(map[string]int, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s/%05d", split, i)
+		labels[ids[i]] = int(lb[i])
+		img := px[i*784 : (i+1)*784]
+		for r := range 14 {
+			for c := range 14 {
+				sum := int(img[2*r*28+2*c]) + int(img[2*r*28+2*c+1]) + int(img[(2*r+1)*28+2*c]) + int(img[(2*r+1)*28+2*c+1])
+				vecs[i*simDim+r*14+c] = float32(sum) / (4 * 255)
+			}
+		}
+	}
+	if err := set.PutBatch(0, ids, vecs); err != nil {
+		t.Fatal(err)
+	}
+	classes := []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+	if err := db.PutLabels("oracle/"+spec, classes, labels); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// simFixture is a cache with 600 pool and 300 test Fashion-MNIST samples.
+func simFixture(t testing.TB) (string, SimData) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sim.cache")
+	db, err := cache.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return path, simDataOf(t, db, simFillSet(t, db, "train", "fashion-mnist:train", 600), simFillSet(t, db, "t10k", "fashion-mnist:test", 300))
+}
+
+func simDataOf(t testing.TB, db *cache.DB, pool, test *cache.Set) SimData {
+	t.Helper()
+	classes, pl, err := db.Labels("oracle/fashion-mnist:train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tl, err := db.Labels("oracle/fashion-mnist:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SimData{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: pl, TestLabels: tl}
+}
+
+// simTestConfig is a small, fast configuration: asvp re-aligns after
+// rounds 1 and 3 ("every 2" with MinLabels 0), so resumption has to find
+// stored generations again.
+func simTestConfig(name string, rounds int) SimConfig {
+	ft := nn.DefaultRecipe(nn.MethodFT)
+	ft.Epochs, ft.Hidden = 8, 32
+	lpft := nn.DefaultRecipe(nn.MethodLPFT)
+	lpft.Epochs, lpft.LPEpochs, lpft.Hidden = 8, 8, 32
+	proxy := DefaultProxyConfig("mlp")
+	proxy.Epochs = 15
+	ind := DefaultIndicatorConfig()
+	ind.Rule, ind.Every, ind.MinLabels = RuleEvery, 2, 0
+	return SimConfig{
+		Name: name, Pipelines: PipelineNames(), Strategy: "margin", Proxy: proxy,
+		Init: 40, Budget: 30, Rounds: rounds, Seeds: []uint64{1, 2},
+		Indicator: ind, Switch: SwitchConfig{Mode: SwitchAuto}, FT: ft, LPFT: lpft, Workers: 2,
+	}
+}
+
+func accuracies(res *SimResults) map[string]float64 {
+	out := make(map[string]float64)
+	for _, r := range res.Records {
+		out[recordKey(r.Pipeline, r.Seed, r.Round)] = r.Accuracy
+	}
+	return out
+}
+
+// TestSimulateResume runs 2 rounds, then resumes to 4, and compares with an
+// uninterrupted 4-round run in a second cache: every accuracy, pick and
+// generation must be equal.
+func TestSimulateResume(t *testing.T) {
+	ctx := context.Background()
+	_, a := simFixture(t)
+	part, err := Simulate(ctx, simTestConfig("r", 2), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(part.Records); got != 4*2*3 {
+		t.Fatalf("2-round run: %d records, want %d", got, 4*2*3)
+	}
+	var resumed int
+	cfg := simTestConfig("r", 4)
+	cfg.Progress = func(rec RoundRecord, wasResumed bool) {
+		if wasResumed {
+			resumed++
+		}
+	}
+	res, err := Simulate(ctx, cfg, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed != 4*2*3 {
+		t.Errorf("resumed %d rounds, want %d", resumed, 4*2*3)
+	}
+
+	_, b := simFixture(t)
+	full, err := Simulate(ctx, simTestConfig("r", 4), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != len(full.Records) || len(full.Records) != 4*2*5 {
+		t.Fatalf("records: resumed %d, uninterrupted %d, want %d", len(res.Records), len(full.Records), 4*2*5)
+	}
+	for i, r := range res.Records {
+		f := full.Records[i]
+		if r.Pipeline != f.Pipeline || r.Seed != f.Seed || r.Round != f.Round {
+			t.Fatalf("record %d: %s/%d/%d vs %s/%d/%d", i, r.Pipeline, r.Seed, r.Round, f.Pipeline, f.Seed, f.Round)
+		}
+		if r.Accuracy != f.Accuracy || r.Labeled != f.Labeled || r.Method != f.Method || r.Updates != f.Updates {
+			t.Errorf("%s seed %d round %d: resumed acc %v labeled %.8s %s, uninterrupted acc %v labeled %.8s %s",
+				r.Pipeline, r.Seed, r.Round, r.Accuracy, r.Labeled, r.Method, f.Accuracy, f.Labeled, f.Method)
+		}
+		if r.Labels != 40+30*r.Round {
+			t.Errorf("%s round %d: %d labels, want %d", r.Pipeline, r.Round, r.Labels, 40+30*r.Round)
+		}
+	}
+	// asvp re-aligned after rounds 1 and 3 (every 2 rounds on the same
+	// features, counting round 0), and switched from lpft to ft.
+	for _, r := range full.Records {
+		if r.Pipeline != PipelineASVP {
+			continue
+		}
+		wantUpd := map[int]int{0: 0, 1: 1, 2: 1, 3: 2, 4: 2}[r.Round]
+		if r.Updates != wantUpd || (r.Updates == 0) != (r.Method == nn.MethodLPFT) || r.Indicator == nil {
+			t.Errorf("asvp seed %d round %d: updates %d method %s indicator %+v, want updates %d", r.Seed, r.Round, r.Updates, r.Method, r.Indicator, wantUpd)
+		}
+	}
+	// Every pipeline and seed starts from the same initial batch.
+	first := map[uint64]string{}
+	for _, r := range full.Records {
+		if r.Round != 0 {
+			continue
+		}
+		if h, ok := first[r.Seed]; ok && h != r.Labeled {
+			t.Errorf("seed %d: %s starts from a different batch", r.Seed, r.Pipeline)
+		}
+		first[r.Seed] = r.Labeled
+	}
+	if first[1] == first[2] {
+		t.Error("seeds 1 and 2 start from the same batch")
+	}
+	// Both runs wrote the same generations: 2 re-alignments x 2 seeds.
+	gens, err := a.Pool.Generations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gens) != 5 {
+		t.Errorf("pool set has %d generations after resume, want 5", len(gens))
+	}
+}
+
+// TestSimulateCrashAfterRealign removes the record of a round that
+// re-aligned (as if the process died after storing the generation): the
+// rerun must reuse that generation, not add another, and give the same
+// accuracy.
+func TestSimulateCrashAfterRealign(t *testing.T) {
+	ctx := context.Background()
+	_, d := simFixture(t)
+	cfg := simTestConfig("c", 1)
+	cfg.Pipelines, cfg.Seeds = []string{PipelineASVP}, []uint64{7}
+	res, err := Simulate(ctx, cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Records[1]
+	if !last.Realigned {
+		t.Fatalf("round 1 did not re-align: %+v", last.Indicator)
+	}
+	gensBefore, _ := d.Pool.Generations()
+	// Drop round 1's record; keep round 0.
+	kvs, err := d.DB.Records(SimNamespace("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DB.DeleteRecords(SimNamespace("c")); err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range kvs {
+		if kv.Key != recordKey(PipelineASVP, 7, 1) {
+			if err := d.DB.PutRecord(SimNamespace("c"), kv.Key, kv.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	again, err := Simulate(ctx, cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gensAfter, _ := d.Pool.Generations()
+	if len(gensAfter) != len(gensBefore) {
+		t.Errorf("generations: %d before, %d after the rerun; want the stored one reused", len(gensBefore), len(gensAfter))
+	}
+	if got := again.Records[1]; got.Accuracy != last.Accuracy || got.PoolGen != last.PoolGen {
+		t.Errorf("rerun round 1: acc %v gen %d, first run acc %v gen %d", got.Accuracy, got.PoolGen, last.Accuracy, last.PoolGen)
+	}
+}
+
+func TestSimulateSettingsConflict(t *testing.T) {
+	_, d := simFixture(t)
+	cfg := simTestConfig("x", 0)
+	cfg.Pipelines = []string{PipelineRandom}
+	if _, err := Simulate(context.Background(), cfg, d); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Budget = 31
+	if _, err := Simulate(context.Background(), cfg, d); !errors.Is(err, ErrSimConflict) {
+		t.Fatalf("changed budget under the same name: err %v, want ErrSimConflict", err)
+	}
+}
+
+func TestSimulateConfigErrors(t *testing.T) {
+	_, d := simFixture(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*SimConfig)
+	}{
+		{"unknown pipeline", func(c *SimConfig) { c.Pipelines = []string{"nope"} }},
+		{"no seeds", func(c *SimConfig) { c.Seeds = nil }},
+		{"zero budget", func(c *SimConfig) { c.Budget = 0 }},
+		{"budget beyond pool", func(c *SimConfig) { c.Rounds = 100 }},
+		{"bad name", func(c *SimConfig) { c.Name = "a/b" }},
+		{"bad indicator", func(c *SimConfig) { c.Indicator.Rule = "sometimes" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := simTestConfig("e", 1)
+			tc.edit(&cfg)
+			if _, err := Simulate(context.Background(), cfg, d); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+// TestNetProxyMatchesNet checks the nn.Net wrapper: probabilities equal
+// Predict, and the embedding is the head's input, so that the head applied
+// to it gives the same logits.
+func TestNetProxyMatchesNet(t *testing.T) {
+	X, y := blobs(3, 200, 12, 4, 0.5)
+	net, _, err := nn.Train(nn.DefaultRecipe(nn.MethodFT), X.Data, X.Rows, X.Cols, y, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NetProxy(net)
+	probs := make([]float32, 50*4)
+	emb := make([]float32, 50*12)
+	p.Forward(X, 10, 60, probs, emb)
+	want := net.Predict(X.Data[10*12:60*12], 50)
+	w := net.Weights()
+	for i := range 50 {
+		for k := range 4 {
+			if probs[i*4+k] != want[i*4+k] {
+				t.Fatalf("row %d class %d: prob %v, Predict %v", i, k, probs[i*4+k], want[i*4+k])
+			}
+		}
+		// softmax(HeadW·emb + HeadB) must equal the probabilities.
+		logits := make([]float64, 4)
+		for k := range 4 {
+			logits[k] = float64(w.HeadB[k])
+			for j := range 12 {
+				logits[k] += float64(w.HeadW[k*12+j]) * float64(emb[i*12+j])
+			}
+		}
+		mx := logits[0]
+		for _, v := range logits {
+			mx = max(mx, v)
+		}
+		var z float64
+		for k := range logits {
+			logits[k] = math.Exp(logits[k] - mx)
+			z += logits[k]
+		}
+		for k := range 4 {
+			if d := logits[k]/z - float64(probs[i*4+k]); d > 1e-4 || d < -1e-4 {
+				t.Fatalf("row %d class %d: head(emb) gives %v, prob %v", i, k, logits[k]/z, probs[i*4+k])
+			}
+		}
+	}
+}
