@@ -1,12 +1,14 @@
 package cache
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Benchmark shapes: Fashion-MNIST train under EfficientNet-B0 pooled
@@ -48,61 +50,135 @@ func fillBench(b *testing.B, rows, cols int) *Set {
 	return s
 }
 
-// BenchmarkReadMatrix reads a whole generation; SetBytes is the vector
-// payload, so the MB/s column is comparable with BenchmarkSequentialFileRead.
+// writePlain writes n random bytes to a new file and returns its path.
+func writePlain(b *testing.B, n int) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "plain.bin")
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], rng.Uint64())
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// readPlain reads the file at path into buf, which it allocates when nil.
+func readPlain(b *testing.B, path string, buf []byte) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if buf == nil {
+		st, err := f.Stat()
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = make([]byte, st.Size())
+	}
+	if _, err := io.ReadFull(f, buf); err != nil {
+		b.Fatal(err)
+	}
+	return buf
+}
+
+// reportGBs reports the payload throughput of the benchmark's loop.
+func reportGBs(b *testing.B, payload int) {
+	b.ReportMetric(float64(payload)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+// BenchmarkReadMatrix reads a whole generation, checksums included; SetBytes
+// is the vector payload, so the MB/s column is comparable with
+// BenchmarkSequentialFileRead. "fresh" allocates a new matrix per read (as
+// ReadMatrix does), "reuse" reads into one matrix with ReadMatrixInto, and
+// "vs-file" alternates ReadMatrixInto with a sequential read of a plain file
+// of the same payload into a reused buffer, reporting both rates and their
+// ratio: both sides then share whatever load the machine has. It also
+// reports bytes per CPU-second of each side, which other processes affect
+// less than wall time.
 func BenchmarkReadMatrix(b *testing.B) {
 	for _, sh := range benchShapes {
 		b.Run(fmt.Sprintf("%dx%d", sh.rows, sh.cols), func(b *testing.B) {
+			payload := sh.rows * sh.cols * 4
 			s := fillBench(b, sh.rows, sh.cols)
-			if _, err := s.ReadMatrix(0); err != nil { // warm the page cache
+			m, err := s.ReadMatrix(0) // warm the page cache and the mapping
+			if err != nil {
 				b.Fatal(err)
 			}
-			b.SetBytes(int64(sh.rows * sh.cols * 4))
-			b.ResetTimer()
-			for b.Loop() {
-				m, err := s.ReadMatrix(0)
+			check := func(m *Matrix, err error) {
 				if err != nil || m.Rows != sh.rows {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(sh.rows*sh.cols*4)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			b.Run("fresh", func(b *testing.B) {
+				b.SetBytes(int64(payload))
+				for b.Loop() {
+					check(s.ReadMatrix(0))
+				}
+				reportGBs(b, payload)
+			})
+			b.Run("reuse", func(b *testing.B) {
+				b.SetBytes(int64(payload))
+				for b.Loop() {
+					check(s.ReadMatrixInto(0, m))
+				}
+				reportGBs(b, payload)
+			})
+			b.Run("vs-file", func(b *testing.B) {
+				path := writePlain(b, payload)
+				buf := readPlain(b, path, nil)
+				var tCache, tFile, cpuCache, cpuFile time.Duration
+				for b.Loop() {
+					c0, t0 := cpuTime(), time.Now()
+					check(s.ReadMatrixInto(0, m))
+					c1, t1 := cpuTime(), time.Now()
+					readPlain(b, path, buf)
+					tCache += t1.Sub(t0)
+					tFile += time.Since(t1)
+					cpuCache += c1 - c0
+					cpuFile += cpuTime() - c1
+				}
+				gb := float64(payload) * float64(b.N) / 1e9
+				b.ReportMetric(gb/tCache.Seconds(), "cache-GB/s")
+				b.ReportMetric(gb/tFile.Seconds(), "file-GB/s")
+				b.ReportMetric(tFile.Seconds()/tCache.Seconds(), "ratio")
+				// Bytes per CPU-second (user+system, all threads) do not
+				// depend on how much of the machine other processes take.
+				if cpuCache > 0 && cpuFile > 0 {
+					b.ReportMetric(gb/cpuCache.Seconds(), "cache-cpuGB/s")
+					b.ReportMetric(gb/cpuFile.Seconds(), "file-cpuGB/s")
+				}
+			})
 		})
 	}
 }
 
-// BenchmarkSequentialFileRead reads a plain file of the same payload size
-// into a preallocated buffer: the ceiling ReadMatrix is measured against.
+// BenchmarkSequentialFileRead reads a plain file of the same payload size:
+// the ceiling BenchmarkReadMatrix is measured against. "reuse" reads into a
+// preallocated buffer, "fresh" allocates one per read like ReadMatrix.
 func BenchmarkSequentialFileRead(b *testing.B) {
 	for _, sh := range benchShapes {
 		b.Run(fmt.Sprintf("%dx%d", sh.rows, sh.cols), func(b *testing.B) {
 			n := sh.rows * sh.cols * 4
-			path := filepath.Join(b.TempDir(), "plain.bin")
-			data := make([]byte, n)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range data {
-				data[i] = byte(rng.Uint32())
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				b.Fatal(err)
-			}
-			buf := make([]byte, n)
-			read := func() {
-				f, err := os.Open(path)
-				if err != nil {
-					b.Fatal(err)
+			path := writePlain(b, n)
+			buf := readPlain(b, path, nil) // warm the page cache
+			b.Run("fresh", func(b *testing.B) {
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					readPlain(b, path, nil)
 				}
-				defer f.Close()
-				if _, err := io.ReadFull(f, buf); err != nil {
-					b.Fatal(err)
+				reportGBs(b, n)
+			})
+			b.Run("reuse", func(b *testing.B) {
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					readPlain(b, path, buf)
 				}
-			}
-			read() // warm the page cache
-			b.SetBytes(int64(n))
-			b.ResetTimer()
-			for b.Loop() {
-				read()
-			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				reportGBs(b, n)
+			})
 		})
 	}
 }

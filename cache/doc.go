@@ -30,7 +30,8 @@
 //
 // # Checking, joining, exporting
 //
-// ReadMatrix and ReadRows verify every record's checksum; Verify checks a whole
+// ReadMatrix, ReadMatrixInto (which reuses a caller's Matrix across reads)
+// and ReadRows verify every record's checksum; Verify checks a whole
 // file and lists problems by set, generation and sample ID. Merge joins shard
 // files; Export writes a generation as NumPy .npy or CSV.
 //

@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -489,8 +491,20 @@ func (s *Set) Count(gen int) (int, error) {
 
 // ReadMatrix returns every vector of generation gen, one row per sample in
 // ID (byte) order, read in one pass. Every record's checksum is verified.
-func (s *Set) ReadMatrix(gen int) (*Matrix, error) {
-	var m *Matrix
+func (s *Set) ReadMatrix(gen int) (*Matrix, error) { return s.ReadMatrixInto(gen, nil) }
+
+// ReadMatrixInto reads generation gen as ReadMatrix does, into dst when dst
+// is not nil: dst.Data and dst.IDs are reused when their capacity suffices
+// and grown otherwise, and dst is returned. With a nil dst it allocates a new
+// Matrix. Reusing dst across reads of a large generation avoids allocating
+// and zeroing the whole matrix each time.
+//
+// The IDs are fresh strings on every call, so IDs kept from an earlier read
+// stay valid; the IDs slice itself and the data are overwritten. On error
+// ReadMatrixInto returns nil, and dst holds unspecified contents of the
+// right shape or its old ones.
+func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
+	m := dst
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, g, err := s.genBucket(tx, gen)
 		if err != nil {
@@ -500,17 +514,44 @@ func (s *Set) ReadMatrix(gen int) (*Matrix, error) {
 		if err != nil {
 			return err
 		}
-		// One cursor pass collects the IDs and the record bytes (valid until
-		// the transaction ends); checking and copying them into the matrix is
-		// then split across CPUs, which is where the time goes.
-		ids := make([]string, 0, n)
+		// One cursor pass collects the record bytes (valid until the
+		// transaction ends) and copies the IDs into one slab; checking and
+		// copying the records into the matrix, where the time goes, is then
+		// split across CPUs.
+		// The count is only a size hint: a damaged count must neither lose
+		// rows (Verify reports it) nor ask for more memory than the file
+		// could hold records for.
+		n = int(min(int64(n), tx.Size()/16))
 		vals := make([][]byte, 0, n)
+		ends := make([]int, 0, n)
+		var slab []byte
 		c := gb.Bucket(bucketVec).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			ids = append(ids, string(k))
+			if slab == nil {
+				slab = make([]byte, 0, (len(k)+4)*max(n, 1))
+			}
+			slab = append(slab, k...)
+			ends = append(ends, len(slab))
 			vals = append(vals, v)
 		}
-		m = &Matrix{IDs: ids, Rows: len(ids), Cols: g.Dim, Data: make([]float32, len(ids)*g.Dim)}
+		rows := len(vals)
+		if m == nil {
+			m = &Matrix{}
+		}
+		m.Rows, m.Cols = rows, g.Dim
+		m.IDs = resize(m.IDs, rows)
+		m.Data = resize(m.Data, rows*g.Dim)
+		// The strings share the slab, which they keep alive; nothing else
+		// refers to it, so it is never modified.
+		start := 0
+		for i, end := range ends {
+			if end > start {
+				m.IDs[i] = unsafe.String(&slab[start], end-start)
+			} else {
+				m.IDs[i] = ""
+			}
+			start = end
+		}
 		return decodeRows(m, vals, g.Dim)
 	})
 	if err != nil {
@@ -519,46 +560,82 @@ func (s *Set) ReadMatrix(gen int) (*Matrix, error) {
 	return m, nil
 }
 
+// resize returns s with length n, reusing its memory when it is large enough.
+// New memory is zeroed by make; reused memory is overwritten by the caller.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
+}
+
 // parallelBytes is the payload size from which decodeRows uses several goroutines.
 const parallelBytes = 4 << 20
+
+// decodeChunkBytes is roughly how much payload one unit of parallel work
+// covers: small enough to balance CPUs that other processes share, large
+// enough that handing out work costs nothing.
+const decodeChunkBytes = 256 << 10
 
 // decodeRows checks vals[i] and decodes it into row i of m, in parallel for
 // large matrices. It reports the first bad record in row order.
 func decodeRows(m *Matrix, vals [][]byte, dim int) error {
-	decode := func(lo, hi int) error {
+	// decode returns the index of the first bad row in [lo, hi), or hi.
+	decode := func(lo, hi int) (int, error) {
 		for i := lo; i < hi; i++ {
 			r, err := parseRecord(vals[i])
 			if err != nil {
-				return fmt.Errorf("sample %q: %w", m.IDs[i], err)
+				return i, fmt.Errorf("sample %q: %w", m.IDs[i], err)
 			}
 			if r.dim != dim {
-				return fmt.Errorf("sample %q has dimension %d, generation %d: %w", m.IDs[i], r.dim, dim, ErrCorrupt)
+				return i, fmt.Errorf("sample %q has dimension %d, generation %d: %w", m.IDs[i], r.dim, dim, ErrCorrupt)
 			}
 			r.decodeInto(m.Data[i*dim : (i+1)*dim])
 		}
-		return nil
+		return hi, nil
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(vals)*dim*4/parallelBytes)
+	workers := min(runtime.GOMAXPROCS(0), (len(vals)*dim*4+parallelBytes-1)/parallelBytes)
 	if workers <= 1 {
-		return decode(0, len(vals))
+		_, err := decode(0, len(vals))
+		return err
 	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*len(vals)/workers, (w+1)*len(vals)/workers
-		wg.Go(func() { errs[w] = decode(lo, hi) })
+	// Workers take chunks in order from a shared counter, so a worker that
+	// the OS deschedules does not hold up the others with a fixed share.
+	chunk := max(1, decodeChunkBytes/(4*dim))
+	nChunks := (len(vals) + chunk - 1) / chunk
+	var next atomic.Int64
+	type failure struct {
+		row int
+		err error
 	}
-	wg.Wait()
-	return firstNonNil(errs)
-}
-
-func firstNonNil(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
+	fails := make([]failure, workers)
+	work := func(w int) {
+		fails[w].row = len(vals)
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= nChunks {
+				return
+			}
+			lo := c * chunk
+			hi := min(lo+chunk, len(vals))
+			if bad, err := decode(lo, hi); err != nil && bad < fails[w].row {
+				fails[w] = failure{bad, err}
+			}
 		}
 	}
-	return nil
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { work(w) })
+	}
+	work(0)
+	wg.Wait()
+	first := failure{row: len(vals)}
+	for _, f := range fails {
+		if f.err != nil && f.row < first.row {
+			first = f
+		}
+	}
+	return first.err
 }
 
 // ReadRows returns the vectors of ids in generation gen, row i for ids[i].
