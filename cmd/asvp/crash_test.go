@@ -108,15 +108,17 @@ func sameCache(t *testing.T, wantPath, gotPath string) {
 func TestKillExtractResumes(t *testing.T) {
 	dir := t.TempDir()
 	args := func(c string) []string {
-		return []string{"extract", "--data", "fashion-mnist:test", "--limit", "480", "--batch", "16",
+		return []string{"extract", "--data", "fashion-mnist:test", "--limit", "2000", "--batch", "16",
 			"--output", "pool_blocks_10_13_16,pool_block_13", "--cache", c, "--quiet"}
 	}
 	ref := filepath.Join(dir, "ref.cache")
+	t0 := time.Now()
 	asvp(t, args(ref)...)
+	full := time.Since(t0) // kill somewhere inside a run of this length
 	crash := filepath.Join(dir, "crash.cache")
 	rng := rand.New(rand.NewPCG(7, 7))
 	kills := killLoop(t, rng, func() *exec.Cmd { return asvpCmd(args(crash)...) },
-		200*time.Millisecond, 1500*time.Millisecond, 8, 60*time.Second,
+		100*time.Millisecond, max(200*time.Millisecond, full/4), 10, 90*time.Second,
 		func() {
 			if _, err := os.Stat(crash); err == nil { // killed before creating it: nothing to check
 				asvp(t, "cache", "verify", "--cache", crash)
