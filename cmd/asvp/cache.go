@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -229,22 +231,38 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// writeFileWith creates path, fills it with write and closes it, removing
-// the file if anything fails.
-func writeFileWith(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+// writeFileWith streams write's output into a temporary file beside path,
+// syncs it and renames it over path: readers, and a process killed midway,
+// see the old file or the whole new one, never a part.
+func writeFileWith(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("writing %s: %w", path, err)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func runCacheMerge(args []string, stdout, stderr io.Writer) error {

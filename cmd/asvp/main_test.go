@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// testTmp is a folder for fixtures shared by several tests; removed at the end.
+var testTmp string
+
 // asvpBin is the asvp binary built once for this test run. Tests that need
 // ONNX Runtime run it as a subprocess: the runtime allows one environment per
 // process, and a subprocess can be killed like a user's run.
@@ -21,6 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	asvpBin = filepath.Join(dir, "asvp")
+	testTmp = dir
 	build := exec.Command("go", "build", "-o", asvpBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

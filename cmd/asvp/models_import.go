@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/asvp-dev/asvp/models/tfjs"
@@ -79,30 +78,10 @@ func runModelsImportTFJS(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it over path, so readers see the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+// writeFileAtomic writes data to path atomically (see writeFileWith).
+func writeFileAtomic(path string, data []byte) error {
+	return writeFileWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	})
 }
