@@ -65,8 +65,7 @@ type trainerResult struct {
 // (a fine-tuned backbone, or the one a trainer command writes) into a new
 // generation of that set.
 func runAlign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("align", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("align", stderr)
 	var mf modelFlags
 	mf.register(fs)
 	fs.Lookup("model").Usage = "fine-tuned .onnx file to re-extract with (not with --trainer-cmd, which writes it)"

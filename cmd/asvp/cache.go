@@ -23,6 +23,9 @@ func runCache(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("cache needs a subcommand: %s: %w", sub, errUsage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(stdout, "usage: asvp cache ls|verify|export|merge [flags]   (asvp cache SUB -h for its flags)\n")
+		return nil
 	case "ls":
 		return runCacheLs(args[1:], stdout, stderr)
 	case "verify":
@@ -61,7 +64,7 @@ type setListing struct {
 }
 
 func runCacheLs(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asvp cache ls", flag.ContinueOnError)
+	fs := newFlagSet("cache ls", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
@@ -128,7 +131,7 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 }
 
 func runCacheVerify(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asvp cache verify", flag.ContinueOnError)
+	fs := newFlagSet("cache verify", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
@@ -172,7 +175,7 @@ func runCacheVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 func runCacheExport(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asvp cache export", flag.ContinueOnError)
+	fs := newFlagSet("cache export", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	key := fs.String("set", "", "feature set `key` or unique prefix of at least 8 hex digits (required)")
 	gen := fs.Int("gen", -1, "`generation` to export (-1: the latest)")
@@ -266,7 +269,7 @@ func writeFileWith(path string, write func(io.Writer) error) (err error) {
 }
 
 func runCacheMerge(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asvp cache merge", flag.ContinueOnError)
+	fs := newFlagSet("cache merge", stderr)
 	out := fs.String("out", "", "new cache `file` to create (required; must not exist)")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err

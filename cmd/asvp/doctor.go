@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,8 +21,7 @@ type check struct {
 }
 
 func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("doctor", stderr)
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared library (default $ASVP_ORT_LIB, then the set-up path)")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	if err := fs.Parse(args); err != nil {

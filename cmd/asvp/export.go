@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +35,7 @@ type exportResult struct {
 // runExport writes one ONNX file: the backbone followed by a net trained by
 // `asvp finetune`, with outputs "probs" and "features".
 func runExport(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("export", stderr)
 	cachePath := fs.String("cache", "", "cache that finetune wrote to: finds the backbone output the net was trained on")
 	netPath := fs.String("net", "", "net file written by `asvp finetune --save` (required)")
 	model := fs.String("model", models.DefaultModel, "backbone: a registry name or an .onnx file")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -102,8 +101,7 @@ type extractedSet struct {
 }
 
 func runExtract(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("extract", stderr)
 	var mf modelFlags
 	mf.register(fs)
 	data := fs.String("data", "", "dataset spec: fashion-mnist:train|test, idx:DIR[:PREFIX], folder:DIR, csv:FILE (required)")

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -323,8 +322,7 @@ type finetuneResult struct {
 // cached feature set and stores the aligned features of every sample as a
 // new generation.
 func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("finetune", stderr)
 	cachePath := fs.String("cache", "", "cache file (required)")
 	data := fs.String("data", "", "dataset spec of the feature set to align (required)")
 	output := fs.String("output", "", "backbone output of the feature set (needed when the cache has several)")

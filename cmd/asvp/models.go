@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,9 +13,11 @@ func runModels(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("models: want a subcommand: ls, import-tfjs: %w", errUsage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(stdout, "usage: asvp models ls|import-tfjs [flags]   (asvp models SUB -h for its flags)\n")
+		return nil
 	case "ls":
-		fs := flag.NewFlagSet("models ls", flag.ContinueOnError)
-		fs.SetOutput(stderr)
+		fs := newFlagSet("models ls", stderr)
 		asJSON := fs.Bool("json", false, "print the cards as JSON")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err

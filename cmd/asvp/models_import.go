@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -28,8 +27,7 @@ type importResult struct {
 // a TF.js layers model to ONNX, writes it atomically and prints its sha256
 // and outputs as JSON.
 func runModelsImportTFJS(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("models import-tfjs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("models import-tfjs", stderr)
 	dir := fs.String("dir", "", "folder of the TF.js model (model.json or nsfwjs model.min.js)")
 	out := fs.String("out", "", "ONNX file to write")
 	outputs := fs.String("outputs", "", "outputs as NAME=LAYER[+LAYER...],... (default: probs, pool_final, pool_block_13, pool_block_16, pool_blocks_10_13_16)")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -70,8 +69,7 @@ type probeResult struct {
 // runProbe measures how well each cached output serves a linear classifier:
 // the quickest check of which backbone layer to select on.
 func runProbe(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("probe", stderr)
 	cachePath := fs.String("cache", "", "cache file (required)")
 	pool := fs.String("pool", "fashion-mnist:train", "dataset whose features train the probe")
 	test := fs.String("test", "fashion-mnist:test", "dataset whose features measure it")

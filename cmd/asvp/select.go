@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -37,8 +36,7 @@ type selectResult struct {
 // runSelect picks the next batch to label: trains a proxy on the labeled
 // samples' cached features and lets a strategy choose among the rest.
 func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("select", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("select", stderr)
 	cachePath := fs.String("cache", "", "cache file (required)")
 	data := fs.String("data", "", "dataset spec of the pool, as given to extract (default: the cache's only dataset)")
 	output := fs.String("output", "", "backbone output of the feature set (needed when the cache has several)")
@@ -240,11 +238,14 @@ func labelLine(path, id string) int {
 // runLabels handles `asvp labels import`: merges labels from a Label Studio
 // JSON export or a CSV into the labeled file.
 func runLabels(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, "usage: asvp labels import --from EXPORT.json|LABELS.csv --labeled LABELED.csv")
+		return nil
+	}
 	if len(args) == 0 || args[0] != "import" {
 		return fmt.Errorf("labels: want the subcommand import: %w", errUsage)
 	}
-	fs := flag.NewFlagSet("labels import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("labels import", stderr)
 	from := fs.String("from", "", "Label Studio JSON export (.json) or CSV id,label to import (required)")
 	labeledPath := fs.String("labeled", "", "labeled file (CSV id,label) to add to; created when missing (required)")
 	if err := fs.Parse(args[1:]); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,8 +25,7 @@ import (
 const simExtractRecordNS = "extract"
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("simulate", stderr)
 	cachePath := fs.String("cache", "", "cache file holding the pool and test features and their oracle labels (required)")
 	poolSpec := fs.String("pool", "", "dataset spec of the pool, as given to extract, e.g. fashion-mnist:train (required)")
 	testSpec := fs.String("test", "", "dataset spec of the test set, e.g. fashion-mnist:test (required)")

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -147,4 +148,24 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 		return card, "", fmt.Errorf("--model %s: %w", path, err)
 	}
 	return card, path, nil
+}
+
+// newFlagSet returns the flag set of subcommand name ("extract", "cache
+// ls"), writing errors and its usage to stderr: a usage line, the command's
+// summary, then the flags.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: asvp %s [flags]\n", name)
+		top, _, _ := strings.Cut(name, " ")
+		for _, c := range commands() {
+			if c.name == top {
+				fmt.Fprintf(stderr, "\n%s\n", c.summary)
+			}
+		}
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs
 }
