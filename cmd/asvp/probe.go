@@ -14,33 +14,6 @@ import (
 	"github.com/asvp-dev/asvp/selector"
 )
 
-// findSet returns the feature set of dataset spec and output in db. With an
-// empty output it needs exactly one set for the dataset. The error lists
-// what the cache holds.
-func findSet(db *cache.DB, spec, output string) (*cache.Set, error) {
-	infos, err := db.Sets()
-	if err != nil {
-		return nil, err
-	}
-	var hits []cache.SetInfo
-	var have []string
-	for _, in := range infos {
-		have = append(have, fmt.Sprintf("%s/%s (%s)", in.Dataset, in.Output, in.Key[:12]))
-		if in.Dataset == spec && (output == "" || in.Output == output) {
-			hits = append(hits, in)
-		}
-	}
-	switch {
-	case len(hits) == 1:
-		return db.Set(hits[0].Key)
-	case len(hits) == 0:
-		return nil, fmt.Errorf("cache %s has no features of dataset %q output %q (it has: %s); run `asvp extract` first",
-			db.Path(), spec, output, strings.Join(have, ", "))
-	}
-	return nil, fmt.Errorf("cache %s has %d feature sets of dataset %q: pick one with --output (it has: %s): %w",
-		db.Path(), len(hits), spec, strings.Join(have, ", "), errUsage)
-}
-
 // labeledRows returns the rows of m that have an oracle label, and the labels.
 func labeledRows(m *cache.Matrix, labels map[string]int) (*cache.Matrix, []int) {
 	out := &cache.Matrix{Cols: m.Cols}

@@ -108,11 +108,11 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer db.Close()
-	pool, err := simFindSet(db, *poolSpec, *output)
+	pool, err := findSet(db, *poolSpec, *output)
 	if err != nil {
 		return err
 	}
-	test, err := simFindSet(db, *testSpec, *output)
+	test, err := findSet(db, *testSpec, *output)
 	if err != nil {
 		return err
 	}
@@ -180,8 +180,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// simFindSet returns the feature set of dataset spec (and output, when given).
-func simFindSet(db *cache.DB, spec, output string) (*cache.Set, error) {
+// findSet returns the feature set of dataset spec (and output, when given);
+// the error lists what the cache holds.
+func findSet(db *cache.DB, spec, output string) (*cache.Set, error) {
 	infos, err := db.Sets()
 	if err != nil {
 		return nil, err
@@ -196,19 +197,19 @@ func simFindSet(db *cache.DB, spec, output string) (*cache.Set, error) {
 	case 1:
 		return db.Set(match[0].Key)
 	case 0:
-		return nil, fmt.Errorf("no feature set of dataset %q%s in %s; it holds:\n%s", spec, simOutputNote(output), db.Path(), simListSets(infos))
+		return nil, fmt.Errorf("no feature set of dataset %q%s in %s; it holds:\n%s", spec, outputNote(output), db.Path(), listSets(infos))
 	}
-	return nil, fmt.Errorf("%d feature sets of dataset %q%s in %s; pick one with --output:\n%s: %w", len(match), spec, simOutputNote(output), db.Path(), simListSets(match), errUsage)
+	return nil, fmt.Errorf("%d feature sets of dataset %q%s in %s; pick one with --output:\n%s: %w", len(match), spec, outputNote(output), db.Path(), listSets(match), errUsage)
 }
 
-func simOutputNote(output string) string {
+func outputNote(output string) string {
 	if output == "" {
 		return ""
 	}
 	return fmt.Sprintf(" with output %q", output)
 }
 
-func simListSets(infos []cache.SetInfo) string {
+func listSets(infos []cache.SetInfo) string {
 	if len(infos) == 0 {
 		return "  (no feature sets: run asvp extract first)"
 	}
