@@ -264,7 +264,7 @@ func runAlign(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if !*quiet {
 			fmt.Fprintf(stderr, "align: %s with %s (output %s) -> generation %d of set %s\n", *data, modelPath, want, gen, info.Key[:12])
 		}
-		st, err := ex.Run(ctx, ds, indices, &cacheSink{sets: []*cache.Set{set}, dims: []int{dim}, gen: gen})
+		st, err := ex.Run(ctx, ds, indices, &cacheSink{sets: []*cache.Set{set}, dims: []int{dim}, gen: gen, log: stderr})
 		res.Cached, res.Extracted, res.Failed, res.ImagesPS = st.Cached, st.Done, st.Failed, st.ImagesPerSecond()
 		secs["extract"] = st.Elapsed.Seconds()
 		if err != nil {

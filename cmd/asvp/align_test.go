@@ -152,12 +152,12 @@ func TestExportAndAlign(t *testing.T) {
 		})
 	}
 
-	// Finetune on the newest complete generation (the trainer's) measures
+	// Finetune with --gen -1 trains on the newest complete generation (the trainer's) and measures
 	// on the test set's generation from the same model.
 	if _, _, err := asvpRun("align", "--quiet", "--cache", c, "--data", fixTest, "--model", deploy); err != nil {
 		t.Fatal(err)
 	}
-	next := finetune(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "5", "--test", fixTest, "--no-write")
+	next := finetune(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "5", "--test", fixTest, "--no-write", "--gen", "-1")
 	if next.ParentGen != tr.Generation || next.TestAccuracy == nil || next.TestSamples != fixTestN {
 		t.Fatalf("finetune on the aligned generation: parent %d (want %d), test %v on %d", next.ParentGen, tr.Generation, next.TestAccuracy, next.TestSamples)
 	}

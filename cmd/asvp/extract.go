@@ -24,6 +24,7 @@ type cacheSink struct {
 	sets []*cache.Set
 	dims []int
 	gen  int
+	log  io.Writer // receives one line per sample that could not be read; nil for none
 }
 
 func (s *cacheSink) Missing(ids []string) ([]string, error) {
@@ -58,6 +59,11 @@ func (s *cacheSink) Put(ids []string, vecs [][]float32, failed []extractor.Failu
 		}
 		if err := set.PutBatchWithErrors(s.gen, ids, v, errs); err != nil {
 			return err
+		}
+	}
+	if s.log != nil {
+		for _, f := range failed {
+			fmt.Fprintf(s.log, "extract: skipped %s (%s): %s\n", f.ID, f.Path, f.Reason)
 		}
 	}
 	return nil
@@ -161,7 +167,7 @@ func runExtract(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
-	sink := &cacheSink{dims: sess.Dims()}
+	sink := &cacheSink{dims: sess.Dims(), log: stderr}
 	res := extractResult{Cache: *cachePath, Dataset: *data, Model: card.Name}
 	if sn > 1 {
 		res.Shard = *shard

@@ -330,7 +330,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 	method := fs.String("method", nn.MethodFT, "training method: lp (head only), ft (adapter and head) or lpft")
 	seed := fs.Uint64("seed", 1, "seed of the initial weights and batch order")
 	test := fs.String("test", "", "dataset spec whose cached features (same output) measure held-out accuracy, with labels oracle/SPEC")
-	genFlag := fs.Int("gen", -1, "generation to train on (-1: the newest complete one)")
+	genFlag := fs.Int("gen", 0, "generation to train on (default 0, the pre-trained features: like a fine-tune of the real backbone, a re-alignment restarts from the pre-trained model; -1: the newest complete one)")
 	round := fs.Int("round", 0, "selection round, recorded in the provenance")
 	save := fs.String("save", "", "write the trained net to this file (asvp export reads it)")
 	noWrite := fs.Bool("no-write", false, "train and report only: store no generation")

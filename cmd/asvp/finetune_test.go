@@ -252,8 +252,15 @@ func TestFinetuneGenerations(t *testing.T) {
 		t.Fatalf("rerun: generation %d reused %v, want 2 and true", *again.Generation, again.Reused)
 	}
 
-	// Without --gen, finetune trains on the newest complete generation.
-	latest := finetune(t, append(base, "--method", "lp", "--no-write")...)
+	// The default parent is generation 0, so a rerun without --gen (after a
+	// kill between marking the generation done and exiting) is the same command.
+	dflt := finetune(t, append(base, "--method", "ft", "--save", netPath)...)
+	if *dflt.Generation != 2 || !dflt.Reused || dflt.ParentGen != 0 {
+		t.Fatalf("rerun without --gen: generation %d reused %v parent %d, want 2, true, 0", *dflt.Generation, dflt.Reused, dflt.ParentGen)
+	}
+
+	// With --gen -1, finetune trains on the newest complete generation.
+	latest := finetune(t, append(base, "--method", "lp", "--no-write", "--gen", "-1")...)
 	if latest.ParentGen != 2 || latest.Generation != nil {
 		t.Fatalf("--no-write on latest: parent %d generation %v, want 2 and none", latest.ParentGen, latest.Generation)
 	}
@@ -340,9 +347,9 @@ func TestFinetuneErrors(t *testing.T) {
 		{"unknown class", append(base, "--labeled", unknown), false, "unknown.csv:3"},
 		{"index out of range", append(base, "--labeled", outOfRange), false, "neither a class name nor an index"},
 		{"labels without features", append(base, "--labeled", notCached), false, `"test/09999"`},
-		{"no such dataset", []string{"--cache", c, "--data", "fashion-mnist:nope", "--labeled", labeled}, false, "no features"},
+		{"no such dataset", []string{"--cache", c, "--data", "fashion-mnist:nope", "--labeled", labeled}, false, "no feature set"},
 		{"no such generation", append(base, "--labeled", labeled, "--gen", "7"), false, "generation 7"},
-		{"test without features", append(base, "--labeled", labeled, "--test", "folder:/nonexistent"), false, "no features"},
+		{"test without features", append(base, "--labeled", labeled, "--test", "folder:/nonexistent"), false, "no feature set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
