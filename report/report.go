@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -44,7 +45,7 @@ func Write(dir string, res *selector.SimResults, sum *selector.Summary) (Files, 
 	}
 	write := func(name string, b []byte) (string, error) {
 		p := filepath.Join(dir, name)
-		if err := writeAtomic(p, b); err != nil {
+		if err := atomicfile.WriteBytes(p, b); err != nil {
 			return "", fmt.Errorf("report: %w", err)
 		}
 		return p, nil
@@ -285,29 +286,4 @@ func markdown(res *selector.SimResults, sum *selector.Summary, figs []figure) []
 		ind.markdown(&b)
 	}
 	return []byte(b.String())
-}
-
-// writeAtomic writes b to a temporary file beside path and renames it over
-// path, so a killed run leaves the previous file or the new one, never a part.
-func writeAtomic(path string, b []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 )
 
 // runCache runs `asvp cache ls|verify|export|merge`.
@@ -220,11 +219,11 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileWith(*out, func(w io.Writer) error { return cache.ExportMatrix(m, *format, w) }); err != nil {
+	if err := atomicfile.Write(*out, func(w io.Writer) error { return cache.ExportMatrix(m, *format, w) }); err != nil {
 		return err
 	}
 	if *format == cache.FormatNPY {
-		if err := writeFileWith(*out+".ids.txt", func(w io.Writer) error { return cache.WriteIDs(m, w) }); err != nil {
+		if err := atomicfile.Write(*out+".ids.txt", func(w io.Writer) error { return cache.WriteIDs(m, w) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %d x %d features of set %s generation %d to %s (IDs in %s.ids.txt)\n", m.Rows, m.Cols, s.Key()[:12], *gen, *out, *out)
@@ -232,40 +231,6 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %d x %d features of set %s generation %d to %s\n", m.Rows, m.Cols, s.Key()[:12], *gen, *out)
 	return nil
-}
-
-// writeFileWith streams write's output into a temporary file beside path,
-// syncs it and renames it over path: readers, and a process killed midway,
-// see the old file or the whole new one, never a part.
-func writeFileWith(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("writing %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func runCacheMerge(args []string, stdout, stderr io.Writer) error {

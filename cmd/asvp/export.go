@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/models/export"
 	"github.com/asvp-dev/asvp/models/nn"
@@ -111,7 +112,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(*out, onnx); err != nil {
+	if err := atomicfile.WriteBytes(*out, onnx); err != nil {
 		return fmt.Errorf("--out %s: %w", *out, err)
 	}
 	sum := sha256.Sum256(onnx)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -419,7 +420,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 	sum := sha256.Sum256(netBytes.Bytes())
 	res.NetSHA256 = hex.EncodeToString(sum[:])
 	if *save != "" {
-		if err := writeFileAtomic(*save, netBytes.Bytes()); err != nil {
+		if err := atomicfile.WriteBytes(*save, netBytes.Bytes()); err != nil {
 			return fmt.Errorf("--save %s: %w", *save, err)
 		}
 		res.Net = *save

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/models/tfjs"
 )
 
@@ -60,7 +61,7 @@ func runModelsImportTFJS(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("models import-tfjs: %w", err)
 	}
-	if err := writeFileAtomic(*out, conv.ONNX); err != nil {
+	if err := atomicfile.WriteBytes(*out, conv.ONNX); err != nil {
 		return fmt.Errorf("models import-tfjs: %w", err)
 	}
 	sum := sha256.Sum256(conv.ONNX)
@@ -74,12 +75,4 @@ func runModelsImportTFJS(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("models import-tfjs: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path atomically (see writeFileWith).
-func writeFileAtomic(path string, data []byte) error {
-	return writeFileWith(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -153,7 +154,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	secs["select"] = time.Since(t0).Seconds()
-	err = writeFileWith(*out, func(w io.Writer) error {
+	err = atomicfile.Write(*out, func(w io.Writer) error {
 		switch *format {
 		case "jsonl":
 			return selector.WritePicksJSONL(w, picks)
@@ -294,7 +295,7 @@ func runLabels(_ context.Context, args []string, stdout, stderr io.Writer) error
 		have = append(have, l)
 		added++
 	}
-	if err := writeFileWith(*labeledPath, func(w io.Writer) error { return datasets.WriteLabels(w, have) }); err != nil {
+	if err := atomicfile.Write(*labeledPath, func(w io.Writer) error { return datasets.WriteLabels(w, have) }); err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{"labeled": *labeledPath, "added": added, "already_present": same, "total": len(have)})
