@@ -103,3 +103,56 @@ func TestKCenterMatchesNaive(t *testing.T) {
 		})
 	}
 }
+
+// TestKCenterLazyMatchesNaive drives the lazy evaluation with small blocks
+// (many blocks, most left behind), more labeled rows than one product or
+// the seed pass covers, and a float64 center cache smaller than the center
+// list, against the eager textbook algorithm.
+func TestKCenterLazyMatchesNaive(t *testing.T) {
+	tests := []struct {
+		name                       string
+		n, d, labeled, bud, blocks int
+		cache                      int
+	}{
+		{"single rows", 300, 4, 10, 40, 1, 1000},
+		{"small blocks", 900, 5, 80, 60, 7, 1000},
+		{"chunked labeled", 1400, 3, 700, 30, 64, 600},
+		{"uncached centers", 800, 6, 100, 50, 16, 30},
+		{"no labeled", 600, 5, 0, 30, 13, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, lab, _ := testPool(uint64(tc.n)+7, tc.n, tc.d, 3, tc.labeled)
+			var ref []Pick
+			for _, w := range []int{1, 4} {
+				req := Request{Pool: pool, Labeled: lab, Budget: tc.bud, Seed: 9, Workers: w}
+				picks, radius, err := kcenterGreedyBlocks(context.Background(), &req, tc.blocks, tc.cache)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first := -1
+				if tc.labeled == 0 {
+					first = picks[0].Index
+				}
+				want, wantR := naiveKCenter(pool, lab, tc.bud, first)
+				for k := range want {
+					if picks[k].Index != want[k] {
+						t.Fatalf("workers %d pick %d: got %d, want %d", w, k, picks[k].Index, want[k])
+					}
+				}
+				if math.Abs(radius-wantR) > 1e-4*wantR {
+					t.Errorf("radius %v, want %v", radius, wantR)
+				}
+				if ref == nil {
+					ref = picks
+				} else {
+					for k := range ref {
+						if ref[k] != picks[k] {
+							t.Fatalf("pick %d differs between workers: %+v vs %+v", k, ref[k], picks[k])
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/asvp-dev/asvp/models/nn"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -116,9 +117,26 @@ func gemvRows(a []float32, rows, d int, x, out []float32) {
 		blas32.Vector{N: rows, Inc: 1, Data: out[:rows]})
 }
 
-// gemmABt computes c = a * bᵀ where a is m×k and b is n×k, both row-major,
-// and c is m×n row-major.
-func gemmABt(a []float32, m int, b []float32, n, k int, c []float32) {
+// gemmABt computes c = a * bᵀ where a is m×k float32 and b64 is the n×k
+// float64 copy of the right-hand side, both row-major, into the m×n
+// row-major float32 c. The product runs in float64 with nn.MatMul (every
+// element summed in order of the inner index, so the result depends on
+// neither blocking nor GOMAXPROCS); a64 (m×k) and c64 (m×n) are scratch.
+func gemmABt(a []float32, m int, b64 []float64, n, k int, c []float32, a64, c64 []float64) {
+	if m == 0 || n == 0 {
+		return
+	}
+	toF64(a64[:m*k], a[:m*k])
+	nn.MatMul(false, true, m, n, k, a64, k, b64, k, c64, n, false)
+	for i, v := range c64[:m*n] {
+		c[i] = float32(v)
+	}
+}
+
+// sgemmABt computes c = a * bᵀ in float32 (gonum's Sgemm) where a is m×k
+// and b is n×k, both row-major, and c is m×n row-major. Only
+// blockCenterSqDists (TypiClust's k-means) still uses it.
+func sgemmABt(a []float32, m int, b []float32, n, k int, c []float32) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -127,6 +145,37 @@ func gemmABt(a []float32, m int, b []float32, n, k int, c []float32) {
 		blas32.General{Rows: n, Cols: k, Stride: k, Data: b[:n*k]}, 0,
 		blas32.General{Rows: m, Cols: n, Stride: n, Data: c[:m*n]})
 }
+
+// toF64 widens src into dst (same length).
+func toF64(dst []float64, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+}
+
+// widen returns a float64 copy of src.
+func widen(src []float32) []float64 {
+	dst := make([]float64, len(src))
+	toF64(dst, src)
+	return dst
+}
+
+// f64Pool recycles float64 scratch buffers of one or more sizes for code
+// that must be safe for concurrent use (Proxy.Forward).
+type f64Pool struct{ p sync.Pool }
+
+// get returns a buffer of at least n elements.
+func (fp *f64Pool) get(n int) *[]float64 {
+	if b, ok := fp.p.Get().(*[]float64); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float64, n)
+	return &b
+}
+
+func (fp *f64Pool) put(b *[]float64) { fp.p.Put(b) }
 
 // seededUniforms returns n draws from U(0,1), exclusive of both ends, from
 // a PCG stream seeded with (seed, stream). Draw i belongs to pool row i, so

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/asvp-dev/asvp/cache"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"github.com/asvp-dev/asvp/models/nn"
 )
 
 // Proxy errors, usable with errors.Is.
@@ -208,6 +206,9 @@ type linearProxy struct {
 	d, c int
 	w    []float32 // c×d
 	b    []float32 // c
+	w64  []float64 // w widened, the right-hand side of Forward's product
+	// scratch recycles Forward's float64 buffers.
+	scratch f64Pool
 }
 
 func (p *linearProxy) NumClasses() int   { return p.c }
@@ -219,7 +220,10 @@ func (p *linearProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32)
 	checkForward("linear", X, lo, hi, p.d, p.c, probs, emb, p.d)
 	rows := hi - lo
 	x := X.Data[lo*p.d : hi*p.d]
-	gemmABt(x, rows, p.w, p.c, p.d, probs)
+	buf := p.scratch.get(rows * (p.d + p.c))
+	defer p.scratch.put(buf)
+	x64, l64 := (*buf)[:rows*p.d], (*buf)[rows*p.d:]
+	gemmABt(x, rows, p.w64, p.c, p.d, probs, x64, l64)
 	softmaxRows32(probs[:rows*p.c], p.c, p.b)
 	if emb != nil {
 		copy(emb, x)
@@ -253,60 +257,7 @@ func softmaxRows32(logits []float32, c int, bias []float32) {
 // trainLinear fits multinomial logistic regression on standardised rows z.
 func trainLinear(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []float64) (Proxy, error) {
 	np := c*d + c
-	// The rows are split into a fixed number of parts, independent of the
-	// machine, whose partial losses and gradients are added in part order:
-	// parallel, yet bit-for-bit reproducible.
-	const parts = 8
-	partRows := (n + parts - 1) / parts
-	partGrad := make([][]float64, parts)
-	partLoss := make([]float64, parts)
-	for k := range partGrad {
-		partGrad[k] = make([]float64, np)
-	}
-	lossGrad := func(theta, grad []float64) float64 {
-		w, b := theta[:c*d], theta[c*d:]
-		_ = selParallel(contextBackground(), n, partRows, 0, func(part, lo, hi int) {
-			g := partGrad[part]
-			clear(g)
-			gw, gb := g[:c*d], g[c*d:]
-			logits := make([]float64, c)
-			var loss float64
-			for i := lo; i < hi; i++ {
-				zi := z[i*d : (i+1)*d]
-				for k := range c {
-					logits[k] = b[k] + dotF64(w[k*d:(k+1)*d], zi)
-				}
-				zy := logits[y[i]]
-				loss += softmaxRow64(logits) - zy
-				logits[y[i]] -= 1
-				for k, gk := range logits {
-					axpyF64(gk, zi, gw[k*d:(k+1)*d])
-					gb[k] += gk
-				}
-			}
-			partLoss[part] = loss
-		})
-		var loss float64
-		for k := range parts {
-			loss += partLoss[k]
-		}
-		loss /= float64(n)
-		var pen float64
-		for _, v := range w {
-			pen += v * v
-		}
-		loss += 0.5 * cfg.L2 * pen
-		if grad != nil {
-			clear(grad)
-			for k := range parts {
-				axpyF64(1/float64(n), partGrad[k], grad)
-			}
-			for j := range c * d {
-				grad[j] += cfg.L2 * w[j]
-			}
-		}
-		return loss
-	}
+	lossGrad := linearLossGrad(z, n, d, y, c, cfg.L2)
 	iters := cfg.Epochs
 	if iters <= 0 {
 		iters = 1000
@@ -318,7 +269,57 @@ func trainLinear(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd 
 		}
 	}
 	w32, b32 := foldLinear(theta[:c*d], theta[c*d:], c, d, mu, sd)
-	return &linearProxy{d: d, c: c, w: w32, b: b32}, nil
+	return &linearProxy{d: d, c: c, w: w32, b: b32, w64: widen(w32)}, nil
+}
+
+// linearLossGrad returns the objective of trainLinear on standardised
+// rows z (n×d) labelled y over c classes, as a function of theta = (W c×d
+// row-major, b c): mean cross-entropy + l2/2·||W||². It writes the gradient
+// into grad when grad is non-nil. Not safe for concurrent use.
+func linearLossGrad(z []float64, n, d int, y []int, c int, l2 float64) func(theta, grad []float64) float64 {
+	// logits holds Z·Wᵀ + b, then the residuals softmax - onehot. Both
+	// products are nn.MatMul's, whose sums run in a fixed order, and the
+	// loss is summed serially in row order: bit-for-bit reproducible
+	// whatever the machine.
+	logits := make([]float64, n*c)
+	return func(theta, grad []float64) float64 {
+		w, b := theta[:c*d], theta[c*d:]
+		nn.MatMul(false, true, n, c, d, z, d, w, d, logits, c, false)
+		var loss float64
+		for i := range n {
+			row := logits[i*c : (i+1)*c]
+			for k := range row {
+				row[k] += b[k]
+			}
+			zy := row[y[i]]
+			loss += softmaxRow64(row) - zy
+			row[y[i]] -= 1
+		}
+		loss /= float64(n)
+		var pen float64
+		for _, v := range w {
+			pen += v * v
+		}
+		loss += 0.5 * l2 * pen
+		if grad != nil {
+			gw, gb := grad[:c*d], grad[c*d:]
+			nn.MatMul(true, false, c, d, n, logits, c, z, d, gw, d, false)
+			inv := 1 / float64(n)
+			for j := range gw {
+				gw[j] = gw[j]*inv + l2*w[j]
+			}
+			clear(gb)
+			for i := range n {
+				for k, v := range logits[i*c : (i+1)*c] {
+					gb[k] += v
+				}
+			}
+			for k := range gb {
+				gb[k] *= inv
+			}
+		}
+		return loss
+	}
 }
 
 // mlpProxy is Linear(D,D)-BatchNorm-ReLU-Linear(D,C) with batch-norm (eval
@@ -328,9 +329,12 @@ type mlpProxy struct {
 	d, c   int
 	w1, b1 []float32 // d×d, d
 	w2, b2 []float32 // c×d, c
-	// hidden recycles Forward's hidden-layer buffers when emb is nil, so
-	// scoring a large pool makes little garbage.
-	hidden sync.Pool
+	// w1w, w2w are w1 and w2 widened, the right-hand sides of Forward's
+	// float64 products.
+	w1w, w2w []float64
+	// scratch recycles Forward's float64 buffers, so scoring a large pool
+	// makes little garbage.
+	scratch f64Pool
 }
 
 func (p *mlpProxy) NumClasses() int { return p.c }
@@ -339,27 +343,31 @@ func (p *mlpProxy) EmbedDim() int   { return p.d }
 // Forward implements Proxy.
 func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
 	checkForward("mlp", X, lo, hi, p.d, p.c, probs, emb, p.d)
-	rows := hi - lo
-	h := emb
-	if h == nil {
-		bp, _ := p.hidden.Get().(*[]float32)
-		if bp == nil || cap(*bp) < rows*p.d {
-			b := make([]float32, rows*p.d)
-			bp = &b
-		}
-		defer p.hidden.Put(bp)
-		h = *bp
-	}
-	h = h[:rows*p.d]
-	gemmABt(X.Data[lo*p.d:hi*p.d], rows, p.w1, p.d, p.d, h)
+	rows, d, c := hi-lo, p.d, p.c
+	buf := p.scratch.get(rows * (2*d + c))
+	defer p.scratch.put(buf)
+	x64, h64, l64 := (*buf)[:rows*d], (*buf)[rows*d:2*rows*d], (*buf)[2*rows*d:]
+	toF64(x64, X.Data[lo*d:hi*d])
+	nn.MatMul(false, true, rows, d, d, x64, d, p.w1w, d, h64, d, false)
 	for i := range rows {
-		row := h[i*p.d : (i+1)*p.d]
-		for j := range row {
-			row[j] = max(row[j]+p.b1[j], 0)
+		row := h64[i*d : (i+1)*d]
+		for j, v := range row {
+			// Rounded to float32 so that the second layer sees exactly the
+			// embedding Forward returns.
+			row[j] = float64(max(float32(v)+p.b1[j], 0))
+		}
+		if emb != nil {
+			er := emb[i*d : (i+1)*d]
+			for j, v := range row {
+				er[j] = float32(v)
+			}
 		}
 	}
-	gemmABt(h, rows, p.w2, p.c, p.d, probs)
-	softmaxRows32(probs[:rows*p.c], p.c, p.b2)
+	nn.MatMul(false, true, rows, c, d, h64, d, p.w2w, d, l64, c, false)
+	for i, v := range l64[:rows*c] {
+		probs[i] = float32(v)
+	}
+	softmaxRows32(probs[:rows*c], c, p.b2)
 }
 
 // trainMLP trains the reference proxy with mini-batch SGD in float64.
@@ -421,14 +429,8 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 			for r := range m {
 				copy(xb[r*d:(r+1)*d], z[perm[start+r]*d:(perm[start+r]+1)*d])
 			}
-			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: xb[:m*d]}
-			H := blas64.General{Rows: m, Cols: d, Stride: d, Data: hb[:m*d]}
-			A := blas64.General{Rows: m, Cols: d, Stride: d, Data: ab[:m*d]}
-			DA := blas64.General{Rows: m, Cols: d, Stride: d, Data: da[:m*d]}
-			L := blas64.General{Rows: m, Cols: c, Stride: c, Data: lg[:m*c]}
-			W1 := blas64.General{Rows: d, Cols: d, Stride: d, Data: w1}
-			W2 := blas64.General{Rows: c, Cols: d, Stride: d, Data: w2}
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, W1, 0, H)
+			// H = X·W1ᵀ
+			nn.MatMul(false, true, m, d, d, xb, d, w1, d, hb, d, false)
 			for j := range d {
 				mean[j], s2[j] = 0, 0
 			}
@@ -463,7 +465,8 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 					arow[j] = max(gamma[j]*row[j]+beta[j], 0)
 				}
 			}
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, A, W2, 0, L)
+			// L = A·W2ᵀ
+			nn.MatMul(false, true, m, c, d, ab, d, w2, d, lg, c, false)
 			for r := range m {
 				row := lg[r*c : (r+1)*c]
 				for j := range row {
@@ -477,14 +480,16 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 			}
 			// Last layer.
 			gw1, gb1, gg, gbe, gw2, gb2 := grads[0], grads[1], grads[2], grads[3], grads[4], grads[5]
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, L, A, 0, blas64.General{Rows: c, Cols: d, Stride: d, Data: gw2})
+			// gW2 = Lᵀ·A
+			nn.MatMul(true, false, c, d, m, lg, c, ab, d, gw2, d, false)
 			clear(gb2)
 			for r := range m {
 				for j := range c {
 					gb2[j] += lg[r*c+j]
 				}
 			}
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, L, W2, 0, DA)
+			// dA = L·W2
+			nn.MatMul(false, false, m, d, c, lg, c, w2, d, da, d, false)
 			// ReLU and batch-norm.
 			clear(gg)
 			clear(gbe)
@@ -509,7 +514,8 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 					drow[j] = invStd[j] / float64(m) * (float64(m)*gamma[j]*drow[j] - s1[j] - hrow[j]*s2[j])
 				}
 			}
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, DA, X, 0, blas64.General{Rows: d, Cols: d, Stride: d, Data: gw1})
+			// gW1 = dHᵀ·X
+			nn.MatMul(true, false, d, d, m, da, d, xb, d, gw1, d, false)
 			clear(gb1)
 			for r := range m {
 				for j := range d {
@@ -554,7 +560,7 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 	for i, v := range b2 {
 		b2f[i] = float32(v)
 	}
-	return &mlpProxy{d: d, c: c, w1: w1f, b1: b1f, w2: w2f, b2: b2f}, nil
+	return &mlpProxy{d: d, c: c, w1: w1f, b1: b1f, w2: w2f, b2: b2f, w1w: widen(w1f), w2w: widen(w2f)}, nil
 }
 
 // Predict returns the class probabilities of every row of X (Rows×C,

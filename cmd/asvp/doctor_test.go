@@ -39,7 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"extract", "--data", "nope:x", "--cache", "/tmp/x.cache"}, 1, "nope"},
 		{[]string{"extract", "--data", "fashion-mnist:test", "--cache", "/tmp/x.cache", "--shard", "3/2"}, 2, "--shard"},
 		{[]string{"extract", "--data", "fashion-mnist:test", "--cache", "/tmp/x.cache", "--model", "resnet9000"}, 1, "resnet9000"},
-		{[]string{"select", "--cache", "/tmp/x.cache"}, 2, "--labeled"},
+		{[]string{"select", "--cache", "/tmp/x.cache"}, 2, "--out"},
 	} {
 		cmd := asvpCmd(tc.args...)
 		b, err := cmd.CombinedOutput()

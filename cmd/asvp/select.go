@@ -32,6 +32,7 @@ type selectResult struct {
 	Labeled    int                `json:"labeled"`
 	Budget     int                `json:"budget"`
 	Seconds    map[string]float64 `json:"seconds"`
+	Indicator  *liveIndicator     `json:"indicator,omitempty"`
 }
 
 // runSelect picks the next batch to label: trains a proxy on the labeled
@@ -42,7 +43,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	data := fs.String("data", "", "dataset spec of the pool, as given to extract (default: the cache's only dataset)")
 	output := fs.String("output", "", "backbone output of the feature set (needed when the cache has several)")
 	gen := fs.Int("gen", -1, "feature generation to select on (default: the newest complete one)")
-	labeledPath := fs.String("labeled", "", "CSV id,label of the samples labeled so far (required)")
+	labeledPath := fs.String("labeled", "", "CSV id,label of the samples labeled so far (none for a first batch with random, kcenter or typiclust)")
 	budget := fs.Int("budget", 0, "number of samples to pick (required)")
 	strategy := fs.String("strategy", "margin", "strategy: "+strings.Join(selector.StrategyNames(), ", "))
 	proxy := fs.String("proxy", "mlp", "proxy trained on the labeled features: linear or mlp")
@@ -52,12 +53,22 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	format := fs.String("format", "csv", "output format: csv (id,score,rank), jsonl, or labelstudio (Label Studio tasks)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "goroutines (results do not depend on it)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	ic := selector.DefaultIndicatorConfig()
+	fs.StringVar(&ic.Rule, "indicator", ic.Rule, "re-alignment rule on the labeled set's LogME: plateau, threshold, every or never")
+	fs.IntVar(&ic.Patience, "patience", ic.Patience, "plateau: rounds without a LogME gain of --min-gain before re-aligning")
+	fs.Float64Var(&ic.MinGain, "min-gain", ic.MinGain, "plateau: smallest LogME rise per sample that counts as a gain")
+	fs.Float64Var(&ic.Threshold, "threshold", ic.Threshold, "threshold: re-align when LogME per sample is below this")
+	fs.IntVar(&ic.MaxUpdates, "max-updates", ic.MaxUpdates, "most re-alignments (0: no cap)")
+	fs.IntVar(&ic.MinLabels, "min-labels", ic.MinLabels, "no re-alignment below this many labels")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := ic.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
 	switch {
-	case *cachePath == "" || *labeledPath == "" || *out == "":
-		return fmt.Errorf("--cache, --labeled and --out are required: %w", errUsage)
+	case *cachePath == "" || *out == "":
+		return fmt.Errorf("--cache and --out are required: %w", errUsage)
 	case *budget <= 0:
 		return fmt.Errorf("--budget %d: want a positive number of samples: %w", *budget, errUsage)
 	case *format != "csv" && *format != "jsonl" && *format != "labelstudio":
@@ -67,7 +78,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("--strategy: %v: %w", err, errUsage)
 	}
-	db, err := cache.Open(*cachePath, &cache.Options{ReadOnly: true})
+	db, err := cache.Open(*cachePath, nil) // read-write: the indicator's history lives in the cache
 	if err != nil {
 		return err
 	}
@@ -97,9 +108,16 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	labels, _, err := readLabeled(*labeledPath, classes)
-	if err != nil {
-		return err
+	labels := map[string]int{}
+	if *labeledPath != "" {
+		if labels, _, err = readLabeled(*labeledPath, classes); err != nil {
+			return err
+		}
+	}
+	needsProxy := !slices.Contains([]string{"random", "kcenter", "typiclust"}, strat.Name())
+	if len(labels) == 0 && (needsProxy || *format == "labelstudio") {
+		return fmt.Errorf("--strategy %s (or --format labelstudio) needs labeled samples for its proxy: give --labeled, or pick the first batch with --strategy random, kcenter or typiclust: %w",
+			strat.Name(), errUsage)
 	}
 	row := make(map[string]int, pool.Rows)
 	for i, id := range pool.IDs {
@@ -127,10 +145,26 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
+	X, y := labeledRows(pool, labels)
+	t0 = time.Now()
+	var indicator *liveIndicator
+	if len(labels) > 0 { // a first batch has nothing to measure yet
+		li, err := liveLogME(db, set, g, X, y, len(classes), ic)
+		if err != nil {
+			return err
+		}
+		indicator = li
+		if !*quiet {
+			fmt.Fprintf(stderr, "select: indicator: %s\n", li.Reason)
+			if li.Realign {
+				fmt.Fprintf(stderr, "select: re-align now: asvp finetune --cache %s --data %s --labeled %s --method ft, then select with --gen -1\n",
+					*cachePath, spec, *labeledPath)
+			}
+		}
+	}
+	secs["indicator"] = time.Since(t0).Seconds()
 	var probs []float32
-	needsProxy := !slices.Contains([]string{"random", "kcenter", "typiclust"}, strat.Name())
 	if needsProxy || *format == "labelstudio" {
-		X, y := labeledRows(pool, labels)
 		cfg := selector.DefaultProxyConfig(*proxy)
 		cfg.Seed = *seed
 		t0 = time.Now()
@@ -171,7 +205,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	res := selectResult{Out: *out, Format: *format, Set: set.Key(), Generation: g, Strategy: strat.Name(),
-		Seed: *seed, Pool: pool.Rows, Labeled: len(labels), Budget: len(picks), Seconds: secs}
+		Seed: *seed, Pool: pool.Rows, Labeled: len(labels), Budget: len(picks), Seconds: secs, Indicator: indicator}
 	if req.Proxy != nil {
 		res.Proxy = *proxy
 	}

@@ -203,3 +203,37 @@ func writeOneClass(t *testing.T) string {
 	os.WriteFile(p, b.Bytes(), 0o644)
 	return p
 }
+
+func TestSelectIndicatorAndFirstBatch(t *testing.T) {
+	c := selectCache(t)
+	dir := t.TempDir()
+	// A first batch needs no labels with a proxy-free strategy, and refuses a proxy strategy.
+	first := filepath.Join(dir, "first.csv")
+	asvp(t, "select", "--cache", c, "--strategy", "kcenter", "--budget", "20", "--out", first, "--quiet")
+	if n := len(readPickIDs(t, first)); n != 20 {
+		t.Fatalf("first batch: %d picks, want 20", n)
+	}
+	if _, stderr, err := asvpRun("select", "--cache", c, "--strategy", "margin", "--budget", "5", "--out", first); err == nil ||
+		!strings.Contains(stderr, "needs labeled samples") {
+		t.Errorf("margin without labels: err %v, stderr %q", err, stderr)
+	}
+	// The indicator's verdict follows its rule and is reported.
+	labeled := writeLabeled(t, 80)
+	for _, tc := range []struct {
+		args    []string
+		realign bool
+	}{
+		{[]string{"--indicator", "never"}, false},
+		{[]string{"--indicator", "threshold", "--threshold", "100", "--min-labels", "0"}, true},
+	} {
+		out := asvp(t, append([]string{"select", "--cache", c, "--labeled", labeled, "--budget", "5", "--proxy", "linear",
+			"--out", filepath.Join(dir, "o.csv"), "--quiet"}, tc.args...)...)
+		var res selectResult
+		if err := json.Unmarshal(out, &res); err != nil || res.Indicator == nil {
+			t.Fatalf("%v: %s (%v)", tc.args, out, err)
+		}
+		if res.Indicator.Realign != tc.realign || res.Indicator.Reason == "" || res.Indicator.Method != "lpft" {
+			t.Errorf("%v: indicator %+v, want realign %v, a reason, and lpft before any re-alignment", tc.args, *res.Indicator, tc.realign)
+		}
+	}
+}
