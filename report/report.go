@@ -190,12 +190,12 @@ func (t table) markdown(b *strings.Builder) {
 // asvp indicator log.
 func tables(res *selector.SimResults, sum *selector.Summary) (summary table, budgets []table, indicator table) {
 	summary = table{Head: []string{"pipeline", "final accuracy", "AUC", "SSR at final budget", "labels", "labeling",
-		"compute", "total", "saving vs standard", "saving vs svpp", "labels to target"}}
+		"compute", "total", "saving vs standard", "saving vs svpp", "labels to target", "cost to target"}}
 	for _, ps := range sum.Pipelines {
 		fb := ps.Final
 		summary.Rows = append(summary.Rows, []string{ps.Pipeline, fmt.Sprintf("%.4f ± %.4f", fb.AccMean, fb.AccStd),
 			fmt.Sprintf("%.4f", ps.AUC), opt(fb.SSR, "%.3f"), strconv.Itoa(fb.Labels), usd(fb.LabelingUSD), usd(fb.ComputeUSD),
-			usd(fb.TotalUSD), saving(fb.VsStandard), saving(fb.VsSVPP), opt(ps.LabelsToTarget, "%.0f")})
+			usd(fb.TotalUSD), saving(fb.VsStandard), saving(fb.VsSVPP), opt(ps.LabelsToTarget, "%.0f"), targetCost(ps.AtTarget)})
 	}
 	acc := table{Caption: "Accuracy at each budget (mean ± std over seeds)", Head: []string{"labels"}}
 	ssr := table{Caption: "Sample saving ratio against random at each budget (n/a: outside random's range)", Head: []string{"labels"}}
@@ -286,4 +286,12 @@ func markdown(res *selector.SimResults, sum *selector.Summary, figs []figure) []
 		ind.markdown(&b)
 	}
 	return []byte(b.String())
+}
+
+// targetCost renders what a pipeline pays to reach the target accuracy.
+func targetCost(c *selector.TargetCost) string {
+	if c == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s + %s = %s", usd(c.LabelingUSD), usd(c.ComputeUSD), usd(c.TotalUSD))
 }

@@ -201,8 +201,20 @@ type PipelineSummary struct {
 	Budgets        []BudgetSummary `json:"budgets"`
 	Final          BudgetSummary   `json:"final"`
 	LabelsToTarget *float64        `json:"labels_to_target"` // null: never reached
+	AtTarget       *TargetCost     `json:"cost_to_target"`   // null: never reached
 	Phases         Phases          `json:"phase_seconds"`    // mean over seeds of the sum over rounds
 	Updates        float64         `json:"realignments"`     // mean over seeds
+}
+
+// TargetCost is what a pipeline pays to first reach the target accuracy (the
+// paper's cost figure compares pipelines at equal accuracy, not at equal
+// labels): the labels of LabelsToReach on its mean curve, and the mean
+// compute cost interpolated at that label count on its budgets.
+type TargetCost struct {
+	Labels      float64 `json:"labels"`
+	LabelingUSD float64 `json:"labeling_usd"`
+	ComputeUSD  float64 `json:"compute_usd"`
+	TotalUSD    float64 `json:"total_usd"`
 }
 
 // Summary is the metrics of a simulation.
@@ -327,6 +339,16 @@ func Summarize(res *SimResults, opts SummaryOptions) *Summary {
 		ps := &sum.Pipelines[i]
 		if sum.Target != nil {
 			ps.LabelsToTarget = some(LabelsToReach(ps.Curve, target))
+		}
+		if ps.LabelsToTarget != nil && len(ps.Budgets) > 0 {
+			xs := make([]float64, len(ps.Budgets))
+			for k, b := range ps.Budgets {
+				xs[k] = float64(b.Labels)
+			}
+			n := *ps.LabelsToTarget
+			c := interpAt(xs, computeCurve[ps.Pipeline], n)
+			lab := n * opts.Costs.PriceLabel
+			ps.AtTarget = &TargetCost{Labels: n, LabelingUSD: lab, ComputeUSD: c, TotalUSD: lab + c}
 		}
 		for j := range ps.Budgets {
 			b := &ps.Budgets[j]

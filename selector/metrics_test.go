@@ -212,6 +212,12 @@ func TestSummarize(t *testing.T) {
 	if sum.Target == nil || !near(*sum.Target, 0.7) || st.LabelsToTarget == nil || !near(*st.LabelsToTarget, nb) {
 		t.Errorf("target %v, standard labels to target %v; want 0.7 and %v", sum.Target, st.LabelsToTarget, nb)
 	}
+	// Cost to reach the target: 233.33 labels x $0.1 plus compute interpolated
+	// between $2 at 200 labels and $3 at 300: 2 + 1/3.
+	if at := st.AtTarget; at == nil || !near(at.Labels, nb) || !near(at.LabelingUSD, nb*0.1) ||
+		!near(at.ComputeUSD, 2+1.0/3) || !near(at.TotalUSD, nb*0.1+2+1.0/3) {
+		t.Errorf("standard cost to target: %+v, want %v labels, $%v compute", st.AtTarget, nb, 2+1.0/3)
+	}
 	if !near(AUC(st.Curve), st.AUC) || !near(st.Phases.Finetune, 3*360) {
 		t.Errorf("auc %v phases %+v", st.AUC, st.Phases)
 	}

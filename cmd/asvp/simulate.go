@@ -295,13 +295,20 @@ func simDefaultName(cfg selector.SimConfig, poolKey, testKey string, poolLimit i
 
 func simPrintSummary(w io.Writer, sum *selector.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "pipeline\tfinal acc\t± std\tAUC\tSSR\tlabels\tlabeling $\tcompute $\ttotal $\tvs standard $\tvs svpp $\t")
+	fmt.Fprintln(tw, "pipeline\tfinal acc\t± std\tAUC\tSSR\tlabels\tlabeling $\tcompute $\ttotal $\tvs standard $\tvs svpp $\tlabels to target\ttotal $ to target\t")
 	for _, ps := range sum.Pipelines {
 		f := ps.Final
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%s\t%d\t%.2f\t%.4f\t%.2f\t%s\t%s\t\n", ps.Pipeline, f.AccMean, f.AccStd, ps.AUC,
-			simOptNum(f.SSR, "%.3f"), f.Labels, f.LabelingUSD, f.ComputeUSD, f.TotalUSD, simSavingUSD(f.VsStandard), simSavingUSD(f.VsSVPP))
+		toL, toUSD := "n/a", "n/a"
+		if t := ps.AtTarget; t != nil {
+			toL, toUSD = fmt.Sprintf("%.0f", t.Labels), fmt.Sprintf("%.2f", t.TotalUSD)
+		}
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%s\t%d\t%.2f\t%.4f\t%.2f\t%s\t%s\t%s\t%s\t\n", ps.Pipeline, f.AccMean, f.AccStd, ps.AUC,
+			simOptNum(f.SSR, "%.3f"), f.Labels, f.LabelingUSD, f.ComputeUSD, f.TotalUSD, simSavingUSD(f.VsStandard), simSavingUSD(f.VsSVPP), toL, toUSD)
 	}
 	tw.Flush()
+	if sum.Target != nil {
+		fmt.Fprintf(w, "target accuracy %.4f (random's final mean unless --target-acc); SSR and savings: n/a where undefined\n", *sum.Target)
+	}
 }
 
 func simOptNum(v *float64, format string) string {
