@@ -42,7 +42,7 @@ func BenchmarkExtractVsBare(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sess.Close()
-	ex, _ := New(sess, Config{BatchSize: batchSize})
+	ex, _ := New(sess, Config{BatchSize: batchSize, Workers: 1})
 	idx := indicesUpTo(n)
 	var bareT, pipeT time.Duration
 	b.ResetTimer()

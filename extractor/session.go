@@ -26,6 +26,7 @@ type Session struct {
 	path    string
 	outputs []string
 	dims    []int
+	shapes  [][]int64 // per output: its declared shape past the batch axis, nil when any of it is dynamic
 	s       *ort.DynamicAdvancedSession
 	runOpts *ort.RunOptions
 }
@@ -153,7 +154,15 @@ func OpenSession(_ *Runtime, card models.Card, path string, outputs []string, op
 		s.Destroy()
 		return nil, fmt.Errorf("extractor: run options: %w", err)
 	}
-	return &Session{card: card, path: path, outputs: slices.Clone(outputs), dims: dims, s: s, runOpts: ro}, nil
+	shapes := make([][]int64, len(outputs))
+	for k, name := range outputs {
+		o := mi.Outputs[slices.IndexFunc(mi.Outputs, func(x ort.InputOutputInfo) bool { return x.Name == name })]
+		rest := slices.Clone(o.Dimensions[min(1, len(o.Dimensions)):])
+		if !slices.ContainsFunc(rest, func(d int64) bool { return d <= 0 }) {
+			shapes[k] = rest
+		}
+	}
+	return &Session{card: card, path: path, outputs: slices.Clone(outputs), dims: dims, shapes: shapes, s: s, runOpts: ro}, nil
 }
 
 // Outputs returns the names of the outputs the session computes.
@@ -183,8 +192,11 @@ func (s *Session) Run(input []float32, n int) ([][]float32, error) {
 		return nil, fmt.Errorf("extractor: input tensor: %w", err)
 	}
 	defer in.Destroy() // only after Run has returned: the runtime no longer reads it
+	// Outputs of a fixed declared shape are written by the runtime straight
+	// into Go slices that the caller then owns (no runtime allocation, no
+	// copy); others are allocated by the runtime, copied out and destroyed.
+	res := make([][]float32, len(s.outputs))
 	outs := make([]ort.Value, len(s.outputs))
-	runErr := s.s.RunWithOptions([]ort.Value{in}, outs, s.runOpts)
 	defer func() {
 		for _, o := range outs {
 			if o != nil {
@@ -192,11 +204,24 @@ func (s *Session) Run(input []float32, n int) ([][]float32, error) {
 			}
 		}
 	}()
-	if runErr != nil {
-		return nil, fmt.Errorf("extractor: run %s on %d images: %w", s.path, n, runErr)
+	for k, d := range s.dims {
+		if s.shapes[k] == nil {
+			continue
+		}
+		res[k] = make([]float32, n*d)
+		t, err := ort.NewTensor(append(ort.Shape{int64(n)}, s.shapes[k]...), res[k])
+		if err != nil {
+			return nil, fmt.Errorf("extractor: output tensor %q: %w", s.outputs[k], err)
+		}
+		outs[k] = t
 	}
-	res := make([][]float32, len(outs))
+	if err := s.s.RunWithOptions([]ort.Value{in}, outs, s.runOpts); err != nil {
+		return nil, fmt.Errorf("extractor: run %s on %d images: %w", s.path, n, err)
+	}
 	for k, o := range outs {
+		if res[k] != nil {
+			continue
+		}
 		t, ok := o.(*ort.Tensor[float32])
 		if !ok {
 			return nil, fmt.Errorf("extractor: output %q is %T, want a float32 tensor", s.outputs[k], o)

@@ -65,7 +65,11 @@ func observeIndicator(db *cache.DB, set *cache.Set, gen, labels int, logme float
 		return liveIndicator{}, err
 	}
 	updates := len(gens) - 1
-	ind := selector.NewIndicator(cfg)
+	// Replay without the cap: past verdicts the user did not act on made no
+	// generation, so the cap is applied below against the real count.
+	replay := cfg
+	replay.MaxUpdates = 0
+	ind := selector.NewIndicator(replay)
 	var d selector.IndicatorDecision
 	for i, p := range hist {
 		d = ind.Observe(i, p.Labels, p.LogME)
