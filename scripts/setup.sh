@@ -87,7 +87,7 @@ log "backbone: $model"
 if [ "${1:-}" = "--test" ]; then
   need=()
   command -v chromium >/dev/null || need+=(chromium)
-  python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
+  /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy) # Debian's python, as the tests use
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 fi
 log "done in $(( $(date +%s) - t0 ))s"
