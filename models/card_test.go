@@ -18,7 +18,7 @@ func TestBuiltinCardsValidate(t *testing.T) {
 func TestValidate(t *testing.T) {
 	base := BuiltinCards()[0]
 	tests := []struct {
-		name  string
+		name    string
 		breakIt func(*Card)
 	}{
 		{"no input", func(c *Card) { c.Input = "" }},
