@@ -212,7 +212,7 @@ func runExtract(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	res.Seconds = st.Elapsed.Round(time.Millisecond).Seconds()
 	res.ImagesPS = st.ImagesPerSecond()
 	for k, set := range sink.sets {
-		if err := addExtractSeconds(db, set.Key(), st.Elapsed.Seconds()); err != nil {
+		if err := addExtractSeconds(db, extractRecordKey(set.Key(), si, sn), st.Elapsed.Seconds()); err != nil {
 			return err
 		}
 		c, err := set.Count(0)
@@ -248,10 +248,20 @@ func storeOracleLabels(db *cache.DB, ds datasets.Dataset) error {
 func OracleLabelSet(spec string) string { return "oracle/" + spec }
 
 // extractRecord is the timing an extraction leaves under record namespace
-// "extract", keyed by feature-set key; the simulator charges it as compute.
+// "extract", keyed by extractRecordKey; the simulator charges the sum of a
+// set's records as compute.
 type extractRecord struct {
 	Seconds float64 `json:"seconds"`
 	Runs    int     `json:"runs"`
+}
+
+// extractRecordKey keys the extraction timing of a set, per shard, so that
+// merged shard files keep every shard's time instead of conflicting.
+func extractRecordKey(setKey string, shard, shards int) string {
+	if shards <= 1 {
+		return setKey
+	}
+	return fmt.Sprintf("%s/shard-%d-of-%d", setKey, shard, shards)
 }
 
 // addExtractSeconds adds one pass's wall time to a set's extraction record.

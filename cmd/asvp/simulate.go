@@ -263,20 +263,24 @@ func simLimitPool(set *cache.Set, labels map[string]int, n int) ([]string, error
 	return out, nil
 }
 
-// simExtractionSeconds reads the extraction time of set key from the cache's
-// extraction record, or 0 when there is none.
+// simExtractionSeconds sums the extraction time recorded for set key and
+// its shards, or 0 when there is none.
 func simExtractionSeconds(db *cache.DB, key string) float64 {
-	b, err := db.Record(simExtractRecordNS, key)
+	kvs, err := db.Records(simExtractRecordNS)
 	if err != nil {
 		return 0
 	}
-	var r struct {
-		Seconds float64 `json:"seconds"`
+	total := 0.0
+	for _, kv := range kvs { // the whole set's record and those of its shards
+		if kv.Key != key && !strings.HasPrefix(kv.Key, key+"/") {
+			continue
+		}
+		var r extractRecord
+		if json.Unmarshal(kv.Value, &r) == nil && r.Seconds > 0 {
+			total += r.Seconds
+		}
 	}
-	if json.Unmarshal(b, &r) != nil || r.Seconds < 0 {
-		return 0
-	}
-	return r.Seconds
+	return total
 }
 
 // simDefaultName names a simulation after a hash of what shapes its
