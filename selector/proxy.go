@@ -272,47 +272,68 @@ func trainLinear(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd 
 	return &linearProxy{d: d, c: c, w: w32, b: b32, w64: widen(w32)}, nil
 }
 
+// linearBlockRows is the number of training rows linearLossGrad handles
+// at a time, so that the block (float64) is still in cache when the second
+// product reads it.
+const linearBlockRows = 512
+
 // linearLossGrad returns the objective of trainLinear on standardised
 // rows z (n×d) labelled y over c classes, as a function of theta = (W c×d
 // row-major, b c): mean cross-entropy + l2/2·||W||². It writes the gradient
 // into grad when grad is non-nil. Not safe for concurrent use.
+//
+// Rows are processed in fixed blocks of linearBlockRows: for each block
+// the logits Z_b·Wᵀ, then the residuals R_b = softmax - onehot, then
+// G += R_bᵀ·Z_b, so that the second product reads the block from cache
+// (nn.MatMul packs its right-hand side whole: on all of Z that copy went to
+// and from memory). Every product element is a nn.MatMul sum in a fixed
+// order whatever GOMAXPROCS, blocks are added to G in row order, and the
+// loss and bias gradient are summed serially in row order: bit-for-bit
+// reproducible whatever the machine.
 func linearLossGrad(z []float64, n, d int, y []int, c int, l2 float64) func(theta, grad []float64) float64 {
-	// logits holds Z·Wᵀ + b, then the residuals softmax - onehot. Both
-	// products are nn.MatMul's, whose sums run in a fixed order, and the
-	// loss is summed serially in row order: bit-for-bit reproducible
-	// whatever the machine.
-	logits := make([]float64, n*c)
+	logits := make([]float64, min(n, linearBlockRows)*c) // then the residuals
 	return func(theta, grad []float64) float64 {
 		w, b := theta[:c*d], theta[c*d:]
-		nn.MatMul(false, true, n, c, d, z, d, w, d, logits, c, false)
-		var loss float64
-		for i := range n {
-			row := logits[i*c : (i+1)*c]
-			for k := range row {
-				row[k] += b[k]
-			}
-			zy := row[y[i]]
-			loss += softmaxRow64(row) - zy
-			row[y[i]] -= 1
+		var gw, gb []float64
+		if grad != nil {
+			gw, gb = grad[:c*d], grad[c*d:]
+			clear(gb)
 		}
-		loss /= float64(n)
+		var loss float64
+		for lo := 0; lo < n; lo += linearBlockRows {
+			m := min(linearBlockRows, n-lo)
+			zb := z[lo*d : (lo+m)*d]
+			lb := logits[:m*c]
+			nn.MatMul(false, true, m, c, d, zb, d, w, d, lb, c, false)
+			for i := range m {
+				row := lb[i*c : (i+1)*c]
+				for k := range row {
+					row[k] += b[k]
+				}
+				yi := y[lo+i]
+				zy := row[yi]
+				loss += softmaxRow64(row) - zy
+				row[yi] -= 1
+			}
+			if grad != nil {
+				nn.MatMul(true, false, c, d, m, lb, c, zb, d, gw, d, lo > 0)
+				for i := range m {
+					for k, v := range lb[i*c : (i+1)*c] {
+						gb[k] += v
+					}
+				}
+			}
+		}
+		inv := 1 / float64(n)
+		loss *= inv
 		var pen float64
 		for _, v := range w {
 			pen += v * v
 		}
 		loss += 0.5 * l2 * pen
 		if grad != nil {
-			gw, gb := grad[:c*d], grad[c*d:]
-			nn.MatMul(true, false, c, d, n, logits, c, z, d, gw, d, false)
-			inv := 1 / float64(n)
 			for j := range gw {
 				gw[j] = gw[j]*inv + l2*w[j]
-			}
-			clear(gb)
-			for i := range n {
-				for k, v := range logits[i*c : (i+1)*c] {
-					gb[k] += v
-				}
 			}
 			for k := range gb {
 				gb[k] *= inv

@@ -30,3 +30,17 @@ func BenchmarkTrainProxyLinear(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrainProxyLinearFMNIST trains the linear proxy as
+// bench/selector/run.sh does: 5,000 raw Fashion-MNIST training images
+// (784 pixels/255, no standardisation), L2 1e-4, at most 100 iterations.
+func BenchmarkTrainProxyLinearFMNIST(b *testing.B) {
+	X, y := loadFMNIST(b, "train", 5000, 1)
+	cfg := DefaultProxyConfig("linear")
+	cfg.Standardize = false
+	for b.Loop() {
+		if _, err := TrainProxy(cfg, X, y, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
