@@ -7,13 +7,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/asvp-dev/asvp/internal/orttest"
 	"github.com/asvp-dev/asvp/models/nn"
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
@@ -23,24 +23,12 @@ import (
 var ortReady bool
 
 func TestMain(m *testing.M) {
-	lib := os.Getenv("ASVP_ORT_LIB")
-	if lib == "" {
-		lib = filepath.Join("..", "..", "third_party", "onnxruntime", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(lib); err == nil {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			fmt.Fprintln(os.Stderr, "export test: onnxruntime:", err)
-		} else {
-			ortReady = true
-		}
-	}
+	ready, release := orttest.Init()
+	ortReady = ready
 	code := m.Run()
-	if ortReady {
-		if err := ort.DestroyEnvironment(); err != nil {
-			fmt.Fprintln(os.Stderr, "export test: destroy onnxruntime environment:", err)
-			code = 1
-		}
+	if err := release(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
 	}
 	os.Exit(code)
 }

@@ -18,6 +18,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/asvp-dev/asvp/internal/orttest"
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
 
@@ -26,24 +27,12 @@ var ortReady bool
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	lib := os.Getenv("ASVP_ORT_LIB")
-	if lib == "" {
-		lib = filepath.Join("..", "..", "third_party", "onnxruntime", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(lib); err == nil {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			fmt.Fprintln(os.Stderr, "tfjs test: onnxruntime:", err)
-		} else {
-			ortReady = true
-		}
-	}
+	ready, release := orttest.Init()
+	ortReady = ready
 	code := m.Run()
-	if ortReady {
-		if err := ort.DestroyEnvironment(); err != nil {
-			fmt.Fprintln(os.Stderr, "tfjs test: destroy onnxruntime environment:", err)
-			code = 1
-		}
+	if err := release(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
 	}
 	os.Exit(code)
 }
