@@ -35,14 +35,15 @@ func main() {
 	labeled := flag.Int("labeled", 1000, "labeled rows (the first ones)")
 	budget := flag.Int("budget", 100, "k-center picks")
 	fm := flag.String("fmnist", "/usr/share/datasets/fashion-mnist", "Fashion-MNIST directory")
+	maxIter := flag.Int("max-iter", 0, "logreg: L-BFGS iterations (0: the proxy's default)")
 	flag.Parse()
-	if err := run(flag.Arg(0), *out, *fm, *n, *d, *labeled, *budget); err != nil {
+	if err := run(flag.Arg(0), *out, *fm, *n, *d, *labeled, *budget, *maxIter); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode, out, fm string, n, d, labeled, budget int) error {
+func run(mode, out, fm string, n, d, labeled, budget, maxIter int) error {
 	switch mode {
 	case "data":
 		if err := os.MkdirAll(out, 0o755); err != nil {
@@ -114,6 +115,9 @@ func run(mode, out, fm string, n, d, labeled, budget int) error {
 		}
 		cfg := selector.DefaultProxyConfig("linear")
 		cfg.Standardize = false
+		if maxIter > 0 {
+			cfg.Epochs = maxIter
+		}
 		t0 := time.Now()
 		p, err := selector.TrainProxy(cfg, Xtr, ytr, 10)
 		if err != nil {
