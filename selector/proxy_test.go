@@ -1,61 +1,22 @@
 package selector
 
 import (
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
 )
 
-const fmnistDir = "/usr/share/datasets/fashion-mnist"
-
-// readIDX reads a gzipped IDX file and returns its dimensions and bytes.
-func readIDX(t testing.TB, path string) ([]int, []byte) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("gzip %s: %v", path, err)
-	}
-	var hdr [4]byte
-	if _, err := io.ReadFull(zr, hdr[:]); err != nil {
-		t.Fatal(err)
-	}
-	nd := int(hdr[3])
-	dims := make([]int, nd)
-	for k := range dims {
-		var v uint32
-		if err := binary.Read(zr, binary.BigEndian, &v); err != nil {
-			t.Fatal(err)
-		}
-		dims[k] = int(v)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dims, b
-}
-
 // loadFMNIST returns the first n images of a split as pixels/255 (pooled by
 // pool×pool averaging when pool > 1) and their labels.
 func loadFMNIST(t testing.TB, split string, n, pool int) (*cache.Matrix, []int) {
 	t.Helper()
-	dims, px := readIDX(t, fmt.Sprintf("%s/%s-images-idx3-ubyte.gz", fmnistDir, split))
-	_, lb := readIDX(t, fmt.Sprintf("%s/%s-labels-idx1-ubyte.gz", fmnistDir, split))
-	h, w := dims[1], dims[2]
+	px, lb := fmnistPixels(t, split, n)
+	h, w := 28, 28
 	oh, ow := h/pool, w/pool
 	m := cache.NewMatrix(n, oh*ow)
 	y := make([]int, n)
@@ -73,7 +34,7 @@ func loadFMNIST(t testing.TB, split string, n, pool int) (*cache.Matrix, []int) 
 				row[r*ow+c] = s / float32(255*pool*pool)
 			}
 		}
-		y[i] = int(lb[i])
+		y[i] = lb[i]
 		m.IDs[i] = fmt.Sprintf("%s-%d", split, i)
 	}
 	return m, y
@@ -133,9 +94,6 @@ func TestProxySeparable(t *testing.T) {
 }
 
 func TestProxyFashionMNIST(t *testing.T) {
-	if _, err := os.Stat(fmnistDir); err != nil {
-		t.Fatalf("Fashion-MNIST not installed: %v", err)
-	}
 	tests := []struct {
 		kind    string
 		pool    int

@@ -1,15 +1,10 @@
 package selector
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,46 +13,15 @@ import (
 )
 
 const (
-	simFMNISTDir = "/usr/share/datasets/fashion-mnist"
-	simDim       = 196
+	simDim = 196
 )
-
-// simReadIDX reads the first n items of a gzipped IDX file: labels (1-byte
-// items) or images (28x28 bytes each).
-func simReadIDX(t testing.TB, name string, n, itemSize int) []byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join(simFMNISTDir, name))
-	if err != nil {
-		t.Fatalf("fashion-mnist is needed (make setup-test): %v", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var magic uint32
-	if err := binary.Read(zr, binary.BigEndian, &magic); err != nil {
-		t.Fatal(err)
-	}
-	dims := int(magic & 0xff)
-	hdr := make([]uint32, dims)
-	if err := binary.Read(zr, binary.BigEndian, hdr); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]byte, n*itemSize)
-	if _, err := io.ReadFull(zr, out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // simFillSet stores the first n images of split ("train" or "t10k") as a
 // feature set (pixels/255 averaged over 2x2 blocks, 196-d, to keep the
 // tests fast) and their labels as the oracle label set.
 func simFillSet(t testing.TB, db *cache.DB, split, spec string, n int) *cache.Set {
 	t.Helper()
-	px := simReadIDX(t, split+"-images-idx3-ubyte.gz", n, 784)
-	lb := simReadIDX(t, split+"-labels-idx1-ubyte.gz", n, 1)
+	px, lb := fmnistPixels(t, split, n)
 	set, err := db.EnsureSet(cache.SetInfo{
 		Model: "pixels", ModelSHA256: "00", Output: "pixels", CardHash: "raw", Dataset: spec, DatasetID: spec, Dim: simDim,
 	})
@@ -69,7 +33,7 @@ func simFillSet(t testing.TB, db *cache.DB, split, spec string, n int) *cache.Se
 	labels := make(map[string]int, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("%s/%05d", split, i)
-		labels[ids[i]] = int(lb[i])
+		labels[ids[i]] = lb[i]
 		img := px[i*784 : (i+1)*784]
 		for r := range 14 {
 			for c := range 14 {

@@ -1,49 +1,41 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/report"
 )
 
-// simIDX reads the first n items (itemSize bytes each) of a gzipped
-// Fashion-MNIST IDX file.
-func simIDX(t *testing.T, name string, n, itemSize int) []byte {
+// fmnistPixels returns the 28x28 pixels (one byte each, row-major) and the
+// labels of the first n images of a Fashion-MNIST dataset spec.
+func fmnistPixels(t *testing.T, spec string, n int) ([]byte, []int) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("/usr/share/datasets/fashion-mnist", name))
+	ds, err := datasets.Open(spec, datasets.Options{})
 	if err != nil {
-		t.Fatalf("fashion-mnist is needed (make setup-test): %v", err)
+		t.Fatalf("Fashion-MNIST is needed (make setup): %v", err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
+	px := make([]byte, 0, n*784)
+	labels := make([]int, n)
+	for i := range n {
+		img, err := ds.Image(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px = append(px, img.(*image.Gray).Pix...)
+		labels[i] = ds.Sample(i).Label
 	}
-	var magic uint32
-	if err := binary.Read(zr, binary.BigEndian, &magic); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(io.Discard, zr, 4*int64(magic&0xff)); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]byte, n*itemSize)
-	if _, err := io.ReadFull(zr, out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return px, labels
 }
 
 // simCache writes a cache with real Fashion-MNIST data as features:
@@ -62,8 +54,7 @@ func simCache(t *testing.T, poolN, testN int) string {
 		split, spec string
 		n           int
 	}{{"train", "fashion-mnist:train", poolN}, {"t10k", "fashion-mnist:test", testN}} {
-		px := simIDX(t, sp.split+"-images-idx3-ubyte.gz", sp.n, 784)
-		lb := simIDX(t, sp.split+"-labels-idx1-ubyte.gz", sp.n, 1)
+		px, lb := fmnistPixels(t, sp.spec, sp.n)
 		set, err := db.EnsureSet(cache.SetInfo{Model: "pixels", ModelSHA256: "00", Output: "pool_2x2", CardHash: "raw",
 			Dataset: sp.spec, DatasetID: sp.spec, Dim: 196})
 		if err != nil {
@@ -74,7 +65,7 @@ func simCache(t *testing.T, poolN, testN int) string {
 		labels := make(map[string]int, sp.n)
 		for i := range sp.n {
 			ids[i] = fmt.Sprintf("%s/%05d", sp.split, i)
-			labels[ids[i]] = int(lb[i])
+			labels[ids[i]] = lb[i]
 			img := px[i*784 : (i+1)*784]
 			for r := range 14 {
 				for c := range 14 {

@@ -200,16 +200,7 @@ func TestNSFWJSMatchesTFJS(t *testing.T) {
 	s := newORTSession(t, c, 0)
 	x, n := refInputs(t)
 	got := s.run(t, x, n, 224, 224)
-	b, err := os.ReadFile(filepath.Join("testdata", "ref_outputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Outputs map[string][][]float64 `json:"outputs"`
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := refOutputs(t)
 	for _, o := range c.Outputs {
 		want := ref.Outputs[o.Name]
 		if len(want) != n {
@@ -345,16 +336,7 @@ func TestNSFWJSUnfoldedPaths(t *testing.T) {
 	s := newORTSession(t, c, 0)
 	x, n := refInputs(t)
 	got := s.run(t, x, n, 224, 224)
-	b, err := os.ReadFile(filepath.Join("testdata", "ref_outputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Outputs map[string][][]float64 `json:"outputs"`
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := refOutputs(t)
 	for _, name := range []string{"probs", "pool_block_13"} {
 		want := ref.Outputs[name]
 		d := len(want[0])
@@ -380,4 +362,23 @@ func TestNSFWJSUnfoldedPaths(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tfjsReference is testdata/ref_outputs.json: the outputs @tensorflow/tfjs
+// computed for refInputs, by output name, one row per image.
+type tfjsReference struct {
+	Outputs map[string][][]float64 `json:"outputs"`
+}
+
+// refOutputs reads testdata/ref_outputs.json.
+func refOutputs(t *testing.T) (ref tfjsReference) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "ref_outputs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

@@ -13,18 +13,18 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
+	"image"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -130,38 +130,31 @@ func run(mode, out, fm string, n, d, labeled, budget, maxIter int) error {
 	return fmt.Errorf("unknown mode %q (want data, kcenter or logreg)", mode)
 }
 
+// loadFMNIST returns the first n images of a Fashion-MNIST split ("train"
+// or "t10k") in dir as pixels/255, with their labels, read by the datasets
+// package.
 func loadFMNIST(dir, split string, n int) (*cache.Matrix, []int, error) {
-	px, err := readGz(filepath.Join(dir, split+"-images-idx3-ubyte.gz"))
+	spec := "fashion-mnist:train"
+	if split == "t10k" {
+		spec = "fashion-mnist:test"
+	}
+	ds, err := datasets.Open(spec, datasets.Options{FashionMNISTDir: dir})
 	if err != nil {
 		return nil, nil, err
 	}
-	lb, err := readGz(filepath.Join(dir, split+"-labels-idx1-ubyte.gz"))
-	if err != nil {
-		return nil, nil, err
-	}
-	px, lb = px[16:], lb[8:]
 	m := cache.NewMatrix(n, 784)
 	y := make([]int, n)
 	for i := range n {
-		for j := range 784 {
-			m.Data[i*784+j] = float32(px[i*784+j]) / 255
+		img, err := ds.Image(i)
+		if err != nil {
+			return nil, nil, err
 		}
-		y[i] = int(lb[i])
+		for j, p := range img.(*image.Gray).Pix {
+			m.Data[i*784+j] = float32(p) / 255
+		}
+		y[i] = ds.Sample(i).Label
 	}
 	return m, y, nil
-}
-
-func readGz(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return io.ReadAll(zr)
 }
 
 func npyHeader(descr string, shape string) []byte {
