@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -173,27 +174,49 @@ func TestVerifyCatchesFlippedByte(t *testing.T) {
 }
 
 func TestVerifyCatchesBadCount(t *testing.T) {
-	db := openTest(t, false)
-	s, err := db.EnsureSet(testInfo("m", 3, ""))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		rows, dim int
+		count     int // stored in place of rows
+	}{
+		{"understated", 5, 3, 4},
+		{"overstated", 5, 3, 9},
+		{"zero", 5, 3, 0},
+		// 1,100 x 1,024 takes the parallel path: rows past the count are
+		// decoded after the workers stop, into a grown matrix.
+		{"understated, parallel", 1100, 1024, 1000},
+		{"overstated, parallel", 1100, 1024, 1500},
+		{"absurd, parallel", 1100, 1024, 1 << 30},
 	}
-	putAll(t, s, 0, makeSamples(1, 5, 3), 5)
-	// Damage the metadata behind the package's back.
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		gb := tx.Bucket(bucketSets).Bucket([]byte(s.Key())).Bucket(keyGens).Bucket(genKey(0))
-		return gb.Put(keyCount, binary.AppendUvarint(nil, 4))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Verify(db)
-	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Msg, "holds 5 vectors, metadata says 4") {
-		t.Fatalf("report %+v, %v", rep, err)
-	}
-	// ReadMatrix still returns every stored row.
-	if m, err := s.ReadMatrix(0); err != nil || m.Rows != 5 {
-		t.Fatalf("ReadMatrix: %v", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, false)
+			s, err := db.EnsureSet(testInfo("m", tc.dim, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss := makeSamples(1, tc.rows, tc.dim)
+			putAll(t, s, 0, ss, 100)
+			// Damage the metadata behind the package's back.
+			err = db.bolt.Update(func(tx *bolt.Tx) error {
+				gb := tx.Bucket(bucketSets).Bucket([]byte(s.Key())).Bucket(keyGens).Bucket(genKey(0))
+				return gb.Put(keyCount, binary.AppendUvarint(nil, uint64(tc.count)))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(db)
+			want := fmt.Sprintf("holds %d vectors, metadata says %d", tc.rows, tc.count)
+			if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Msg, want) {
+				t.Fatalf("report %+v, %v; want one problem %q", rep, err, want)
+			}
+			// ReadMatrix still returns every stored row, right.
+			m, err := s.ReadMatrix(0)
+			if err != nil {
+				t.Fatalf("ReadMatrix: %v", err)
+			}
+			checkMatrix(t, m, sortedByID(ss), DTypeFloat32)
+		})
 	}
 }
 

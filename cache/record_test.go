@@ -199,7 +199,10 @@ func TestParseRecordRejects(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if _, _, err := decodeRecord(c.b); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("got %v, want ErrCorrupt", err)
+				t.Fatalf("decodeRecord: got %v, want ErrCorrupt", err)
+			}
+			if _, err := decodeChecked(c.b, make([]float32, 3)); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decodeChecked: got %v, want ErrCorrupt", err)
 			}
 		})
 	}
@@ -217,11 +220,34 @@ func FuzzDecodeRecord(f *testing.F) {
 		if !bytes.Equal(in, b) {
 			t.Fatal("decodeRecord modified its input")
 		}
+		// decodeChecked, the bulk-read path, must agree on every input.
+		dim := 1
+		if d, n := binary.Uvarint(b[min(2, len(b)):]); n > 0 && d > 0 && d <= 1<<16 {
+			dim = int(d)
+		}
+		dst := make([]float32, dim)
+		r, cerr := decodeChecked(b, dst)
+		if !bytes.Equal(in, b) {
+			t.Fatal("decodeChecked modified its input")
+		}
+		// A record of another dimension than dst is left to the caller.
+		checked := cerr != nil || r.dim == dim
+		if checked && (cerr != nil) != (err != nil) {
+			t.Fatalf("decodeRecord: %v; decodeChecked: %v", err, cerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 			return
+		}
+		if r.dim != len(v) {
+			t.Fatalf("decodeChecked of a valid record: dim %d of %d", r.dim, len(v))
+		}
+		for i := range v {
+			if math.Float32bits(dst[i]) != math.Float32bits(v[i]) {
+				t.Fatalf("value %d: decodeChecked %v, decodeRecord %v", i, dst[i], v[i])
+			}
 		}
 		for _, x := range v {
 			if math.IsNaN(float64(x)) {

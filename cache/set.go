@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -514,45 +513,22 @@ func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
 		if err != nil {
 			return err
 		}
-		// One cursor pass collects the record bytes (valid until the
-		// transaction ends) and copies the IDs into one slab; checking and
-		// copying the records into the matrix, where the time goes, is then
-		// split across CPUs.
-		// The count is only a size hint: a damaged count must neither lose
+		// The count sizes the matrix, but a damaged count must neither lose
 		// rows (Verify reports it) nor ask for more memory than the file
-		// could hold records for.
-		n = int(min(int64(n), tx.Size()/16))
-		vals := make([][]byte, 0, n)
-		ends := make([]int, 0, n)
-		var slab []byte
-		c := gb.Bucket(bucketVec).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if slab == nil {
-				slab = make([]byte, 0, (len(k)+4)*max(n, 1))
-			}
-			slab = append(slab, k...)
-			ends = append(ends, len(slab))
-			vals = append(vals, v)
-		}
-		rows := len(vals)
+		// could hold records for: every record takes at least
+		// recordLen(dtypeFloat16, dim) bytes.
+		n = int(min(int64(n), tx.Size()/int64(recordLen(dtypeFloat16, g.Dim))))
 		if m == nil {
 			m = &Matrix{}
 		}
-		m.Rows, m.Cols = rows, g.Dim
-		m.IDs = resize(m.IDs, rows)
-		m.Data = resize(m.Data, rows*g.Dim)
-		// The strings share the slab, which they keep alive; nothing else
-		// refers to it, so it is never modified.
-		start := 0
-		for i, end := range ends {
-			if end > start {
-				m.IDs[i] = unsafe.String(&slab[start], end-start)
-			} else {
-				m.IDs[i] = ""
-			}
-			start = end
-		}
-		return decodeRows(m, vals, g.Dim)
+		m.Cols = g.Dim
+		m.IDs = resize(m.IDs, n)
+		m.Data = resize(m.Data, n*g.Dim)
+		rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, g.Dim)
+		m.Rows = rows
+		m.IDs = m.IDs[:rows]
+		m.Data = m.Data[:rows*g.Dim]
+		return err
 	})
 	if err != nil {
 		return nil, s.wrap(gen, err)
@@ -569,7 +545,7 @@ func resize[T any](s []T, n int) []T {
 	return make([]T, n)
 }
 
-// parallelBytes is the payload size from which decodeRows uses several goroutines.
+// parallelBytes is the payload size from which readRows uses several goroutines.
 const parallelBytes = 4 << 20
 
 // decodeChunkBytes is roughly how much payload one unit of parallel work
@@ -577,65 +553,162 @@ const parallelBytes = 4 << 20
 // enough that handing out work costs nothing.
 const decodeChunkBytes = 256 << 10
 
-// decodeRows checks vals[i] and decodes it into row i of m, in parallel for
-// large matrices. It reports the first bad record in row order.
-func decodeRows(m *Matrix, vals [][]byte, dim int) error {
-	// decode returns the index of the first bad row in [lo, hi), or hi.
-	decode := func(lo, hi int) (int, error) {
-		for i := lo; i < hi; i++ {
-			r, err := parseRecord(vals[i])
-			if err != nil {
-				return i, fmt.Errorf("sample %q: %w", m.IDs[i], err)
+// readRows walks c and decodes record i into row i of m, whose IDs and Data
+// have room for the stored count of rows; it returns the number of rows
+// read and reports the first bad record in row order.
+//
+// For a large generation the walk (which only collects record addresses and
+// copies IDs) runs on the calling goroutine while workers check and decode
+// chunks of rows behind it, so nothing waits for the whole walk and no
+// per-row index is allocated. Rows beyond the stored count, which exist only
+// when the count is damaged, are decoded inline once the workers are done,
+// growing m.
+func readRows(c *bolt.Cursor, m *Matrix, dim int) (int, error) {
+	var p *decodePipeline
+	workers := min(runtime.GOMAXPROCS(0), (len(m.IDs)*dim*4+parallelBytes-1)/parallelBytes)
+	if workers > 1 {
+		p = newDecodePipeline(m, dim, workers)
+	}
+	var ids idSlab
+	first := rowError{row: -1}
+	row := 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if row == len(m.IDs) {
+			if p != nil {
+				first = p.finish()
+				p = nil
 			}
-			if r.dim != dim {
-				return i, fmt.Errorf("sample %q has dimension %d, generation %d: %w", m.IDs[i], r.dim, dim, ErrCorrupt)
-			}
-			r.decodeInto(m.Data[i*dim : (i+1)*dim])
+			m.IDs = append(m.IDs, "")
+			m.Data = append(m.Data, make([]float32, dim)...)
 		}
-		return hi, nil
-	}
-	workers := min(runtime.GOMAXPROCS(0), (len(vals)*dim*4+parallelBytes-1)/parallelBytes)
-	if workers <= 1 {
-		_, err := decode(0, len(vals))
-		return err
-	}
-	// Workers take chunks in order from a shared counter, so a worker that
-	// the OS deschedules does not hold up the others with a fixed share.
-	chunk := max(1, decodeChunkBytes/(4*dim))
-	nChunks := (len(vals) + chunk - 1) / chunk
-	var next atomic.Int64
-	type failure struct {
-		row int
-		err error
-	}
-	fails := make([]failure, workers)
-	work := func(w int) {
-		fails[w].row = len(vals)
-		for {
-			c := int(next.Add(1) - 1)
-			if c >= nChunks {
-				return
-			}
-			lo := c * chunk
-			hi := min(lo+chunk, len(vals))
-			if bad, err := decode(lo, hi); err != nil && bad < fails[w].row {
-				fails[w] = failure{bad, err}
+		m.IDs[row] = ids.string(k)
+		if p != nil {
+			p.add(row, v)
+		} else if first.row < 0 {
+			if err := decodeRow(m, dim, row, v); err != nil {
+				first = rowError{row, err}
 			}
 		}
+		row++
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(func() { work(w) })
+	if p != nil {
+		first = p.finish()
 	}
-	work(0)
-	wg.Wait()
-	first := failure{row: len(vals)}
-	for _, f := range fails {
-		if f.err != nil && f.row < first.row {
-			first = f
+	return row, first.err
+}
+
+// decodeRow checks record v and decodes it into row i of m.
+func decodeRow(m *Matrix, dim, i int, v []byte) error {
+	r, err := decodeChecked(v, m.Data[i*dim:(i+1)*dim])
+	if err != nil {
+		return fmt.Errorf("sample %q: %w", m.IDs[i], err)
+	}
+	if r.dim != dim {
+		return fmt.Errorf("sample %q has dimension %d, generation %d: %w", m.IDs[i], r.dim, dim, ErrCorrupt)
+	}
+	return nil
+}
+
+// rowError is a bad record and its row; row -1 means none.
+type rowError struct {
+	row int
+	err error
+}
+
+// idSlab copies sample IDs into shared blocks, so that n IDs cost a few
+// allocations instead of n. A block is never written again once a string
+// points into it.
+type idSlab struct{ buf []byte }
+
+func (s *idSlab) string(k []byte) string {
+	if len(k) == 0 {
+		return ""
+	}
+	if cap(s.buf)-len(s.buf) < len(k) {
+		s.buf = make([]byte, 0, max(64<<10, len(k)))
+	}
+	at := len(s.buf)
+	s.buf = append(s.buf, k...)
+	return unsafe.String(&s.buf[at], len(k))
+}
+
+// decodePipeline decodes chunks of consecutive rows on worker goroutines.
+// Chunks circulate between the producer and the workers through a fixed
+// set of buffers, so a walk far ahead of the workers blocks instead of
+// holding the addresses of the whole generation.
+type decodePipeline struct {
+	m     *Matrix
+	dim   int
+	chunk int
+	cur   decodeJob
+	jobs  chan decodeJob
+	free  chan []([]byte)
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	first rowError
+}
+
+// decodeJob is rows lo, lo+1, ... whose records are vals.
+type decodeJob struct {
+	lo   int
+	vals [][]byte
+}
+
+func newDecodePipeline(m *Matrix, dim, workers int) *decodePipeline {
+	p := &decodePipeline{m: m, dim: dim, chunk: max(1, decodeChunkBytes/(4*dim)), first: rowError{row: -1}}
+	buffers := 3 * workers
+	p.jobs = make(chan decodeJob, buffers)
+	p.free = make(chan [][]byte, buffers)
+	for range buffers - 1 {
+		p.free <- make([][]byte, 0, p.chunk)
+	}
+	p.cur.vals = make([][]byte, 0, p.chunk)
+	for range workers {
+		p.wg.Go(p.work)
+	}
+	return p
+}
+
+// add queues record v of row i; rows must come in order.
+func (p *decodePipeline) add(i int, v []byte) {
+	if len(p.cur.vals) == 0 {
+		p.cur.lo = i
+	}
+	p.cur.vals = append(p.cur.vals, v)
+	if len(p.cur.vals) == p.chunk {
+		p.jobs <- p.cur
+		p.cur = decodeJob{vals: <-p.free}
+	}
+}
+
+// finish queues the last partial chunk, waits for the workers and returns
+// the first bad record in row order.
+func (p *decodePipeline) finish() rowError {
+	if len(p.cur.vals) > 0 {
+		p.jobs <- p.cur
+	}
+	close(p.jobs)
+	p.wg.Wait()
+	return p.first
+}
+
+func (p *decodePipeline) work() {
+	for job := range p.jobs {
+		for j, v := range job.vals {
+			i := job.lo + j
+			if err := decodeRow(p.m, p.dim, i, v); err != nil {
+				p.mu.Lock()
+				if p.first.row < 0 || i < p.first.row {
+					p.first = rowError{i, err}
+				}
+				p.mu.Unlock()
+				break // later rows of this chunk cannot come first
+			}
 		}
+		// Drop the addresses into the file before the buffer goes back.
+		clear(job.vals)
+		p.free <- job.vals[:0]
 	}
-	return first.err
 }
 
 // ReadRows returns the vectors of ids in generation gen, row i for ids[i].
@@ -654,15 +727,10 @@ func (s *Set) ReadRows(gen int, ids []string) (*Matrix, error) {
 			if v == nil {
 				return fmt.Errorf("sample %q: %w", id, ErrNotFound)
 			}
-			r, err := parseRecord(v)
-			if err != nil {
-				return fmt.Errorf("sample %q: %w", id, err)
-			}
-			if r.dim != g.Dim {
-				return fmt.Errorf("sample %q has dimension %d, generation %d: %w", id, r.dim, g.Dim, ErrCorrupt)
-			}
-			r.decodeInto(m.Row(i))
 			m.IDs[i] = id
+			if err := decodeRow(m, g.Dim, i, v); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -29,7 +29,7 @@ done
 rm -f "$c"
 
 # 3. Cache bulk read against a plain file read of the same bytes.
-run go test -run '^$' -bench 'BenchmarkReadMatrix/.*/vs-file' -benchtime 4x ./cache/
+run go test -run '^$' -bench 'BenchmarkReadMatrix/.*/vs-file' -benchtime 10x -count 8 ./cache/
 
 # 4. Selection on 1,000,000 x 512 float32, budget 1,000 (time, peak memory), and against numpy/scikit-learn.
 run go test -run '^$' -bench 'BenchmarkSelect1M' -benchtime 1x -timeout 60m ./selector/
