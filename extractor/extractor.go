@@ -231,6 +231,7 @@ func (e *Extractor) prepare(ctx context.Context, ds datasets.Dataset, chunk []in
 		go func() {
 			defer wg.Done()
 			w0 := time.Now()
+			pp := newPreprocessor(card)
 			for ctx.Err() == nil {
 				next.Lock()
 				j := k
@@ -245,7 +246,7 @@ func (e *Extractor) prepare(ctx context.Context, ds datasets.Dataset, chunk []in
 					continue
 				}
 				t := (*buf)[j*per : (j+1)*per]
-				Preprocess(card, img, t)
+				pp.run(img, t)
 				tmp[j] = t
 			}
 			mu.Lock()

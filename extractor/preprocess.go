@@ -12,23 +12,41 @@ import (
 // axis) into dst. It panics when dst has the wrong length, a programmer error.
 //
 // Upscaling an 8-bit gray or NRGBA image with the linear filter interpolates
-// straight into float32 (fastLinear); everything else is resized by imaging
-// to 8 bits first. The two agree within one 8-bit step.
+// straight into float32; everything else is resized by imaging to 8 bits
+// first. The two agree within one 8-bit step.
 func Preprocess(card models.Card, img image.Image, dst []float32) {
+	newPreprocessor(card).run(img, dst)
+}
+
+// preprocessor is Preprocess for one card, with scratch memory reused from
+// one image to the next. It is not safe for concurrent use: the extractor
+// gives each decoding worker its own.
+type preprocessor struct {
+	card         models.Card
+	scale, shift [3]float32 // v*scale[c] + shift[c] == (v*Scale - Mean[c]) / Std[c]
+	order        [3]int     // output channel c takes source channel order[c]
+	lin          linearScratch
+}
+
+func newPreprocessor(card models.Card) *preprocessor {
+	p := &preprocessor{card: card, order: [3]int{0, 1, 2}}
+	if card.ChannelOrder == "BGR" {
+		p.order = [3]int{2, 1, 0}
+	}
+	for c := range 3 {
+		p.scale[c] = card.Scale / card.Std[c]
+		p.shift[c] = -card.Mean[c] / card.Std[c]
+	}
+	return p
+}
+
+func (p *preprocessor) run(img image.Image, dst []float32) {
+	card := p.card
 	h, w := card.Height, card.Width
 	if len(dst) != h*w*3 {
 		panic(fmt.Sprintf("extractor: Preprocess dst has %d values, want %d", len(dst), h*w*3))
 	}
-	order := [3]int{0, 1, 2}
-	if card.ChannelOrder == "BGR" {
-		order = [3]int{2, 1, 0}
-	}
-	var scale, shift [3]float32 // v*scale[c] + shift[c] == (v*Scale - Mean[c]) / Std[c]
-	for c := range 3 {
-		scale[c] = card.Scale / card.Std[c]
-		shift[c] = -card.Mean[c] / card.Std[c]
-	}
-	if fastLinear(card, img, dst, scale, shift, order) {
+	if p.fastLinear(img, dst) {
 		return
 	}
 	px := resizeNRGBA(card, img)
@@ -37,9 +55,9 @@ func Preprocess(card models.Card, img image.Image, dst []float32) {
 	for y := range h {
 		row := px.Pix[y*px.Stride : y*px.Stride+w*4]
 		for x := range w {
-			p := row[x*4 : x*4+3]
+			q := row[x*4 : x*4+3]
 			for c := range 3 {
-				v := float32(p[order[c]])*scale[c] + shift[c]
+				v := float32(q[p.order[c]])*p.scale[c] + p.shift[c]
 				if nchw {
 					dst[c*plane+y*w+x] = v
 				} else {

@@ -71,22 +71,42 @@ func TestFastLinearMatchesImaging(t *testing.T) {
 		if worst > 1.0/255/0.25+1e-5 {
 			t.Errorf("%s: fast path differs from imaging by %g", tc.name, worst)
 		}
-		if !fastLinear(card, tc.img, make([]float32, len(fast)), [3]float32{}, [3]float32{}, [3]int{}) {
+		if !newPreprocessor(card).fastLinear(tc.img, make([]float32, len(fast))) {
 			t.Errorf("%s: fast path not taken", tc.name)
 		}
-		if fastLinear(lanczos, tc.img, make([]float32, len(fast)), [3]float32{}, [3]float32{}, [3]int{}) {
+		if newPreprocessor(lanczos).fastLinear(tc.img, make([]float32, len(fast))) {
 			t.Errorf("%s: fast path taken for lanczos", tc.name)
 		}
 	}
 	// Translucent images keep imaging's alpha-weighted filter.
 	col.Pix[3] = 10
 	card0 := models.Card{Height: 96, Width: 96, Resize: "stretch", Resample: "linear", Layout: "NHWC"}
-	if fastLinear(card0, col, make([]float32, 96*96*3), [3]float32{}, [3]float32{}, [3]int{}) {
+	if newPreprocessor(card0).fastLinear(col, make([]float32, 96*96*3)) {
 		t.Error("fast path taken for a translucent image")
+	}
+	// One preprocessor reused across images of other sizes and kinds, as an
+	// extraction worker is, gives what a fresh one gives.
+	col.Pix[3] = 255
+	cardR := models.Card{Height: 64, Width: 48, Resize: "stretch", Resample: "linear", Layout: "NHWC",
+		ChannelOrder: "BGR", Scale: 1.0 / 255, Std: [3]float32{1, 1, 1}}
+	small := image.NewGray(image.Rect(0, 0, 7, 30))
+	for i := range small.Pix {
+		small.Pix[i] = uint8(rng.IntN(256))
+	}
+	pp := newPreprocessor(cardR)
+	for i, img := range []image.Image{gray, col, small, sub, gray, small} {
+		got, want := make([]float32, 64*48*3), make([]float32, 64*48*3)
+		pp.run(img, got)
+		Preprocess(cardR, img, want)
+		for k := range got {
+			if got[k] != want[k] {
+				t.Fatalf("reused preprocessor, image %d: value %d = %v, fresh %v", i, k, got[k], want[k])
+			}
+		}
 	}
 	// Downscaling keeps imaging's area-aware filter.
 	card := models.Card{Height: 10, Width: 10, Resize: "stretch", Resample: "linear", Layout: "NHWC"}
-	if fastLinear(card, gray, make([]float32, 300), [3]float32{}, [3]float32{}, [3]int{}) {
+	if newPreprocessor(card).fastLinear(gray, make([]float32, 300)) {
 		t.Error("fast path taken for a downscale")
 	}
 }
@@ -99,7 +119,8 @@ func BenchmarkPreprocessFashionMNIST(b *testing.B) {
 	}
 	img, _ := ds.Image(0)
 	dst := make([]float32, card.Height*card.Width*3)
+	pp := newPreprocessor(card) // as an extraction worker holds one
 	for b.Loop() {
-		Preprocess(card, img, dst)
+		pp.run(img, dst)
 	}
 }
