@@ -31,9 +31,11 @@
 // # Checking, joining, exporting
 //
 // ReadMatrix, ReadMatrixInto (which reuses a caller's Matrix across reads)
-// and ReadRows verify every record's checksum; Verify checks a whole
-// file and lists problems by set, generation and sample ID. Merge joins shard
-// files; Export writes a generation as NumPy .npy or CSV.
+// and ReadRows verify every record's checksum. Matrix.General views a matrix
+// as a gonum blas32 matrix without copying; Matrix.Dense copies it into a
+// float64 gonum mat.Dense. Verify checks a whole file and lists problems by
+// set, generation and sample ID. Merge joins shard files; Export writes a
+// generation as NumPy .npy or CSV.
 //
 // # Transactions and lifetimes
 //
@@ -45,8 +47,9 @@
 // # File layout
 //
 // The root holds the buckets "meta" (a magic string and the format version),
-// "sets", "labels" and "records". A stored vector is one record: a format byte, a dtype byte, the dimension as a uvarint, the
-// CRC-32C of the payload, and the little-endian payload. Opening a file that
+// "sets", "labels" and "records". A stored vector is one record: a format
+// byte, a dtype byte, the dimension as a uvarint, the CRC-32C of the payload,
+// and the little-endian payload. Opening a file that
 // is not an asvp cache fails with ErrNotCache; a cache written by a newer
 // format version fails with ErrVersion.
 //
