@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,7 +243,13 @@ func storeOracleLabels(db *cache.DB, ds datasets.Dataset) error {
 	if len(labels) == 0 {
 		return nil
 	}
-	return db.PutLabels(OracleLabelSet(ds.Spec()), ds.Classes(), labels)
+	name := OracleLabelSet(ds.Spec())
+	// A rerun finds them stored already: leave the file alone (a read-only
+	// transaction instead of rewriting every label).
+	if classes, have, err := db.Labels(name); err == nil && slices.Equal(classes, ds.Classes()) && maps.Equal(have, labels) {
+		return nil
+	}
+	return db.PutLabels(name, ds.Classes(), labels)
 }
 
 // OracleLabelSet names the label set that holds a dataset's own labels.
