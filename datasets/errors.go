@@ -36,6 +36,8 @@ var (
 	ErrLineTooLong = errors.New("datasets: line too long")
 	// ErrUnknownLabel: a label names no class of the dataset.
 	ErrUnknownLabel = errors.New("datasets: unknown label")
+	// ErrNoSamples: a folder or manifest holds no images to extract.
+	ErrNoSamples = errors.New("datasets: no images")
 )
 
 // detailError is a sentinel plus a detail (and optionally an underlying cause). Its message avoids

@@ -149,6 +149,13 @@ func TestFolderSymlinkSwappedAfterOpen(t *testing.T) {
 func TestOpenBadSpecs(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f.png")
 	os.WriteFile(file, nil, 0o644)
+	// A folder with no image anywhere, and a manifest with only its header.
+	noImages := t.TempDir()
+	os.WriteFile(filepath.Join(noImages, "notes.txt"), []byte("x"), 0o644)
+	os.Mkdir(filepath.Join(noImages, "cats"), 0o755)
+	os.WriteFile(filepath.Join(noImages, "cats", ".hidden.jpg"), []byte("x"), 0o644)
+	headerOnly := filepath.Join(t.TempDir(), "m.csv")
+	os.WriteFile(headerOnly, []byte("path,label\n\n"), 0o644)
 	for _, tt := range []struct {
 		spec string
 		want error
@@ -159,6 +166,8 @@ func TestOpenBadSpecs(t *testing.T) {
 		{"folder:/nonexistent/asvp", ErrNotFound},
 		{"folder:" + file, ErrBadSpec},
 		{"csv:/nonexistent/asvp.csv", ErrNotFound},
+		{"folder:" + noImages, ErrNoSamples},
+		{"csv:" + headerOnly, ErrNoSamples},
 	} {
 		if _, err := Open(tt.spec, Options{}); !errors.Is(err, tt.want) {
 			t.Errorf("Open(%q) err = %v, want %v", tt.spec, err, tt.want)

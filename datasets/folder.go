@@ -3,6 +3,7 @@ package datasets
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,6 +76,10 @@ func loadFolder(spec, dir string, opts Options) (*fileDataset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("datasets: walk %s: %w", classDir, err)
 		}
+	}
+	if len(d.samples) == 0 {
+		exts := slices.Sorted(maps.Keys(imageExtensions))
+		return nil, fmt.Errorf("%s holds no images (files ending in %s, in it or in its subfolders): %w", dir, strings.Join(exts, " "), ErrNoSamples)
 	}
 	slices.SortFunc(d.samples, func(a, b Sample) int { return strings.Compare(a.ID, b.ID) })
 	id := newIdentity("folder")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,9 @@ type Label struct {
 	ID    string // the sample's ID
 	Label string // the class name
 	Line  int    // 1-based line of the file where it was read (0 when not read from a file)
+	// Others lists, sorted, the other classes that annotations of the same
+	// Label Studio task chose when annotators disagreed; nil when they agree.
+	Others []string
 }
 
 // ReadLabels reads a CSV label file of id,label rows. A first row "id,label" is a header and is
@@ -119,7 +123,8 @@ type labelStudioTask struct {
 // that has a choice. The sample ID is the task's data.asvp_id (asvp writes it when exporting tasks),
 // or data.id when asvp_id is absent. The label is choices[0] of the first choices result of the latest
 // annotation that was not cancelled: latest by updated_at, then created_at, then position in the
-// list. Tasks without such an annotation are left out (not yet labeled). Errors are *ParseError
+// list; the classes of disagreeing annotations go to Label.Others. Tasks without such an annotation
+// are left out (not yet labeled). Errors are *ParseError
 // values naming the line where the task starts: bad JSON, a task with no ID (ErrSyntax), an ID on
 // two tasks (ErrDuplicate).
 func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
@@ -148,7 +153,7 @@ func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
 	}
 	var out []Label
 	seen := map[string]int{}
-	for dec.More() {
+	for k := 1; dec.More(); k++ {
 		start := dec.InputOffset()
 		// InputOffset points before the separating comma and spaces; move to the task's first byte.
 		for start < int64(len(data)) && strings.IndexByte(", \t\r\n", data[start]) >= 0 {
@@ -164,8 +169,12 @@ func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
 			id, ok = jsonID(task.Data["id"])
 		}
 		if !ok {
+			which := fmt.Sprintf("task %d of the list", k)
+			if len(task.ID) > 0 {
+				which += fmt.Sprintf(" (Label Studio id %s)", task.ID)
+			}
 			return nil, &ParseError{File: name, Line: line, Err: reason(ErrSyntax, nil,
-				"task %s has no data.asvp_id (nor data.id)", string(task.ID))}
+				"%s has no data.asvp_id (nor data.id)", which)}
 		}
 		if prev, dup := seen[id]; dup {
 			return nil, &ParseError{File: name, Line: line, Err: reason(ErrDuplicate, nil,
@@ -173,6 +182,7 @@ func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
 		}
 		seen[id] = line
 		best, bestTime, label := -1, time.Time{}, ""
+		chosen := map[string]bool{}
 		for i, a := range task.Annotations {
 			if a.WasCancelled {
 				continue
@@ -187,13 +197,21 @@ func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
 			if choice == "" {
 				continue
 			}
+			chosen[choice] = true
 			t := annotationTime(a.UpdatedAt, a.CreatedAt)
 			if best < 0 || !t.Before(bestTime) {
 				best, bestTime, label = i, t, choice
 			}
 		}
 		if best >= 0 {
-			out = append(out, Label{ID: id, Label: label, Line: line})
+			l := Label{ID: id, Label: label, Line: line}
+			for c := range chosen {
+				if c != label {
+					l.Others = append(l.Others, c)
+				}
+			}
+			slices.Sort(l.Others)
+			out = append(out, l)
 		}
 	}
 	if _, err := dec.Token(); err != nil {

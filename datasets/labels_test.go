@@ -17,10 +17,10 @@ func TestReadLabels(t *testing.T) {
 		line int
 		msg  string
 	}{
-		{"header", "id,label\na,cat\nb,dog\n", []Label{{"a", "cat", 2}, {"b", "dog", 3}}, nil, 0, ""},
-		{"no-header-bom-crlf-blank", "\xef\xbb\xbfa,cat\r\n\r\n  \r\nb , dog\r\n", []Label{{"a", "cat", 1}, {"b", "dog", 4}}, nil, 0, ""},
-		{"header-case-no-final-newline", "ID,Label\ntrain/00001,Ankle boot", []Label{{"train/00001", "Ankle boot", 2}}, nil, 0, ""},
-		{"quoted", "\"a,1\",\"T-shirt \"\"top\"\"\"\n", []Label{{"a,1", `T-shirt "top"`, 1}}, nil, 0, ""},
+		{"header", "id,label\na,cat\nb,dog\n", []Label{{ID: "a", Label: "cat", Line: 2}, {ID: "b", Label: "dog", Line: 3}}, nil, 0, ""},
+		{"no-header-bom-crlf-blank", "\xef\xbb\xbfa,cat\r\n\r\n  \r\nb , dog\r\n", []Label{{ID: "a", Label: "cat", Line: 1}, {ID: "b", Label: "dog", Line: 4}}, nil, 0, ""},
+		{"header-case-no-final-newline", "ID,Label\ntrain/00001,Ankle boot", []Label{{ID: "train/00001", Label: "Ankle boot", Line: 2}}, nil, 0, ""},
+		{"quoted", "\"a,1\",\"T-shirt \"\"top\"\"\"\n", []Label{{ID: "a,1", Label: `T-shirt "top"`, Line: 1}}, nil, 0, ""},
 		{"empty", "", []Label{}, nil, 0, ""},
 		{"duplicate", "a,cat\nb,dog\n\na,dog\n", nil, ErrDuplicate, 4, `"a" already labeled on line 1`},
 		{"empty-id", "a,cat\n,dog\n", nil, ErrSyntax, 2, "empty id"},
@@ -46,7 +46,7 @@ func TestReadLabels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got, tt.want) {
+			if !labelsEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -80,12 +80,12 @@ func TestWriteLabelsRoundTrip(t *testing.T) {
 }
 
 func TestResolveLabels(t *testing.T) {
-	labels := []Label{{"a", "Bag", 2}, {"b", "Trouser", 3}}
+	labels := []Label{{ID: "a", Label: "Bag", Line: 2}, {ID: "b", Label: "Trouser", Line: 3}}
 	got, err := ResolveLabels(labels, FashionMNISTClasses[:], "l.csv")
 	if err != nil || got["a"] != 8 || got["b"] != 1 || len(got) != 2 {
 		t.Errorf("got %v, %v; want a=8 b=1", got, err)
 	}
-	_, err = ResolveLabels(append(labels, Label{"c", "Hat", 7}), FashionMNISTClasses[:], "l.csv")
+	_, err = ResolveLabels(append(labels, Label{ID: "c", Label: "Hat", Line: 7}), FashionMNISTClasses[:], "l.csv")
 	var pe *ParseError
 	if !errors.Is(err, ErrUnknownLabel) || !errors.As(err, &pe) || pe.Line != 7 || !strings.Contains(err.Error(), `"Hat"`) ||
 		!strings.Contains(err.Error(), "Ankle boot") {
@@ -122,8 +122,9 @@ func TestReadLabelStudio(t *testing.T) {
 	}
 	// Task 101: annotation 2 is the latest by updated_at; 3 is later but cancelled. Task 102 and 104
 	// have no usable annotation. Task 103 falls back to data.id and the first choices result.
-	want := []Label{{"train/00001", "Shirt", 2}, {"7", "Bag", 15}}
-	if !slices.Equal(got, want) {
+	// Task 101's annotators disagreed: the other (uncancelled) choice is kept in Others.
+	want := []Label{{ID: "train/00001", Label: "Shirt", Line: 2, Others: []string{"Coat"}}, {ID: "7", Label: "Bag", Line: 15}}
+	if !labelsEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	tests := []struct {
@@ -134,7 +135,8 @@ func TestReadLabelStudio(t *testing.T) {
 	}{
 		{"not-a-list", `{"id": 1}`, ErrSyntax, 1, "JSON list"},
 		{"bad-json", "[\n{\"id\": 1, \"data\": }\n]", ErrSyntax, 2, "invalid character"},
-		{"no-id", "[\n {\"id\": 9, \"data\": {\"image\": \"a.png\"}}\n]", ErrSyntax, 2, "task 9 has no data.asvp_id"},
+		{"no-id", "[\n {\"id\": 9, \"data\": {\"image\": \"a.png\"}}\n]", ErrSyntax, 2, "task 1 of the list (Label Studio id 9) has no data.asvp_id"},
+		{"no-id-no-task-id", "[{\"data\": {\"asvp_id\": \"a\"}}, {\"data\": {}}]", ErrSyntax, 1, "task 2 of the list has no data.asvp_id"},
 		{"duplicate", "[{\"data\": {\"asvp_id\": \"a\"}},\n {\"data\": {\"asvp_id\": \"a\"}}]", ErrDuplicate, 2, "line 1"},
 		{"trailing", `[] []`, ErrSyntax, 1, "after the list"},
 		{"truncated", `[{"data": {"asvp_id": "a"}}`, ErrSyntax, 1, "EOF"},
@@ -209,5 +211,12 @@ func FuzzReadLabelStudio(f *testing.F) {
 			}
 			seen[l.ID] = true
 		}
+	})
+}
+
+// labelsEqual compares label lists field by field, Others included.
+func labelsEqual(a, b []Label) bool {
+	return slices.EqualFunc(a, b, func(x, y Label) bool {
+		return x.ID == y.ID && x.Label == y.Label && x.Line == y.Line && slices.Equal(x.Others, y.Others)
 	})
 }

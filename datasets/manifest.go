@@ -117,6 +117,9 @@ func loadManifest(spec, file string, opts Options) (*fileDataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%s lists no images (want one line path[,label] per image, paths relative to its folder): %w", file, ErrNoSamples)
+	}
 	dir := filepath.Dir(file)
 	root, err := resolveRoot(dir)
 	if err != nil {

@@ -146,10 +146,16 @@ func (e *Extractor) Run(ctx context.Context, ds datasets.Dataset, indices []int,
 	wg.Add(2)
 	go func() { // producer: decode and preprocess batch k+1 while batch k runs
 		defer wg.Done()
+		// One preprocessor per decoding worker for the whole run, so its
+		// scratch memory and axes carry over from batch to batch.
+		pps := make([]*preprocessor, e.cfg.Workers)
+		for w := range pps {
+			pps[w] = newPreprocessor(e.sess.card)
+		}
 		defer close(prepared)
 		for seq, lo := 0, 0; lo < len(todo); seq, lo = seq+1, lo+e.cfg.BatchSize {
 			chunk := todo[lo:min(lo+e.cfg.BatchSize, len(todo))]
-			b, err := e.prepare(ctx, ds, chunk, bufs.Get().(*[]float32))
+			b, err := e.prepare(ctx, ds, chunk, bufs.Get().(*[]float32), pps)
 			if err != nil {
 				cancel(err)
 				return
@@ -215,8 +221,8 @@ func (e *Extractor) Run(ctx context.Context, ds datasets.Dataset, indices []int,
 }
 
 // prepare decodes and preprocesses the samples at chunk into buf with
-// e.cfg.Workers goroutines.
-func (e *Extractor) prepare(ctx context.Context, ds datasets.Dataset, chunk []int, buf *[]float32) (*batch, error) {
+// e.cfg.Workers goroutines, worker w using pps[w].
+func (e *Extractor) prepare(ctx context.Context, ds datasets.Dataset, chunk []int, buf *[]float32, pps []*preprocessor) (*batch, error) {
 	card := e.sess.card
 	per := card.Height * card.Width * 3
 	tmp := make([][]float32, len(chunk)) // per-sample tensors, nil on failure
@@ -226,12 +232,12 @@ func (e *Extractor) prepare(ctx context.Context, ds datasets.Dataset, chunk []in
 	var wg sync.WaitGroup
 	var decode time.Duration
 	var mu sync.Mutex
-	for range min(e.cfg.Workers, len(chunk)) {
+	for w := range min(e.cfg.Workers, len(chunk)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w0 := time.Now()
-			pp := newPreprocessor(card)
+			pp := pps[w]
 			for ctx.Err() == nil {
 				next.Lock()
 				j := k

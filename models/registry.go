@@ -88,7 +88,8 @@ func (r *Registry) Lookup(name string) (Card, string, error) {
 		names[i] = c.Name
 	}
 	if _, err := os.Stat(name); err == nil {
-		return Card{}, "", fmt.Errorf("models: %q is a file, not a registry name: give its card with flags: %w", name, ErrUnknownModel)
+		return Card{}, "", fmt.Errorf("models: %q is neither a registry name (known: %s) nor an ONNX model: model files must end in .onnx: %w",
+			name, strings.Join(names, ", "), ErrUnknownModel)
 	}
 	return Card{}, "", fmt.Errorf("models: %q is not a known model (known: %s) nor an existing .onnx file: %w",
 		name, strings.Join(names, ", "), ErrUnknownModel)

@@ -82,7 +82,7 @@ func runAlign(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "goroutines decoding and resizing images")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0: runtime default)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cachePath == "" || *data == "" {
@@ -336,9 +336,6 @@ func alignCard(info cache.SetInfo, mf *modelFlags, given map[string]bool) (model
 	return card, nil
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 // runTrainer writes the labeled set as a manifest of image files, runs the
 // user's trainer command, and returns where it wrote its model and the
 // labeled set's hash. The model is not checked here.
@@ -440,8 +437,10 @@ func runTrainer(ctx context.Context, template, labeledPath, workDir string, ds d
 		repl = append(repl, "{"+k+"}", shellQuote(v))
 	}
 	cmdline := strings.NewReplacer(repl...).Replace(template)
+	// The command runs where asvp was started, so that relative paths in it
+	// (python3 examples/trainer.py) mean what they mean in the user's shell;
+	// the files it reads and writes are named by absolute paths.
 	cmd := exec.CommandContext(ctx, "sh", "-c", cmdline)
-	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	fmt.Fprintf(stderr, "align: running trainer: %s\n", cmdline)
 	if err := cmd.Run(); err != nil {

@@ -161,6 +161,15 @@ func TestExportAndAlign(t *testing.T) {
 	if next.ParentGen != tr.Generation || next.TestAccuracy == nil || next.TestSamples != fixTestN {
 		t.Fatalf("finetune on the aligned generation: parent %d (want %d), test %v on %d", next.ParentGen, tr.Generation, next.TestAccuracy, next.TestSamples)
 	}
+
+	// The trainer command runs where asvp was started, so a relative script
+	// path in it works as it would in the user's shell.
+	rel := asvpCmd("align", "--quiet", "--cache", c, "--data", fixPool, "--labeled", labeled,
+		"--trainer-cmd", "./trainer.sh {manifest} {out} {num_classes} {classes} {card}")
+	rel.Dir = dir
+	if b, err := rel.CombinedOutput(); err != nil {
+		t.Fatalf("trainer given by a relative path: %v\n%s", err, b)
+	}
 }
 
 // alignBackbonePath is the installed default backbone, a valid ONNX model

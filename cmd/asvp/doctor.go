@@ -24,7 +24,7 @@ func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("doctor", stderr)
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared library (default $ASVP_ORT_LIB, then the set-up path)")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var checks []check

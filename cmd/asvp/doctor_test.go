@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,12 +41,43 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"extract", "--data", "fashion-mnist:test", "--cache", "/tmp/x.cache", "--shard", "3/2"}, 2, "--shard"},
 		{[]string{"extract", "--data", "fashion-mnist:test", "--cache", "/tmp/x.cache", "--model", "resnet9000"}, 1, "resnet9000"},
 		{[]string{"select", "--cache", "/tmp/x.cache"}, 2, "--out"},
+		// Flags that do not exist or do not parse are usage errors in every command.
+		{[]string{"extract", "--dat", "fashion-mnist:test"}, 2, "-dat"},
+		{[]string{"simulate", "--budget", "abc"}, 2, "-budget"},
+		{[]string{"finetune", "--epochs=-x"}, 2, "-epochs"},
+		{[]string{"models", "ls", "--jsn"}, 2, "-jsn"},
 	} {
 		cmd := asvpCmd(tc.args...)
 		b, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != tc.code || !strings.Contains(string(b), tc.want) {
 			t.Errorf("asvp %v: err %v, output %q; want exit %d mentioning %q", tc.args, err, b, tc.code, tc.want)
+		}
+		if strings.HasSuffix(strings.TrimSpace(string(b)), ": usage") {
+			t.Errorf("asvp %v: message ends in the exit-code marker: %q", tc.args, b)
+		}
+	}
+}
+
+// TestMissingCacheNotCreated checks that commands which read an extracted
+// cache refuse a path that does not exist and leave no file behind.
+func TestMissingCacheNotCreated(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"select", "--budget", "2", "--out", filepath.Join(dir, "picks.csv")},
+		{"finetune", "--data", "fashion-mnist:test", "--labeled", filepath.Join(dir, "l.csv")},
+		{"simulate", "--pool", "fashion-mnist:test", "--test", "fashion-mnist:test", "--out", filepath.Join(dir, "sim")},
+		{"probe"},
+	} {
+		path := filepath.Join(dir, "typo.cache")
+		cmd := asvpCmd(append(args, "--cache", path)...)
+		b, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "typo.cache does not exist") {
+			t.Errorf("asvp %s on a missing cache: err %v, output %q; want exit 1 saying it does not exist", args[0], err, b)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("asvp %s left %s behind (stat: %v)", args[0], path, err)
 		}
 	}
 }

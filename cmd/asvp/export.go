@@ -38,11 +38,11 @@ type exportResult struct {
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
 	cachePath := fs.String("cache", "", "cache that finetune wrote to: finds the backbone output the net was trained on")
-	netPath := fs.String("net", "", "net file written by `asvp finetune --save` (required)")
+	netPath := fs.String("net", "", "`FILE` written by asvp finetune --save (required)")
 	model := fs.String("model", models.DefaultModel, "backbone: a registry name or an .onnx file")
 	output := fs.String("output", "", "backbone output that feeds the net (default: the one recorded in --cache)")
 	out := fs.String("out", "", "ONNX file to write (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *netPath == "" || *out == "" {

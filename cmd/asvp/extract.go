@@ -123,7 +123,7 @@ func runExtract(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	onError := fs.String("on-error", "skip", "bad image: skip (record it, go on) or fail (stop)")
 	dtype := fs.String("dtype", "float32", "storage type: float32 or float16")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *data == "" || *cachePath == "" {

@@ -176,11 +176,12 @@ func ensureGen(db *cache.DB, set *cache.Set, dim int, source string, prov map[st
 // writeEmbedded stores net.Embed of every row of m into generation gen of
 // set, in batches of batch rows, one transaction each; rows already stored
 // (by an interrupted run) are skipped. Then it marks the generation done.
-func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *cache.Matrix, batch int) error {
+func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *cache.Matrix, batch int, progress func(done, total int)) error {
 	missing, err := set.Missing(gen, m.IDs)
 	if err != nil {
 		return err
 	}
+	done := 0
 	want := make(map[string]bool, len(missing))
 	for _, id := range missing {
 		want[id] = true
@@ -196,6 +197,8 @@ func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *cache.
 		if err := set.PutBatch(gen, ids, out); err != nil {
 			return err
 		}
+		done += len(ids)
+		progress(done, len(missing))
 		ids, x = ids[:0], x[:0]
 		return nil
 	}
@@ -338,7 +341,8 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 	epochs := fs.Int("epochs", 0, "epochs per stage (0: the recipe's default)")
 	hidden := fs.Int("hidden", 0, "adapter hidden width (0: min(256, dim/2))")
 	writeBatch := fs.Int("write-batch", defaultWriteBatch, "rows per write transaction")
-	if err := fs.Parse(args); err != nil {
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cachePath == "" || *data == "" || *labeledPath == "" {
@@ -365,13 +369,30 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	recipe.Hidden = *hidden
 
+	say := func(format string, a ...any) {
+		if !*quiet {
+			fmt.Fprintf(stderr, "finetune: "+format+"\n", a...)
+		}
+	}
+	// writing reports a write's progress at most every two seconds, and its end.
+	writing := func(what string) func(done, total int) {
+		t0, last := time.Now(), time.Now()
+		return func(done, total int) {
+			if done < total && time.Since(last) < 2*time.Second {
+				return
+			}
+			last = time.Now()
+			el := time.Since(t0).Seconds()
+			say("writing %s: %d/%d samples (%.1f%%), %.0f samples/s", what, done, total, 100*float64(done)/float64(max(total, 1)), float64(done)/max(el, 1e-9))
+		}
+	}
 	secs := map[string]float64{}
 	phase := time.Now()
 	lap := func(name string) {
 		secs[name] = time.Since(phase).Seconds()
 		phase = time.Now()
 	}
-	db, err := cache.Open(*cachePath, &cache.Options{ReadOnly: *noWrite})
+	db, err := openExistingCache(*cachePath, *noWrite)
 	if err != nil {
 		return err
 	}
@@ -402,12 +423,15 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 			len(labels)-X.Rows, len(labels), gen, *data, set.Info().Output, firstMissing(labels, X.IDs))
 	}
 	lap("read")
+	say("read %d samples of generation %d (dimension %d) in %.1fs; training %s on %d labels, %d classes",
+		m.Rows, gen, m.Cols, secs["read"], *method, X.Rows, len(classes))
 
 	net, st, err := nn.Train(recipe, X.Data, X.Rows, X.Cols, y, len(classes))
 	if err != nil {
 		return err
 	}
 	lap("train")
+	say("trained in %.1fs, train accuracy %.4f", secs["train"], st.TrainAcc)
 	res := finetuneResult{
 		Cache: *cachePath, Dataset: *data, Output: set.Info().Output, Set: set.Key(), Method: *method, Seed: *seed,
 		Round: *round, ParentGen: gen, Labels: X.Rows, Classes: classes, LabeledSHA256: labeledSHA256(labels),
@@ -466,6 +490,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 		acc := netAccuracy(net, Xt, yt)
 		res.Test, res.TestSamples, res.TestAccuracy = *test, Xt.Rows, &acc
 		lap("test")
+		say("held-out accuracy %.4f on %d samples of %s", acc, Xt.Rows, *test)
 	}
 
 	if !*noWrite {
@@ -483,7 +508,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		res.Generation, res.Reused = &newGen, done
 		if !done {
-			if err := writeEmbedded(db, set, newGen, net, m, *writeBatch); err != nil {
+			if err := writeEmbedded(db, set, newGen, net, m, *writeBatch, writing(fmt.Sprintf("generation %d of %s", newGen, *data))); err != nil {
 				return err
 			}
 		}
@@ -494,7 +519,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			res.TestGeneration = &tg
 			if !tdone {
-				if err := writeEmbedded(db, testSet, tg, net, testM, *writeBatch); err != nil {
+				if err := writeEmbedded(db, testSet, tg, net, testM, *writeBatch, writing(fmt.Sprintf("generation %d of %s", tg, *test))); err != nil {
 					return err
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -67,7 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			case errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.Is(err, errUsage):
-				fmt.Fprintf(stderr, "asvp %s: %v\n", c.name, err)
+				// The marker says how to exit; its text adds nothing.
+				msg := err.Error()
+				for strings.HasSuffix(msg, ": "+errUsage.Error()) {
+					msg = strings.TrimSuffix(msg, ": "+errUsage.Error())
+				}
+				fmt.Fprintf(stderr, "asvp %s: %s\n", c.name, msg)
 				return 2
 			default:
 				fmt.Fprintf(stderr, "asvp %s: %v\n", c.name, err)

@@ -19,7 +19,7 @@ func runModels(_ context.Context, args []string, stdout, stderr io.Writer) error
 	case "ls":
 		fs := newFlagSet("models ls", stderr)
 		asJSON := fs.Bool("json", false, "print the cards as JSON")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
 		cards := registry().Cards()

@@ -51,13 +51,13 @@ func runProbe(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Uint64("seed", 1, "seed of the draw and the training")
 	proxy := fs.String("proxy", "linear", "probe: linear or mlp")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cachePath == "" {
 		return fmt.Errorf("--cache is required: %w", errUsage)
 	}
-	db, err := cache.Open(*cachePath, &cache.Options{ReadOnly: true})
+	db, err := openExistingCache(*cachePath, true)
 	if err != nil {
 		return err
 	}

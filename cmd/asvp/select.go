@@ -60,7 +60,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&ic.Threshold, "threshold", ic.Threshold, "threshold: re-align when LogME per sample is below this")
 	fs.IntVar(&ic.MaxUpdates, "max-updates", ic.MaxUpdates, "most re-alignments (0: no cap)")
 	fs.IntVar(&ic.MinLabels, "min-labels", ic.MinLabels, "no re-alignment below this many labels")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := ic.Validate(); err != nil {
@@ -78,7 +78,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("--strategy: %v: %w", err, errUsage)
 	}
-	db, err := cache.Open(*cachePath, nil) // read-write: the indicator's history lives in the cache
+	db, err := openExistingCache(*cachePath, false) // read-write: the indicator's history lives in the cache
 	if err != nil {
 		return err
 	}
@@ -157,8 +157,10 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if !*quiet {
 			fmt.Fprintf(stderr, "select: indicator: %s\n", li.Reason)
 			if li.Realign {
-				fmt.Fprintf(stderr, "select: re-align now: asvp finetune --cache %s --data %s --labeled %s --method ft, then select with --gen -1\n",
-					*cachePath, spec, *labeledPath)
+				// Name the set fully: the command must work as printed
+				// whatever else the cache holds.
+				fmt.Fprintf(stderr, "select: re-align now: asvp finetune --cache %s --data %s --output %s --labeled %s --method ft, then select with --gen -1\n",
+					shellQuote(*cachePath), shellQuote(spec), shellQuote(set.Info().Output), shellQuote(*labeledPath))
 			}
 		}
 	}
@@ -283,7 +285,7 @@ func runLabels(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("labels import", stderr)
 	from := fs.String("from", "", "Label Studio JSON export (.json) or CSV id,label to import (required)")
 	labeledPath := fs.String("labeled", "", "labeled file (CSV id,label) to add to; created when missing (required)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *from == "" || *labeledPath == "" {
@@ -302,6 +304,20 @@ func runLabels(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err != nil {
 		return err
+	}
+	// Annotators who disagreed: the latest annotation was taken; say so.
+	disagree := 0
+	for _, l := range incoming {
+		if len(l.Others) > 0 {
+			if disagree == 0 {
+				fmt.Fprintf(stderr, "labels import: annotations disagree on %s (line %d): took the latest, %q, over %q\n",
+					l.ID, l.Line, l.Label, l.Others)
+			}
+			disagree++
+		}
+	}
+	if disagree > 1 {
+		fmt.Fprintf(stderr, "labels import: %d tasks in all have disagreeing annotations; the latest annotation of each was taken\n", disagree)
 	}
 	var have []datasets.Label
 	if b, err := os.ReadFile(*labeledPath); err == nil {
@@ -332,5 +348,6 @@ func runLabels(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err := atomicfile.Write(*labeledPath, func(w io.Writer) error { return datasets.WriteLabels(w, have) }); err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(map[string]any{"labeled": *labeledPath, "added": added, "already_present": same, "total": len(have)})
+	return json.NewEncoder(stdout).Encode(map[string]any{"labeled": *labeledPath, "added": added, "already_present": same,
+		"total": len(have), "disagreeing": disagree})
 }

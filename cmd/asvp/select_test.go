@@ -136,15 +136,24 @@ func TestSelectLabelStudioRoundTrip(t *testing.T) {
 				"value": map[string]any{"choices": []string{"Bag"}}}},
 		}}})
 	}
+	// A second labeler answered task 2 "Coat", earlier: the latest ("Bag") is
+	// taken and the disagreement is reported.
+	export[1]["annotations"] = append(export[1]["annotations"].([]any), map[string]any{
+		"id": 99, "was_cancelled": false, "created_at": "2026-11-28T09:00:00Z",
+		"result": []any{map[string]any{"type": "choices", "value": map[string]any{"choices": []string{"Coat"}}}},
+	})
 	exp := filepath.Join(t.TempDir(), "export.json")
 	eb, _ := json.Marshal(export)
 	if err := os.WriteFile(exp, eb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := asvp(t, "labels", "import", "--from", exp, "--labeled", labeled)
-	var res struct{ Added, Total int }
-	if err := json.Unmarshal(out, &res); err != nil || res.Added != 5 || res.Total != 45 {
-		t.Fatalf("import: %s (%v)", out, err)
+	out, stderr, err := asvpRun("labels", "import", "--from", exp, "--labeled", labeled)
+	var res struct{ Added, Total, Disagreeing int }
+	if err != nil || json.Unmarshal(out, &res) != nil || res.Added != 5 || res.Total != 45 || res.Disagreeing != 1 {
+		t.Fatalf("import: %s %s (%v)", out, stderr, err)
+	}
+	if !strings.Contains(stderr, "annotations disagree on "+got[1].Data["asvp_id"]) || !strings.Contains(stderr, `"Coat"`) {
+		t.Errorf("import does not report the disagreement: %q", stderr)
 	}
 	// The grown labeled file is usable at once, and the new samples are not picked again.
 	next := filepath.Join(t.TempDir(), "next.csv")
@@ -160,7 +169,7 @@ func TestSelectLabelStudioRoundTrip(t *testing.T) {
 	export[0]["annotations"].([]any)[0].(map[string]any)["result"].([]any)[0].(map[string]any)["value"] = map[string]any{"choices": []string{"Coat"}}
 	eb, _ = json.Marshal(export)
 	os.WriteFile(exp, eb, 0o644)
-	_, stderr, err := asvpRun("labels", "import", "--from", exp, "--labeled", labeled)
+	_, stderr, err = asvpRun("labels", "import", "--from", exp, "--labeled", labeled)
 	if err == nil || !strings.Contains(stderr, got[0].Data["asvp_id"]) {
 		t.Errorf("conflicting import: err %v, stderr %q", err, stderr)
 	}

@@ -60,7 +60,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	poolLimit := fs.Int("pool-limit", 0, "use a random subset of N pool samples (fixed seed 0, the same for every pipeline and seed; 0: all)")
 	workers := fs.Int("workers", 0, "selection goroutines (0: all CPUs); results do not depend on it")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -103,7 +103,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 
-	db, err := cache.Open(*cachePath, nil)
+	db, err := openExistingCache(*cachePath, false)
 	if err != nil {
 		return err
 	}

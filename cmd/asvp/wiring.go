@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/asvp-dev/asvp/cache"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,7 +100,9 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 			}
 		}
 		if _, err := os.Stat(path); err != nil {
-			return card, "", fmt.Errorf("backbone %q: %s is missing: run `make setup` in the asvp checkout", card.Name, path)
+			_, tried, _ := extractor.FindUnderRoots(modelsRelDir)
+			return card, "", fmt.Errorf("backbone %q: %s is missing (looked for %s in: %s): run `make setup` in the asvp checkout, or set $%s to a checkout where it ran",
+				card.Name, path, modelsRelDir, strings.Join(tried, ", "), extractor.HomeEnv)
 		}
 		return card, path, nil
 	}
@@ -153,19 +158,69 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 // newFlagSet returns the flag set of subcommand name ("extract", "cache
 // ls"), writing errors and its usage to stderr: a usage line, the command's
 // summary, then the flags.
+// parseFlags parses args into fs. A flag that does not exist or a value
+// that does not parse is a usage error (exit code 2); -h stays flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, errUsage)
+}
+
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: asvp %s [flags]\n", name)
-		top, _, _ := strings.Cut(name, " ")
-		for _, c := range commands() {
-			if c.name == top {
-				fmt.Fprintf(stderr, "\n%s\n", c.summary)
+		if sum := subcommandSummary(name); sum != "" {
+			fmt.Fprintf(stderr, "\n%s\n", sum)
+		} else {
+			top, _, _ := strings.Cut(name, " ")
+			for _, c := range commands() {
+				if c.name == top {
+					fmt.Fprintf(stderr, "\n%s\n", c.summary)
+				}
 			}
 		}
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// openExistingCache opens a cache that an extraction must already have
+// written. A mistyped path gets an error saying so, instead of a new empty
+// cache file left behind.
+func openExistingCache(path string, readOnly bool) (*cache.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cache %s does not exist: extract features into it first (asvp extract --data SPEC --cache %s): %w", path, path, err)
+		}
+		return nil, fmt.Errorf("cache %s: %w", path, err)
+	}
+	return cache.Open(path, &cache.Options{ReadOnly: readOnly})
+}
+
+// shellQuote returns s as one POSIX shell word: unchanged when it holds only
+// characters no shell treats specially, single-quoted otherwise.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// subcommandSummary describes a two-word command ("models ls") for its -h;
+// "" for commands whose top-level summary says it all.
+func subcommandSummary(name string) string {
+	switch name {
+	case "models ls":
+		return "list the backbones of the registry: name, input size and layout, default output, every output with its dimension"
+	case "models import-tfjs":
+		return "convert a TF.js layers model (model.json or nsfwjs model.min.js, with its weight shards) to one ONNX file with pooled outputs; prints its sha256"
+	}
+	return ""
 }
