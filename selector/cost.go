@@ -96,10 +96,10 @@ func RoundCost(recs []RoundRecord, cfg CostConfig) Cost {
 // Saving is the equivalent saving of a method M against a baseline B at
 // M's accuracy: (labels B needs - labels M needs) x price per label -
 // (compute cost of M - compute cost of B), and the same in labels. B's
-// labels come from interpolating its mean learning curve (first
-// crossing) and its compute cost from interpolating its mean compute cost
-// over labels. Positive means M is cheaper. Nil fields are undefined: M's
-// accuracy is outside B's curve.
+// labels come from LabelsFor on its mean learning curve (where it first
+// reaches M's accuracy) and its compute cost from interpolating its mean
+// compute cost over labels. Positive means M is cheaper. Nil fields are
+// undefined: M's accuracy is outside B's range (see LabelsFor).
 type Saving struct {
 	Baseline       string   `json:"baseline"`
 	BaselineLabels *float64 `json:"baseline_labels"`

@@ -193,10 +193,30 @@ func seededUniforms(seed, stream uint64, n int) []float64 {
 	return u
 }
 
+// tieRank returns the rank key that orders row i among rows with an equal
+// selection key: a splitmix64 hash of (seed, i), one-to-one in i for a fixed
+// seed (an odd-multiple step through a bijection). Ties then fall in a seeded
+// pseudo-random order that is a function of the row alone, so it does not
+// depend on the worker count or on how rows are split into blocks, and it
+// costs a few multiplications instead of a pool-sized array of draws.
+func tieRank(seed uint64, i int) uint64 {
+	return mix64(mix64(seed) + (uint64(i)+1)*0x9e3779b97f4a7c15)
+}
+
+// mix64 is the splitmix64 output function (Steele, Lea, Flood 2014), a
+// bijection of uint64 with good avalanche.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
 // topK returns the indices of the k largest keys among rows where ok(i) is
-// true, ordered by key descending and, on equal keys, by index ascending.
-// NaN keys rank below every number.
-func topK(keys []float64, k int, ok func(i int) bool) []int {
+// true, ordered by key descending. Equal keys are ordered by tieRank(seed,
+// i) ascending, a seeded random order (tieRank is one-to-one in i for a
+// fixed seed, so the index never decides). NaN keys rank as -Inf, below
+// every number, and tie with -Inf keys.
+func topK(keys []float64, k int, ok func(i int) bool, seed uint64) []int {
 	h := make(selHeap, 0, k)
 	for i, v := range keys {
 		if !ok(i) {
@@ -205,10 +225,13 @@ func topK(keys []float64, k int, ok func(i int) bool) []int {
 		if math.IsNaN(v) {
 			v = math.Inf(-1)
 		}
-		e := heapItem{key: v, idx: i}
+		if len(h) == k && (k == 0 || v < h[0].key) {
+			continue // cannot enter: skip the hash
+		}
+		e := heapItem{key: v, tie: tieRank(seed, i), idx: i}
 		if len(h) < k {
 			h.push(e)
-		} else if k > 0 && e.better(h[0]) {
+		} else if e.better(h[0]) {
 			h[0] = e
 			h.down(0)
 		}
@@ -223,13 +246,18 @@ func topK(keys []float64, k int, ok func(i int) bool) []int {
 
 type heapItem struct {
 	key float64
+	tie uint64
 	idx int
 }
 
-// better reports whether a ranks before b: larger key, then smaller index.
+// better reports whether a ranks before b: larger key, then smaller tie
+// rank, then smaller index.
 func (a heapItem) better(b heapItem) bool {
 	if a.key != b.key {
 		return a.key > b.key
+	}
+	if a.tie != b.tie {
+		return a.tie < b.tie
 	}
 	return a.idx < b.idx
 }

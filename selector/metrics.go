@@ -79,42 +79,38 @@ func AUC(curve []CurvePoint) float64 {
 	return area / span
 }
 
-// LabelsFor returns the labels a curve needs to reach accuracy a, by linear
-// interpolation on its first crossing: the first segment whose end points
-// bracket a (a curve need not be monotone, so later crossings are ignored).
-// ok is false when no point or segment of the curve reaches a from below or
-// holds it, that is when a is outside the curve's range up to its first
-// crossing.
+// LabelsFor returns n_rand(a) of METHOD.md: the labels a learning curve
+// needs to reach accuracy a, by the rule of LabelsToReach (the first budget
+// at or above a, interpolated linearly on the segment where the curve first
+// rises to a; falling and flat segments never move it later). ok is false
+// when a is outside the curve's range, which here runs from its first
+// budget's mean accuracy to its best mean: above the best the curve never
+// gets there, and below the first budget the labels are unknown (fewer than
+// the first budget's, by an amount the curve does not measure; a later dip
+// below the first budget does not measure it either), so none are invented.
 func LabelsFor(curve []CurvePoint, a float64) (labels float64, ok bool) {
-	if len(curve) == 0 || math.IsNaN(a) {
+	if len(curve) == 0 || math.IsNaN(a) || a < curve[0].Mean {
 		return math.NaN(), false
 	}
-	if curve[0].Mean == a {
-		return float64(curve[0].Labels), true
-	}
-	for i := 1; i < len(curve); i++ {
-		lo, hi := curve[i-1], curve[i]
-		if (lo.Mean <= a && a <= hi.Mean) || (hi.Mean <= a && a <= lo.Mean) {
-			if hi.Mean == lo.Mean {
-				return float64(lo.Labels), true
-			}
-			t := (a - lo.Mean) / (hi.Mean - lo.Mean)
-			return float64(lo.Labels) + t*float64(hi.Labels-lo.Labels), true
-		}
-	}
-	return math.NaN(), false
+	return LabelsToReach(curve, a)
 }
 
-// LabelsToReach returns the labels a curve needs to first reach accuracy at
-// least target: the first budget's labels when it already does, otherwise
-// the interpolation on the segment where the mean first rises to target.
-// ok is false when the curve never reaches target.
+// LabelsToReach returns the labels a learning curve needs to first reach
+// accuracy at least target. The curve need not be monotone; the rule is:
+// when the first budget's mean is at least target, its labels; otherwise
+// the first segment that crosses upward to target (lo.Mean < target <=
+// hi.Mean), interpolated linearly. Only the first time the curve gets to
+// target counts: a falling segment never defines a crossing, later dips
+// and recoveries are ignored, and on a flat stretch at target the labels
+// where the stretch starts count. ok is false when no budget reaches target
+// (or target is NaN). LabelsFor applies the same rule with range checks.
 func LabelsToReach(curve []CurvePoint, target float64) (labels float64, ok bool) {
 	for i, p := range curve {
 		if p.Mean >= target {
 			if i == 0 {
 				return float64(p.Labels), true
 			}
+			// curve[i-1].Mean < target <= p.Mean: an upward crossing.
 			lo := curve[i-1]
 			t := (target - lo.Mean) / (p.Mean - lo.Mean)
 			return float64(lo.Labels) + t*float64(p.Labels-lo.Labels), true
@@ -125,8 +121,16 @@ func LabelsToReach(curve []CurvePoint, target float64) (labels float64, ok bool)
 
 // SSR returns the sample saving ratio of a method that reaches accuracy acc
 // with n labels against the random-sampling curve: (n_rand(acc) - n) /
-// n_rand(acc), with n_rand from LabelsFor. ok is false (the ratio is
-// undefined, never invented) when acc is outside random's range.
+// n_rand(acc), with n_rand from LabelsFor (the labels at which random first
+// reaches acc). ok is false (the ratio is undefined, never invented) when
+// acc is outside random's range as LabelsFor defines it.
+//
+// Random measured against its own curve scores 0 at every budget where its
+// mean sets a new high (every budget of a rising curve). Where its mean
+// stays flat or falls back to an accuracy it already reached with fewer
+// labels, the ratio is negative like any method's would be: those labels
+// bought nothing random did not already have, for instance (10, 20, 30
+// labels all at accuracy 1) gives 0, -1 and -2.
 func SSR(random []CurvePoint, n int, acc float64) (ratio float64, ok bool) {
 	nr, ok := LabelsFor(random, acc)
 	if !ok || nr <= 0 {

@@ -52,52 +52,140 @@ func TestAUC(t *testing.T) {
 	}
 }
 
-func TestLabelsForAndSSR(t *testing.T) {
-	random := curve(100, 0.5, 200, 0.6, 300, 0.7)
-	bumpy := curve(100, 0.5, 200, 0.7, 300, 0.6, 400, 0.8)
-	for _, tc := range []struct {
-		name   string
-		c      []CurvePoint
-		a      float64
-		want   float64
-		wantOK bool
+// Curves for the crossing rule: rising, with a dip, saturated (flat from the
+// start), starting high then falling below its start, and with a plateau.
+var (
+	risingCurve   = curve(100, 0.5, 200, 0.6, 300, 0.7)
+	bumpyCurve    = curve(100, 0.5, 200, 0.7, 300, 0.6, 400, 0.8)
+	flatCurve     = curve(10, 1, 20, 1, 30, 1)
+	startHigh     = curve(100, 0.8, 200, 0.6, 300, 0.9)
+	plateauCurve  = curve(100, 0.5, 200, 0.7, 300, 0.7, 400, 0.9)
+	crossingCases = []struct {
+		name string
+		c    []CurvePoint
+		a    float64
+		// reach is LabelsToReach's answer, forLabels LabelsFor's; NaN: not ok.
+		reach, forLabels float64
 	}{
-		{"interior", random, 0.65, 250, true},
-		{"first point", random, 0.5, 100, true},
-		{"last point", random, 0.7, 300, true},
-		{"below range", random, 0.45, 0, false},
-		{"above range", random, 0.75, 0, false},
-		{"first crossing of a non-monotone curve", bumpy, 0.65, 175, true},
-		{"only crossing after a dip", bumpy, 0.75, 375, true},
-	} {
-		got, ok := LabelsFor(tc.c, tc.a)
-		if ok != tc.wantOK || (ok && !near(got, tc.want)) {
-			t.Errorf("%s: LabelsFor(%v) = %v, %v; want %v, %v", tc.name, tc.a, got, ok, tc.want, tc.wantOK)
+		{"interior", risingCurve, 0.65, 250, 250},
+		{"first point", risingCurve, 0.5, 100, 100},
+		{"last point", risingCurve, 0.7, 300, 300},
+		{"below the first budget", risingCurve, 0.45, 100, math.NaN()},
+		{"above range", risingCurve, 0.75, math.NaN(), math.NaN()},
+		// The falling segment 200..300 also crosses 0.65 (at 250): ignored.
+		{"first upward crossing before a dip", bumpyCurve, 0.65, 175, 175},
+		// The dip touches 0.6 at 300; random got there at 150 already.
+		{"dip back to an accuracy reached earlier", bumpyCurve, 0.6, 150, 150},
+		{"only crossing after a dip", bumpyCurve, 0.75, 375, 375},
+		{"saturated from the start", flatCurve, 1, 10, 10},
+		{"below a saturated curve", flatCurve, 0.9, 10, math.NaN()},
+		// Starts at 0.8 and falls through 0.7 at 150: that is no crossing.
+		{"falling segment below the start", startHigh, 0.7, 100, math.NaN()},
+		{"at the start of a curve that falls", startHigh, 0.8, 100, 100},
+		{"rising after the dip", startHigh, 0.85, 200 + 100*0.25/0.3, 200 + 100*0.25/0.3},
+		{"flat stretch at a: its start", plateauCurve, 0.7, 200, 200},
+		{"past a flat stretch", plateauCurve, 0.8, 350, 350},
+		{"NaN accuracy", risingCurve, math.NaN(), math.NaN(), math.NaN()},
+		{"empty curve", nil, 0.5, math.NaN(), math.NaN()},
+	}
+)
+
+func TestLabelsForAndLabelsToReach(t *testing.T) {
+	check := func(t *testing.T, fn string, got float64, ok bool, want float64) {
+		t.Helper()
+		if ok != !math.IsNaN(want) || (ok && !near(got, want)) {
+			t.Errorf("%s = %v, %v; want %v (NaN: not ok)", fn, got, ok, want)
 		}
 	}
-	// A method at 150 labels reaching 0.65: random needs 250, SSR (250-150)/250.
-	if got, ok := SSR(random, 150, 0.65); !ok || !near(got, 0.4) {
-		t.Errorf("SSR = %v, %v; want 0.4", got, ok)
-	}
-	// Worse than random: at 300 labels reaching 0.6 (random needs 200): -0.5.
-	if got, ok := SSR(random, 300, 0.6); !ok || !near(got, -0.5) {
-		t.Errorf("SSR = %v, %v; want -0.5", got, ok)
-	}
-	if _, ok := SSR(random, 300, 0.9); ok {
-		t.Error("SSR above random's range must be undefined")
+	for _, tc := range crossingCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := LabelsToReach(tc.c, tc.a)
+			check(t, "LabelsToReach", got, ok, tc.reach)
+			got, ok = LabelsFor(tc.c, tc.a)
+			check(t, "LabelsFor", got, ok, tc.forLabels)
+		})
 	}
 }
 
-func TestLabelsToReach(t *testing.T) {
-	c := curve(100, 0.5, 200, 0.6, 300, 0.7)
-	for _, tc := range []struct {
-		target, want float64
-		ok           bool
-	}{{0.62, 220, true}, {0.4, 100, true}, {0.7, 300, true}, {0.9, 0, false}} {
-		got, ok := LabelsToReach(c, tc.target)
-		if ok != tc.ok || (ok && !near(got, tc.want)) {
-			t.Errorf("target %v: %v, %v; want %v, %v", tc.target, got, ok, tc.want, tc.ok)
+// TestLabelsForFollowsLabelsToReach sweeps accuracies over every curve:
+// wherever LabelsFor is defined it equals LabelsToReach (one rule), and it is
+// defined exactly from the first budget's accuracy to the best one.
+func TestLabelsForFollowsLabelsToReach(t *testing.T) {
+	for _, c := range [][]CurvePoint{risingCurve, bumpyCurve, flatCurve, startHigh, plateauCurve} {
+		best := math.Inf(-1)
+		for _, p := range c {
+			best = max(best, p.Mean)
 		}
+		for a := 0.4; a <= 1.05; a += 0.0125 {
+			f, okF := LabelsFor(c, a)
+			r, okR := LabelsToReach(c, a)
+			if wantOK := a >= c[0].Mean && a <= best; okF != wantOK {
+				t.Errorf("curve %v, a %v: LabelsFor ok %v, want %v", c, a, okF, wantOK)
+			}
+			if okF && (!okR || f != r) {
+				t.Errorf("curve %v, a %v: LabelsFor %v, LabelsToReach %v, %v", c, a, f, r, okR)
+			}
+		}
+	}
+}
+
+func TestSSR(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		acc  float64
+		want float64 // NaN: undefined
+	}{
+		// Random needs 250 for 0.65: (250-150)/250.
+		{"better than random", 150, 0.65, 0.4},
+		// Random needs 200 for 0.6: (200-300)/200.
+		{"worse than random", 300, 0.6, -0.5},
+		{"above random's range", 300, 0.9, math.NaN()},
+		{"below random's first budget", 50, 0.45, math.NaN()},
+	} {
+		got, ok := SSR(risingCurve, tc.n, tc.acc)
+		if ok != !math.IsNaN(tc.want) || (ok && !near(got, tc.want)) {
+			t.Errorf("%s: SSR = %v, %v; want %v (NaN: undefined)", tc.name, got, ok, tc.want)
+		}
+	}
+}
+
+// TestSSRRandomAgainstItself measures random against its own curve at each
+// of its budgets: 0 wherever its mean sets a new high (so at every budget
+// of a rising curve), undefined below its first budget's accuracy, and
+// negative where it is flat or falls back to an accuracy it reached with
+// fewer labels, never positive.
+func TestSSRRandomAgainstItself(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name string
+		c    []CurvePoint
+		want []float64 // per budget; NaN: undefined
+	}{
+		{"rising", risingCurve, []float64{0, 0, 0}},
+		{"rising with uneven steps", curve(10, 0.1, 15, 0.4, 40, 0.45, 100, 0.9), []float64{0, 0, 0, 0}},
+		// 0.6 at 300 was first reached at 150: (150-300)/150.
+		{"dip", bumpyCurve, []float64{0, 0, -1, 0}},
+		// Saturated: 1 was reached at 10 labels.
+		{"flat", flatCurve, []float64{0, -1, -2}},
+		{"falls below its start", startHigh, []float64{0, nan, 0}},
+		// 0.7 at 300 was first reached at 200: (200-300)/200.
+		{"plateau", plateauCurve, []float64{0, 0, -0.5, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			best := math.Inf(-1)
+			for i, p := range tc.c {
+				got, ok := SSR(tc.c, p.Labels, p.Mean)
+				want := tc.want[i]
+				if ok != !math.IsNaN(want) || (ok && !near(got, want)) {
+					t.Errorf("budget %d (%d labels, acc %v): SSR %v, %v; want %v", i, p.Labels, p.Mean, got, ok, want)
+				}
+				if ok && (got > 0 || (p.Mean > best && got != 0)) {
+					t.Errorf("budget %d: SSR %v; want 0 at a new high and never positive", i, got)
+				}
+				best = max(best, p.Mean)
+			}
+		})
 	}
 }
 
@@ -217,6 +305,11 @@ func TestSummarize(t *testing.T) {
 	if at := st.AtTarget; at == nil || !near(at.Labels, nb) || !near(at.LabelingUSD, nb*0.1) ||
 		!near(at.ComputeUSD, 2+1.0/3) || !near(at.TotalUSD, nb*0.1+2+1.0/3) {
 		t.Errorf("standard cost to target: %+v, want %v labels, $%v compute", st.AtTarget, nb, 2+1.0/3)
+	}
+	for _, b := range sum.Pipeline(PipelineRandom).Budgets {
+		if b.SSR == nil || !near(*b.SSR, 0) {
+			t.Errorf("random against its own rising curve at %d labels: SSR %v, want 0", b.Labels, b.SSR)
+		}
 	}
 	if !near(AUC(st.Curve), st.AUC) || !near(st.Phases.Finetune, 3*360) {
 		t.Errorf("auc %v phases %+v", st.AUC, st.Phases)

@@ -230,6 +230,36 @@ func (p *linearProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32)
 	}
 }
 
+// forwardLogits implements logitForwarder: W x + b in float64.
+func (p *linearProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+	checkLogits("linear", X, lo, hi, p.d, p.c, logits)
+	rows := hi - lo
+	buf := p.scratch.get(rows * p.d)
+	defer p.scratch.put(buf)
+	x64 := (*buf)[:rows*p.d]
+	toF64(x64, X.Data[lo*p.d:hi*p.d])
+	nn.MatMul(false, true, rows, p.c, p.d, x64, p.d, p.w64, p.d, logits, p.c, false)
+	addBias(logits[:rows*p.c], p.b)
+}
+
+// checkLogits panics on a programmer error in forwardLogits' arguments.
+func checkLogits(kind string, X *cache.Matrix, lo, hi, d, c int, logits []float64) {
+	if X.Cols != d || lo < 0 || hi > X.Rows || lo > hi || len(logits) < (hi-lo)*c {
+		panic(fmt.Sprintf("selector: %s proxy forwardLogits: bad arguments (cols %d want %d, rows [%d,%d) of %d, len(logits) %d)",
+			kind, X.Cols, d, lo, hi, X.Rows, len(logits)))
+	}
+}
+
+// addBias adds bias to every row of logits (rows of length len(bias)).
+func addBias(logits []float64, bias []float32) {
+	c := len(bias)
+	for i := 0; i+c <= len(logits); i += c {
+		for j, b := range bias {
+			logits[i+j] += float64(b)
+		}
+	}
+}
+
 // checkForward panics on a programmer error in Forward's arguments.
 func checkForward(kind string, X *cache.Matrix, lo, hi, d, c int, probs, emb []float32, e int) {
 	if X.Cols != d || lo < 0 || hi > X.Rows || lo > hi || len(probs) < (hi-lo)*c || (emb != nil && len(emb) < (hi-lo)*e) {
@@ -367,7 +397,30 @@ func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
 	rows, d, c := hi-lo, p.d, p.c
 	buf := p.scratch.get(rows * (2*d + c))
 	defer p.scratch.put(buf)
-	x64, h64, l64 := (*buf)[:rows*d], (*buf)[rows*d:2*rows*d], (*buf)[2*rows*d:]
+	l64 := (*buf)[2*rows*d:]
+	p.logits(X, lo, hi, emb, (*buf)[:2*rows*d], l64)
+	for i, v := range l64[:rows*c] {
+		probs[i] = float32(v)
+	}
+	softmaxRows32(probs[:rows*c], c, p.b2)
+}
+
+// forwardLogits implements logitForwarder: the second layer's output plus
+// its bias, in float64.
+func (p *mlpProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+	checkLogits("mlp", X, lo, hi, p.d, p.c, logits)
+	buf := p.scratch.get(2 * (hi - lo) * p.d)
+	defer p.scratch.put(buf)
+	p.logits(X, lo, hi, nil, *buf, logits)
+	addBias(logits[:(hi-lo)*p.c], p.b2)
+}
+
+// logits writes the second layer's output of rows [lo,hi) of X, without its
+// bias, into l64 ((hi-lo)*C), and the embedding into emb when it is non-nil.
+// scratch holds 2*(hi-lo)*D values.
+func (p *mlpProxy) logits(X *cache.Matrix, lo, hi int, emb []float32, scratch, l64 []float64) {
+	rows, d, c := hi-lo, p.d, p.c
+	x64, h64 := scratch[:rows*d], scratch[rows*d:2*rows*d]
 	toF64(x64, X.Data[lo*d:hi*d])
 	nn.MatMul(false, true, rows, d, d, x64, d, p.w1w, d, h64, d, false)
 	for i := range rows {
@@ -385,10 +438,6 @@ func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
 		}
 	}
 	nn.MatMul(false, true, rows, c, d, h64, d, p.w2w, d, l64, c, false)
-	for i, v := range l64[:rows*c] {
-		probs[i] = float32(v)
-	}
-	softmaxRows32(probs[:rows*c], c, p.b2)
 }
 
 // trainMLP trains the reference proxy with mini-batch SGD in float64.

@@ -7,7 +7,8 @@
 // (least-confidence, margin, entropy) and their power-sampling variants,
 // core-set k-center greedy, BADGE and TypiClust. All of them stream over the
 // pool in fixed row blocks, keep O(n) state, and give the same picks for a
-// seed whatever the worker count.
+// seed whatever the worker count. The uncertainty strategies take rows
+// whose scores tie in an order drawn from the seed, never in dataset order.
 package selector
 
 import (
@@ -42,7 +43,7 @@ type Request struct {
 	Labeled  []bool        // len Pool.Rows; true rows are never picked
 	Proxy    Proxy         // needed by score strategies and badge; nil ok for random/kcenter/typiclust
 	Budget   int           // number of picks, 1..unlabeled
-	Seed     uint64        // seeds every random choice
+	Seed     uint64        // seeds every random choice, the order of tied scores included
 	Workers  int           // goroutines; <= 0 means GOMAXPROCS. Results do not depend on it
 	Progress func(done, total int)
 }
@@ -98,10 +99,10 @@ func NewStrategy(name string, opts StrategyOptions) (Strategy, error) {
 	case "random":
 		return randomStrategy{}, nil
 	case "least-confidence", "margin", "entropy":
-		return scoreStrategy{name: name, score: uncertaintyScore(name)}, nil
+		return scoreStrategy{name: name, score: uncertaintyScore(name), logitScore: logitUncertainty(name)}, nil
 	case "margin-power", "entropy-power":
 		base := strings.TrimSuffix(name, "-power")
-		return scoreStrategy{name: name, score: uncertaintyScore(base), power: true, beta: opts.Beta}, nil
+		return scoreStrategy{name: name, score: uncertaintyScore(base), logitScore: logitUncertainty(base), power: true, beta: opts.Beta}, nil
 	case "kcenter":
 		return kcenterStrategy{}, nil
 	case "badge":
@@ -143,6 +144,10 @@ func (req *Request) validate(needProxy bool) (int, error) {
 	return unl, nil
 }
 
+// tieSeed returns the seed of the order in which topK breaks ties among
+// equal keys, a stream of req.Seed of its own.
+func (req *Request) tieSeed() uint64 { return req.Seed ^ 0x7469656f72646572 } // "tieorder"
+
 // progress calls req.Progress when set.
 func (req *Request) progress(done, total int) {
 	if req.Progress != nil {
@@ -182,7 +187,7 @@ func (randomStrategy) Select(ctx context.Context, req Request) ([]Pick, error) {
 		return nil, err
 	}
 	keys := seededUniforms(req.Seed, 0x72616e64, req.Pool.Rows)
-	idx := topK(keys, req.Budget, func(i int) bool { return !req.Labeled[i] })
+	idx := topK(keys, req.Budget, func(i int) bool { return !req.Labeled[i] }, req.tieSeed())
 	req.progress(req.Pool.Rows, req.Pool.Rows)
 	return makePicks(req.Pool, idx, func(_, i int) float64 { return keys[i] }), nil
 }
@@ -225,15 +230,95 @@ func uncertaintyScore(name string) func(p []float32) float64 {
 	panic("selector: no uncertainty score " + name)
 }
 
+// logitUncertainty returns uncertaintyScore's score computed from a row of
+// logits in float64. With t the largest logit, g_j = l_t - l_j and
+// r = Σ_{j≠t} exp(-g_j), the probabilities are p_t = 1/(1+r) and
+// p_j = exp(-g_j)/(1+r), so
+//
+//	least-confidence  1 - p_t         = r / (1+r)
+//	margin            1 - (p_t - p_2) = (r + exp(-g_2)) / (1+r)
+//	entropy           -Σ p log p      = log1p(r) + Σ_{j≠t} g_j exp(-g_j) / (1+r)
+//
+// with no 1 - p cancellation: the scores of a confident proxy stay distinct
+// down to about exp(-745), where float32 probabilities have already rounded
+// to exactly 1 and 0 (least-confidence at a logit gap of about 17, margin
+// and entropy at about 104) and tie.
+func logitUncertainty(name string) func(l []float64) float64 {
+	// stats returns r and exp(-g_2) of a row.
+	stats := func(l []float64) (r, q float64) {
+		t := 0
+		for j, v := range l {
+			if v > l[t] {
+				t = j
+			}
+		}
+		for j, v := range l {
+			if j != t {
+				e := math.Exp(v - l[t])
+				r += e
+				q = max(q, e)
+			}
+		}
+		return r, q
+	}
+	switch name {
+	case "least-confidence":
+		return func(l []float64) float64 {
+			r, _ := stats(l)
+			return r / (1 + r)
+		}
+	case "margin":
+		return func(l []float64) float64 {
+			r, q := stats(l)
+			return (r + q) / (1 + r)
+		}
+	case "entropy":
+		return func(l []float64) float64 {
+			t := 0
+			for j, v := range l {
+				if v > l[t] {
+					t = j
+				}
+			}
+			var r, s float64
+			for j, v := range l {
+				if j != t {
+					g := l[t] - v
+					e := math.Exp(-g)
+					r += e
+					s += g * e
+				}
+			}
+			return math.Log1p(r) + s/(1+r)
+		}
+	}
+	panic("selector: no uncertainty score " + name)
+}
+
+// logitForwarder is implemented by proxies that can give their logits in
+// float64, so that uncertainty scores need not pass through saturating
+// float32 probabilities (see logitUncertainty).
+type logitForwarder interface {
+	// forwardLogits writes the logits (bias included) of rows [lo,hi) of X
+	// into logits ((hi-lo)*C). Safe for concurrent use.
+	forwardLogits(X *cache.Matrix, lo, hi int, logits []float64)
+}
+
 // scoreStrategy ranks rows by an uncertainty score of the proxy's
-// probabilities (top-k), or, with power, samples them without replacement
+// probabilities (top-k; computed from its logits when it is a
+// logitForwarder), or, with power, samples them without replacement
 // with probability ∝ score^beta via the Gumbel top-k trick: key =
 // beta·log(score) + Gumbel noise, picks = the k largest keys.
+//
+// Rows with equal keys are taken in a seeded random order (topK's tie rule
+// with req.Seed), not in dataset order: a saturated proxy gives many rows
+// the same score, and a folder dataset is sorted by class.
 type scoreStrategy struct {
-	name  string
-	score func(p []float32) float64
-	power bool
-	beta  float64
+	name       string
+	score      func(p []float32) float64
+	logitScore func(l []float64) float64 // the same score from logits
+	power      bool
+	beta       float64
 }
 
 func (s scoreStrategy) Name() string { return s.name }
@@ -243,7 +328,7 @@ func (s scoreStrategy) Select(ctx context.Context, req Request) ([]Pick, error) 
 	if _, err := req.validate(true); err != nil {
 		return nil, err
 	}
-	scores, err := poolScores(ctx, &req, s.score)
+	scores, err := poolScores(ctx, &req, s.score, s.logitScore)
 	if err != nil {
 		return nil, err
 	}
@@ -258,27 +343,49 @@ func (s scoreStrategy) Select(ctx context.Context, req Request) ([]Pick, error) 
 			keys[i] = s.beta*l - math.Log(-math.Log(u[i]))
 		}
 	}
-	idx := topK(keys, req.Budget, func(i int) bool { return !req.Labeled[i] })
+	idx := topK(keys, req.Budget, func(i int) bool { return !req.Labeled[i] }, req.tieSeed())
 	return makePicks(req.Pool, idx, func(_, i int) float64 { return scores[i] }), nil
 }
 
-// poolScores returns score(probs of row i) for every pool row (labeled rows
-// get NaN), computing probabilities block by block in parallel.
-func poolScores(ctx context.Context, req *Request, score func([]float32) float64) ([]float64, error) {
+// poolScores returns the score of every pool row (labeled rows get NaN),
+// computed block by block in parallel: logitScore of its logits when the
+// proxy is a logitForwarder, else score of its probabilities.
+func poolScores(ctx context.Context, req *Request, score func([]float32) float64, logitScore func([]float64) float64) ([]float64, error) {
 	n := req.Pool.Rows
 	c := req.Proxy.NumClasses()
 	out := make([]float64, n)
 	var done progressCounter
-	scr := scratch32(selPoolWorkers(n, selBlockRows, req.Workers), selBlockRows*c)
+	workers := selPoolWorkers(n, selBlockRows, req.Workers)
+	lf, useLogits := req.Proxy.(logitForwarder)
+	var scr32 [][]float32
+	var scr64 [][]float64
+	if useLogits {
+		scr64 = make([][]float64, workers)
+		for w := range scr64 {
+			scr64[w] = make([]float64, selBlockRows*c)
+		}
+	} else {
+		scr32 = scratch32(workers, selBlockRows*c)
+	}
 	err := selParallelW(ctx, n, selBlockRows, req.Workers, func(w, _, lo, hi int) {
-		probs := scr[w][:(hi-lo)*c]
-		req.Proxy.Forward(req.Pool, lo, hi, probs, nil)
-		for i := lo; i < hi; i++ {
-			if req.Labeled[i] {
+		if useLogits {
+			logits := scr64[w][:(hi-lo)*c]
+			lf.forwardLogits(req.Pool, lo, hi, logits)
+			for i := lo; i < hi; i++ {
 				out[i] = math.NaN()
-				continue
+				if !req.Labeled[i] {
+					out[i] = logitScore(logits[(i-lo)*c : (i-lo+1)*c])
+				}
 			}
-			out[i] = score(probs[(i-lo)*c : (i-lo+1)*c])
+		} else {
+			probs := scr32[w][:(hi-lo)*c]
+			req.Proxy.Forward(req.Pool, lo, hi, probs, nil)
+			for i := lo; i < hi; i++ {
+				out[i] = math.NaN()
+				if !req.Labeled[i] {
+					out[i] = score(probs[(i-lo)*c : (i-lo+1)*c])
+				}
+			}
 		}
 		done.add(req, hi-lo, n)
 	})

@@ -208,6 +208,11 @@ func naiveScore(name string, p []float32) float64 {
 	for k, v := range p {
 		q[k] = float64(v)
 	}
+	return textbookScore(name, q)
+}
+
+// textbookScore is the textbook score of float64 probabilities q.
+func textbookScore(name string, q []float64) float64 {
 	s := slices.Clone(q)
 	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
 	switch name {
@@ -227,10 +232,33 @@ func naiveScore(name string, p []float32) float64 {
 	panic(name)
 }
 
+// TestScoreStrategiesMatchSort checks the picks against a plain sort by
+// the textbook score, equal scores in the documented seeded tie order. The
+// pool has ties at the top (uniform rows), in the middle (copies of one
+// row) and at the bottom (one-hot rows).
 func TestScoreStrategiesMatchSort(t *testing.T) {
 	pool, lab, proxy := testPool(3, 3000, 4, 5, 400)
-	for _, name := range []string{"least-confidence", "margin", "entropy"} {
-		t.Run(name, func(t *testing.T) {
+	proxy.probs = slices.Clone(proxy.probs)
+	for i := range pool.Rows {
+		row := proxy.probs[i*5 : (i+1)*5]
+		switch i % 25 {
+		case 3: // uniform: the largest score of every strategy
+			for k := range row {
+				row[k] = 0.2
+			}
+		case 7: // a copy of row 1
+			copy(row, proxy.probs[5:10])
+		case 11: // one-hot: score 0
+			clear(row)
+			row[i%5] = 1
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		seed uint64
+	}{{"least-confidence", 0}, {"margin", 0}, {"entropy", 0}, {"least-confidence", 8}, {"margin", 8}, {"entropy", 8}} {
+		name := tc.name
+		t.Run(fmt.Sprintf("%s/seed%d", name, tc.seed), func(t *testing.T) {
 			type row struct {
 				i int
 				s float64
@@ -241,9 +269,16 @@ func TestScoreStrategiesMatchSort(t *testing.T) {
 					rows = append(rows, row{i, naiveScore(name, proxy.probs[i*5:(i+1)*5])})
 				}
 			}
-			sort.SliceStable(rows, func(a, b int) bool { return rows[a].s > rows[b].s })
+			req := Request{Pool: pool, Labeled: lab, Proxy: proxy, Budget: 300, Workers: 3, Seed: tc.seed}
+			tie := req.tieSeed()
+			sort.Slice(rows, func(a, b int) bool {
+				if rows[a].s != rows[b].s {
+					return rows[a].s > rows[b].s
+				}
+				return tieRank(tie, rows[a].i) < tieRank(tie, rows[b].i)
+			})
 			s, _ := NewStrategy(name, StrategyOptions{})
-			picks, err := s.Select(context.Background(), Request{Pool: pool, Labeled: lab, Proxy: proxy, Budget: 300, Workers: 3})
+			picks, err := s.Select(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,6 +291,93 @@ func TestScoreStrategiesMatchSort(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScoreStrategiesTiedPool is the walkthrough's pool: 60 rows sorted by
+// class as a folder dataset is, 10 of them labeled, and a proxy whose every
+// row ties (saturated one-hot or uniform probabilities), so every score
+// ties; and the same at 3,000 rows, which spans several parallel blocks.
+// The picks must follow the seed, not the dataset order.
+func TestScoreStrategiesTiedPool(t *testing.T) {
+	for _, n := range []int{60, 3000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testTiedPool(t, n) })
+	}
+}
+
+// testTiedPool runs TestScoreStrategiesTiedPool on an n-row pool.
+func testTiedPool(t *testing.T, n int) {
+	const c, budget = 6, 10
+	pool := cache.NewMatrix(n, 2)
+	lab := make([]bool, n)
+	for i := 0; i < n; i += n / 10 {
+		lab[i] = true // 10 labels
+	}
+	var firstUnlabeled []int
+	for i := 0; len(firstUnlabeled) < budget; i++ {
+		if !lab[i] {
+			firstUnlabeled = append(firstUnlabeled, i)
+		}
+	}
+	saturated := &tableProxy{c: c, e: 1, probs: make([]float32, n*c), emb: make([]float32, n)}
+	uniform := &tableProxy{c: c, e: 1, probs: make([]float32, n*c), emb: make([]float32, n)}
+	for i := range n {
+		saturated.probs[i*c+i*c/n] = 1 // class of the folder row i sits in
+		for k := range c {
+			uniform.probs[i*c+k] = 1.0 / c
+		}
+	}
+	seeds := []uint64{1, 2, 3, 4, 5}
+	for _, name := range []string{"least-confidence", "margin", "entropy"} {
+		for _, px := range []struct {
+			name  string
+			proxy *tableProxy
+		}{{"saturated", saturated}, {"uniform", uniform}} {
+			t.Run(name+"/"+px.name, func(t *testing.T) {
+				s, err := NewStrategy(name, StrategyOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sel := func(seed uint64, workers int) []int {
+					picks, err := s.Select(context.Background(), Request{Pool: pool, Labeled: lab, Proxy: px.proxy,
+						Budget: budget, Seed: seed, Workers: workers})
+					if err != nil {
+						t.Fatal(err)
+					}
+					idx := make([]int, len(picks))
+					for k, p := range picks {
+						idx[k] = p.Index
+					}
+					return idx
+				}
+				var bySeed [][]int
+				inOrder := 0
+				for _, seed := range seeds {
+					a := sel(seed, 1)
+					if len(a) != budget {
+						t.Fatalf("seed %d: %d picks, want %d", seed, len(a), budget)
+					}
+					if b := sel(seed, 4); !slices.Equal(a, b) {
+						t.Errorf("seed %d: Workers 1 gives %v, Workers 4 %v", seed, a, b)
+					}
+					if b := sel(seed, 1); !slices.Equal(a, b) {
+						t.Errorf("seed %d: two runs give %v and %v", seed, a, b)
+					}
+					if slices.Equal(slices.Sorted(slices.Values(a)), firstUnlabeled) {
+						inOrder++
+					}
+					for k, prev := range bySeed {
+						if slices.Equal(a, prev) {
+							t.Errorf("seeds %d and %d give the same picks %v", seeds[k], seed, a)
+						}
+					}
+					bySeed = append(bySeed, a)
+				}
+				if inOrder == len(seeds) {
+					t.Errorf("every seed picks the first %d unlabeled rows in dataset order %v", budget, firstUnlabeled)
+				}
+			})
+		}
 	}
 }
 
@@ -336,22 +458,81 @@ func TestRandomUniform(t *testing.T) {
 	}
 }
 
-func TestTopK(t *testing.T) {
-	keys := []float64{3, math.NaN(), 5, 5, 1, 7, 3}
-	tests := []struct {
-		k    int
-		ok   func(int) bool
-		want []int
-	}{
-		{3, func(int) bool { return true }, []int{5, 2, 3}},
-		{5, func(int) bool { return true }, []int{5, 2, 3, 0, 6}},
-		{7, func(int) bool { return true }, []int{5, 2, 3, 0, 6, 4, 1}},
-		{2, func(i int) bool { return i != 5 }, []int{2, 3}},
-		{0, func(int) bool { return true }, []int{}},
-	}
-	for _, tc := range tests {
-		if got := topK(keys, tc.k, tc.ok); !slices.Equal(got, tc.want) {
-			t.Errorf("topK(k=%d) = %v, want %v", tc.k, got, tc.want)
+// refOrder is the documented pick order, by a plain sort: key descending,
+// then tieRank(seed, i) ascending, then index; NaN keys as -Inf.
+func refOrder(keys []float64, ok func(int) bool, seed uint64) []int {
+	var idx []int
+	for i := range keys {
+		if ok(i) {
+			idx = append(idx, i)
 		}
 	}
+	key := func(i int) float64 {
+		if math.IsNaN(keys[i]) {
+			return math.Inf(-1)
+		}
+		return keys[i]
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		i, j := idx[a], idx[b]
+		if key(i) != key(j) {
+			return key(i) > key(j)
+		}
+		if tieRank(seed, i) != tieRank(seed, j) {
+			return tieRank(seed, i) < tieRank(seed, j)
+		}
+		return i < j
+	})
+	return idx
+}
+
+func TestTopK(t *testing.T) {
+	all := func(int) bool { return true }
+	rng := rand.New(rand.NewPCG(7, 7))
+	coarse := make([]float64, 500) // few distinct values: many ties
+	for i := range coarse {
+		coarse[i] = float64(rng.IntN(6))
+	}
+	tests := []struct {
+		name string
+		keys []float64
+		k    int
+		ok   func(int) bool
+	}{
+		{"ties and NaN, k=3", []float64{3, math.NaN(), 5, 5, 1, 7, 3}, 3, all},
+		{"ties and NaN, k=5", []float64{3, math.NaN(), 5, 5, 1, 7, 3}, 5, all},
+		{"NaN ties -Inf, k=all", []float64{3, math.NaN(), 5, 5, math.Inf(-1), 7, 3}, 7, all},
+		{"masked", []float64{3, math.NaN(), 5, 5, 1, 7, 3}, 2, func(i int) bool { return i != 5 }},
+		{"k=0", []float64{3, 5}, 0, all},
+		{"all equal", make([]float64, 200), 20, all},
+		{"coarse keys", coarse, 120, func(i int) bool { return i%7 != 0 }},
+	}
+	for _, tc := range tests {
+		for _, seed := range []uint64{0, 1, 2, 99} {
+			want := refOrder(tc.keys, tc.ok, seed)[:tc.k]
+			if got := topK(tc.keys, tc.k, tc.ok, seed); !slices.Equal(got, want) {
+				t.Errorf("%s, seed %d: topK = %v, want %v", tc.name, seed, got, want)
+			}
+		}
+	}
+	// Distinct keys never consult the tie order; ties depend on the seed.
+	if got := topK([]float64{3, 9, 1, 7}, 4, all, 5); !slices.Equal(got, []int{1, 3, 0, 2}) {
+		t.Errorf("distinct keys: %v, want [1 3 0 2]", got)
+	}
+	zero := make([]float64, 200)
+	if a, b := topK(zero, 20, all, 1), topK(zero, 20, all, 2); slices.Equal(a, b) {
+		t.Errorf("all-equal keys: seeds 1 and 2 give the same picks %v", a)
+	}
+	if a := topK(zero, 20, all, 1); slices.Equal(a, refIdentity(20)) {
+		t.Errorf("all-equal keys: picks in index order %v", a)
+	}
+}
+
+// refIdentity returns 0..n-1.
+func refIdentity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
