@@ -1,12 +1,15 @@
 package cache
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,10 +56,15 @@ type DB struct {
 	bolt     *bolt.DB
 	path     string
 	readOnly bool
+	// stuck is set when bbolt panicked in a write transaction and did not
+	// finish rolling it back, so that it still holds the writer lock: every
+	// later write, and Close, would wait for it forever.
+	stuck atomic.Bool
 }
 
 // Open opens the cache at path, creating it when it is missing unless
-// opts.ReadOnly is set.
+// opts.ReadOnly is set. A file too damaged for bbolt to open, or whose
+// asvp buckets cannot be found, fails with ErrCorrupt.
 func Open(path string, opts *Options) (*DB, error) {
 	var o Options
 	if opts != nil {
@@ -71,11 +79,25 @@ func Open(path string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("cache: opening %s read-only: %w", path, err)
 		}
 	}
-	bdb, err := bolt.Open(path, 0o644, &bolt.Options{
-		Timeout:  o.LockTimeout,
-		ReadOnly: o.ReadOnly,
-		NoSync:   o.NoSync,
+	var bdb *bolt.DB
+	err := protect(path, func() error {
+		var err error
+		bdb, err = bolt.Open(path, 0o644, &bolt.Options{
+			Timeout:  o.LockTimeout,
+			ReadOnly: o.ReadOnly,
+			NoSync:   o.NoSync,
+			// A read-only open would otherwise read the freelist lazily,
+			// inside Verify's tx.Check, on a goroutine of bbolt's where
+			// a damaged freelist crashes the program; here it is an error.
+			PreLoadFreelist: true,
+		})
+		return err
 	})
+	if errors.Is(err, ErrCorrupt) {
+		// bbolt gave up half-way through opening: the file descriptor
+		// and its lock cannot be released (bbolt returned no DB).
+		return nil, fmt.Errorf("cache: opening %s: %w", path, err)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
@@ -104,11 +126,29 @@ func Open(path string, opts *Options) (*DB, error) {
 // buckets) in a new, empty bbolt file.
 func (db *DB) checkMeta() error {
 	var missing, empty bool
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			missing = true
 			empty = tx.ForEach(func([]byte, *bolt.Bucket) error { return errStop }) == nil
+			// A damaged root page can hide the meta bucket, or every
+			// bucket; such a file must not pass for a foreign or a new one.
+			// (A walk, not a lookup: lookups trust the key order.)
+			if tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				for _, ours := range [][]byte{bucketMeta, bucketSets, bucketLabels, bucketRecords} {
+					if bytes.Equal(name, ours) {
+						return errStop
+					}
+				}
+				return nil
+			}) != nil {
+				return fmt.Errorf("%w: %s has the buckets of an asvp cache but its %q bucket cannot be found", ErrCorrupt, db.path, bucketMeta)
+			}
+			if empty {
+				if n := usedPages(tx); n > 1 {
+					return fmt.Errorf("%w: %s has no buckets but %d pages of data", ErrCorrupt, db.path, n)
+				}
+			}
 			return nil
 		}
 		if string(meta.Get(keyMagic)) != Magic {
@@ -124,6 +164,9 @@ func (db *DB) checkMeta() error {
 		}
 		return nil
 	})
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("cache: opening %s: %w", db.path, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -162,8 +205,29 @@ func (db *DB) checkMeta() error {
 
 var errStop = errors.New("stop")
 
-// Close closes the cache file.
+// usedPages counts the branch and leaf pages of tx's file that are not free:
+// one (the root) in an empty file.
+func usedPages(tx *bolt.Tx) int {
+	n := 0
+	for id := 0; ; id++ {
+		p, err := tx.Page(id)
+		if err != nil || p == nil {
+			return n
+		}
+		if p.Type == "branch" || p.Type == "leaf" {
+			n++
+		}
+	}
+}
+
+// Close closes the cache file. After a write that failed with ErrCorrupt
+// because bbolt broke down in the middle of it, the file may stay open
+// until the process exits; Close then says so.
 func (db *DB) Close() error {
+	if db.stuck.Load() {
+		return fmt.Errorf("cache: closing %s: a write transaction on the damaged file could not be rolled back; the file stays open until the program exits: %w",
+			db.path, ErrCorrupt)
+	}
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("cache: closing %s: %w", db.path, err)
 	}
@@ -182,7 +246,7 @@ func (db *DB) update(what string, fn func(tx *bolt.Tx) error) error {
 	if db.readOnly {
 		return fmt.Errorf("%s: %w", what, ErrReadOnly)
 	}
-	err := db.bolt.Update(fn)
+	err := db.write(fn)
 	if err == nil {
 		return nil
 	}
@@ -195,8 +259,59 @@ func (db *DB) update(what string, fn func(tx *bolt.Tx) error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// view runs fn in one read-only transaction.
-func (db *DB) view(fn func(tx *bolt.Tx) error) error { return db.bolt.View(fn) }
+// write runs fn in one read-write transaction, as bbolt's Update does, and
+// turns a panic raised by bbolt on a damaged file into an ErrCorrupt error.
+// Update rolls the transaction back as the panic unwinds (its deferred
+// rollback), so nothing of it is kept; if that rollback itself broke down,
+// the writer lock is still held and db is marked stuck.
+func (db *DB) write(fn func(tx *bolt.Tx) error) error {
+	if db.stuck.Load() {
+		return fmt.Errorf("%w: %s: an earlier write on the damaged file could not be rolled back; reopen the cache after asvp cache verify --cache %s",
+			ErrCorrupt, db.path, db.path)
+	}
+	var tx *bolt.Tx
+	err := protect(db.path, func() error {
+		return db.bolt.Update(func(t *bolt.Tx) error {
+			tx = t
+			return fn(t)
+		})
+	})
+	if errors.Is(err, errPanicked) && tx != nil && tx.DB() != nil {
+		db.stuck.Store(true)
+	}
+	return err
+}
+
+// view runs fn in one read-only transaction; a panic raised by bbolt on a
+// damaged file becomes an ErrCorrupt error.
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	return protect(db.path, func() error { return db.bolt.View(fn) })
+}
+
+// errPanicked marks the errors protect makes of panics.
+var errPanicked = errors.New("bbolt failed")
+
+// protect runs fn and returns its error. bbolt trusts the file it maps:
+// on a damaged one it panics (failed assertions, slices out of range) or
+// reads outside the mapping, which crashes a Go program unless the
+// goroutine asked for a panic instead. protect asks for that and turns any
+// panic into an error wrapping ErrCorrupt that names the file, so that a
+// damaged cache is reported instead of crashing asvp.
+func protect(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError(path, r)
+		}
+	}()
+	return fn()
+}
+
+// panicError is the error for panic r raised while reading the file at path.
+func panicError(path string, r any) error {
+	return fmt.Errorf("%w: %s is damaged: %w on it (%v); run asvp cache verify --cache %s",
+		ErrCorrupt, path, errPanicked, r, path)
+}
 
 // isDiskFull reports whether err comes from a full disk or a file-size limit.
 // bbolt formats some I/O errors with %s, so the message is checked too.

@@ -13,7 +13,8 @@
 // lets Merge join shard files. A set holds generations: generation 0 holds the
 // pre-trained features and exists as soon as EnsureSet returns; later
 // generations hold re-aligned features, each with its own dimension and a
-// free-form provenance.
+// free-form provenance. A simulation marks the generations it writes with the
+// provenance key ProvenanceSimulation (see GenInfo.Simulation).
 //
 // Within a generation every sample is keyed by its stable string ID. Samples
 // whose extraction failed are recorded as SampleError values instead, so that
@@ -33,9 +34,17 @@
 // ReadMatrix, ReadMatrixInto (which reuses a caller's Matrix across reads)
 // and ReadRows verify every record's checksum. Matrix.General views a matrix
 // as a gonum blas32 matrix without copying; Matrix.Dense copies it into a
-// float64 gonum mat.Dense. Verify checks a whole file and lists problems by
-// set, generation and sample ID. Merge joins shard files; Export writes a
-// generation as NumPy .npy or CSV.
+// float64 gonum mat.Dense. Verify checks a whole file, bbolt's page
+// structure first, and lists problems by set, generation and sample ID.
+// Merge joins shard files; Export writes a generation as NumPy .npy or CSV.
+//
+// bbolt trusts the file it maps and panics, or reads outside the mapping,
+// when its page structure is damaged. This package turns that into errors:
+// Open, reads and writes on a damaged file fail with an error wrapping
+// ErrCorrupt that names the file (a write is rolled back), and Verify reports
+// the damage as problems. One kind of damage is beyond this: a child-page
+// pointer that forms a cycle makes bbolt's cursors loop until memory runs
+// out. Verify detects it without walking the cycle.
 //
 // # Transactions and lifetimes
 //

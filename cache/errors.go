@@ -26,9 +26,11 @@ var (
 	// ErrDiskFull means a write failed because the disk is full or the
 	// process hit its file-size limit. The transaction was rolled back.
 	ErrDiskFull = errors.New("disk full or file size limit reached")
-	// ErrCorrupt means a stored record failed to decode or its checksum
-	// did not match.
-	ErrCorrupt = errors.New("corrupt record")
+	// ErrCorrupt means the file is damaged: a stored record failed to
+	// decode or its checksum did not match, or bbolt's own structure
+	// (pages, buckets, the freelist) does not hold together. Verify lists
+	// the damage.
+	ErrCorrupt = errors.New("corrupt data")
 	// ErrConflict means Merge found two different vectors for the same sample.
 	ErrConflict = errors.New("conflicting vectors")
 )

@@ -119,5 +119,5 @@ func (db *DB) LabelSets() ([]string, error) {
 			return nil
 		})
 	})
-	return out, err
+	return out, db.wrapPath(err)
 }

@@ -116,8 +116,8 @@ func parseRecord(b []byte) (record, error) {
 }
 
 // decodeChecked validates b as a record and, when its dimension is
-// len(dst), decodes it into dst; a record of another dimension is returned
-// unchecked and undecoded for the caller to report. For float32 on a
+// len(dst), decodes it into dst; a valid record of another dimension is
+// returned undecoded for the caller to report. For float32 on a
 // little-endian host it copies first and checksums the copy, which is then
 // hot in the CPU cache, so the record's bytes cross the memory bus once. On a
 // checksum mismatch dst holds the bad values and the error says so.
@@ -127,6 +127,10 @@ func decodeChecked(b []byte, dst []float32) (record, error) {
 		return record{}, err
 	}
 	if r.dim != len(dst) {
+		// A damaged record is reported as such before its dimension is.
+		if got := crc32.Checksum(r.payload, castagnoli); got != sum {
+			return record{}, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, sum)
+		}
 		return r, nil
 	}
 	payload := r.payload

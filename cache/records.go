@@ -68,7 +68,7 @@ func (db *DB) Records(ns string) ([]KV, error) {
 			return nil
 		})
 	})
-	return out, err
+	return out, db.wrapPath(err)
 }
 
 // DeleteRecords removes namespace ns and all its records; a missing

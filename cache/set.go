@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -524,7 +525,7 @@ func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
 		m.Cols = g.Dim
 		m.IDs = resize(m.IDs, n)
 		m.Data = resize(m.Data, n*g.Dim)
-		rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, g.Dim)
+		rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, g.Dim, s.db.path)
 		m.Rows = rows
 		m.IDs = m.IDs[:rows]
 		m.Data = m.Data[:rows*g.Dim]
@@ -562,12 +563,19 @@ const decodeChunkBytes = 256 << 10
 // chunks of rows behind it, so nothing waits for the whole walk and no
 // per-row index is allocated. Rows beyond the stored count, which exist only
 // when the count is damaged, are decoded inline once the workers are done,
-// growing m.
-func readRows(c *bolt.Cursor, m *Matrix, dim int) (int, error) {
+// growing m. path names the file in errors.
+func readRows(c *bolt.Cursor, m *Matrix, dim int, path string) (int, error) {
 	var p *decodePipeline
 	workers := min(runtime.GOMAXPROCS(0), (len(m.IDs)*dim*4+parallelBytes-1)/parallelBytes)
 	if workers > 1 {
-		p = newDecodePipeline(m, dim, workers)
+		p = newDecodePipeline(m, dim, workers, path)
+		// Should the walk panic on a damaged page, the workers must be done
+		// with the mapped records before the transaction ends.
+		defer func() {
+			if p != nil {
+				p.finish()
+			}
+		}()
 	}
 	var ids idSlab
 	first := rowError{row: -1}
@@ -593,6 +601,7 @@ func readRows(c *bolt.Cursor, m *Matrix, dim int) (int, error) {
 	}
 	if p != nil {
 		first = p.finish()
+		p = nil
 	}
 	return row, first.err
 }
@@ -639,6 +648,7 @@ func (s *idSlab) string(k []byte) string {
 type decodePipeline struct {
 	m     *Matrix
 	dim   int
+	path  string
 	chunk int
 	cur   decodeJob
 	jobs  chan decodeJob
@@ -654,8 +664,8 @@ type decodeJob struct {
 	vals [][]byte
 }
 
-func newDecodePipeline(m *Matrix, dim, workers int) *decodePipeline {
-	p := &decodePipeline{m: m, dim: dim, chunk: max(1, decodeChunkBytes/(4*dim)), first: rowError{row: -1}}
+func newDecodePipeline(m *Matrix, dim, workers int, path string) *decodePipeline {
+	p := &decodePipeline{m: m, dim: dim, path: path, chunk: max(1, decodeChunkBytes/(4*dim)), first: rowError{row: -1}}
 	buffers := 3 * workers
 	p.jobs = make(chan decodeJob, buffers)
 	p.free = make(chan [][]byte, buffers)
@@ -693,21 +703,40 @@ func (p *decodePipeline) finish() rowError {
 }
 
 func (p *decodePipeline) work() {
+	// The records point into the mapped file; in a damaged file one may
+	// point outside it. Reading it must panic, not crash (see protect).
+	debug.SetPanicOnFault(true)
 	for job := range p.jobs {
-		for j, v := range job.vals {
-			i := job.lo + j
-			if err := decodeRow(p.m, p.dim, i, v); err != nil {
-				p.mu.Lock()
-				if p.first.row < 0 || i < p.first.row {
-					p.first = rowError{i, err}
-				}
-				p.mu.Unlock()
-				break // later rows of this chunk cannot come first
-			}
-		}
+		p.decode(job)
 		// Drop the addresses into the file before the buffer goes back.
 		clear(job.vals)
 		p.free <- job.vals[:0]
+	}
+}
+
+// decode decodes the rows of job, keeping the first failure.
+func (p *decodePipeline) decode(job decodeJob) {
+	i := job.lo
+	defer func() {
+		if r := recover(); r != nil {
+			p.fail(i, fmt.Errorf("sample %q: %w", p.m.IDs[i], panicError(p.path, r)))
+		}
+	}()
+	for j, v := range job.vals {
+		i = job.lo + j
+		if err := decodeRow(p.m, p.dim, i, v); err != nil {
+			p.fail(i, err)
+			return // later rows of this chunk cannot come first
+		}
+	}
+}
+
+// fail records err for row i unless an earlier row failed.
+func (p *decodePipeline) fail(i int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.first.row < 0 || i < p.first.row {
+		p.first = rowError{i, err}
 	}
 }
 

@@ -140,6 +140,16 @@ type GenInfo struct {
 // SourcePretrained is the Source of generation 0.
 const SourcePretrained = "pretrained"
 
+// ProvenanceSimulation is the provenance key that marks a generation written
+// by a simulation (asvp simulate); its value is the simulation's name. Such
+// generations are a simulation's working state, re-aligned on its oracle
+// labels, not features for selecting or exporting.
+const ProvenanceSimulation = "sim"
+
+// Simulation returns the name of the simulation that wrote g, or "" when no
+// simulation did.
+func (g GenInfo) Simulation() string { return g.Provenance[ProvenanceSimulation] }
+
 func (g GenInfo) validate() error {
 	if g.N < 0 {
 		return fmt.Errorf("cache: generation %d: negative number", g.N)

@@ -3,7 +3,9 @@ package cache
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -52,33 +54,144 @@ func (r Report) OK() bool { return len(r.Problems) == 0 }
 // maxProblemsPerGen keeps a badly damaged cache from producing a giant report.
 const maxProblemsPerGen = 100
 
-// Verify reads the whole cache and checks every record's checksum, dtype
-// and dimension, each generation's sample count against its metadata, each
-// set's key against the fingerprint of its metadata, and every label against
-// its class list. Problems go into the report; the error is for failures to
-// read the file at all.
+// maxStructureProblems caps the problems listed for the file's structure.
+const maxStructureProblems = 100
+
+// Verify reads the whole cache. It checks the file's structure first: the
+// page tree (every page header, element and bucket, for bounds and cycles)
+// and then bbolt's own consistency check (freed and leaked pages, key
+// order). Then it checks every record's checksum, dtype and dimension, each
+// generation's sample count against its metadata, each set's key against
+// the fingerprint of its metadata, and every label against its class list.
+// Damage is reported as a problem of the set and generation it was found
+// in; a set whose pages are damaged is not read further, and neither is
+// anything when the damage is outside the sets. Problems go into the
+// report; the error is for failures to read the file at all.
+//
+// On a cache opened for writing, Verify holds the write lock while it runs:
+// bbolt's check reads the freelist, which only the writer may touch.
 func Verify(db *DB) (Report, error) {
 	var r Report
-	err := db.view(func(tx *bolt.Tx) error {
-		sets := tx.Bucket(bucketSets)
-		if err := sets.ForEachBucket(func(k []byte) error {
-			r.Sets++
-			verifySet(&r, sets.Bucket(k), string(k))
+	err := db.inspect(func(tx *bolt.Tx) error {
+		damaged := verifyStructure(&r, tx, db.path)
+		if damaged[""] {
+			r.Problems = append(r.Problems, Problem{Gen: -1,
+				Msg: "feature sets and labels not checked: the file's page structure is damaged (restore a backup or extract again)"})
 			return nil
-		}); err != nil {
-			return err
 		}
-		labels := tx.Bucket(bucketLabels)
-		return labels.ForEachBucket(func(k []byte) error {
-			r.LabelSets++
-			verifyLabels(&r, labels.Bucket(k), string(k))
-			return nil
-		})
+		verifyContents(&r, tx, damaged)
+		return nil
 	})
 	if err != nil {
 		return r, fmt.Errorf("cache: verifying %s: %w", db.path, err)
 	}
 	return r, nil
+}
+
+// errCheckDone rolls back Verify's read-write transaction.
+var errCheckDone = errors.New("check done")
+
+// inspect runs fn in a transaction that sees the whole file and writes
+// nothing: a read-only one on a read-only cache, else a read-write one that
+// is rolled back, so that no writer changes the freelist meanwhile.
+func (db *DB) inspect(fn func(tx *bolt.Tx) error) error {
+	if db.readOnly {
+		return db.view(fn)
+	}
+	err := db.write(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errCheckDone
+	})
+	if errors.Is(err, errCheckDone) {
+		return nil
+	}
+	return err
+}
+
+// caught runs fn and returns what it panicked with, or nil. Like protect it
+// turns bbolt's reads outside the mapped file into panics.
+func caught(fn func()) (v any) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() { v = recover() }()
+	fn()
+	return nil
+}
+
+// verifyStructure checks the file's page tree (see structCheck) and, when
+// that holds, runs bbolt's own tx.Check for what it adds: freed, leaked and
+// doubly used pages, and key order. tx.Check runs on a goroutine of its
+// own, where it recovers bbolt's panics into errors but would not survive
+// a read outside the file, which the page tree check rules out first. It
+// returns the keys of the sets whose pages are damaged, with "" standing
+// for damage outside any set; those must not be walked.
+func verifyStructure(r *Report, tx *bolt.Tx, path string) map[string]bool {
+	damaged := map[string]bool{}
+	add := func(p Problem) { r.Problems = append(r.Problems, p) }
+	if n := checkStructure(tx, path, maxStructureProblems, func(p Problem) {
+		damaged[p.Set] = true
+		add(p)
+	}); n > 0 {
+		if n > maxStructureProblems {
+			// The unlisted ones may be anywhere.
+			damaged[""] = true
+			add(Problem{Gen: -1, Msg: fmt.Sprintf("file structure: %d more problems not listed", n-maxStructureProblems)})
+		}
+		return damaged
+	}
+	n := 0
+	for err := range tx.Check() {
+		if n < maxStructureProblems {
+			add(Problem{Gen: -1, Msg: fmt.Sprintf("file structure: %v", err)})
+		}
+		n++
+	}
+	if n > maxStructureProblems {
+		add(Problem{Gen: -1, Msg: fmt.Sprintf("file structure: %d more problems not listed", n-maxStructureProblems)})
+	}
+	return damaged
+}
+
+// verifyContents checks the feature sets and label sets, but not the sets
+// whose keys are in damaged. Damage that makes bbolt fail in one set or
+// generation is reported there, and the walk goes on with the next.
+func verifyContents(r *Report, tx *bolt.Tx, damaged map[string]bool) {
+	for _, key := range bucketNames(r, tx, bucketSets) {
+		r.Sets++
+		if damaged[key] {
+			continue // its pages are: verifyStructure said where
+		}
+		if v := caught(func() { verifySet(r, tx.Bucket(bucketSets).Bucket([]byte(key)), key) }); v != nil {
+			r.Problems = append(r.Problems, Problem{Set: key, Gen: -1, Msg: fmt.Sprintf("bbolt failed reading it (%v)", v)})
+		}
+	}
+	for _, name := range bucketNames(r, tx, bucketLabels) {
+		r.LabelSets++
+		if v := caught(func() { verifyLabels(r, tx.Bucket(bucketLabels).Bucket([]byte(name)), name) }); v != nil {
+			r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("label set %q: bbolt failed reading it (%v)", name, v)})
+		}
+	}
+}
+
+// bucketNames returns the names of the buckets inside the top-level bucket
+// top, reporting it when it is missing or cannot be read.
+func bucketNames(r *Report, tx *bolt.Tx, top []byte) []string {
+	var names []string
+	if v := caught(func() {
+		b := tx.Bucket(top)
+		if b == nil {
+			r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("bucket %q is missing", top)})
+			return
+		}
+		_ = b.ForEachBucket(func(k []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	}); v != nil {
+		r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("listing bucket %q: bbolt failed (%v)", top, v)})
+	}
+	return names
 }
 
 func verifySet(r *Report, sb *bolt.Bucket, key string) {
@@ -101,71 +214,81 @@ func verifySet(r *Report, sb *bolt.Bucket, key string) {
 			return
 		}
 	}
+	var genKeys [][]byte
 	_ = gens.ForEachBucket(func(gk []byte) error {
+		genKeys = append(genKeys, append([]byte(nil), gk...))
+		return nil
+	})
+	for _, gk := range genKeys {
 		r.Generations++
 		if len(gk) != 4 {
 			add(-1, "", "bad generation key %x", gk)
-			return nil
+			continue
 		}
 		n := int(binary.BigEndian.Uint32(gk))
-		gb := gens.Bucket(gk)
-		g, err := decodeGenInfo(gb.Get(keyInfo))
-		if err != nil {
-			add(n, "", "metadata: %v", err)
-			return nil
+		if v := caught(func() { verifyGen(r, gens.Bucket(gk), si, dtype, n, add) }); v != nil {
+			add(n, "", "bbolt failed reading it (%v)", v)
 		}
-		if g.N != n {
-			add(n, "", "metadata says generation %d", g.N)
+	}
+}
+
+// verifyGen checks generation n of a set described by si, whose bucket is gb.
+func verifyGen(r *Report, gb *bolt.Bucket, si SetInfo, dtype byte, n int, add func(gen int, id, format string, args ...any)) {
+	g, err := decodeGenInfo(gb.Get(keyInfo))
+	if err != nil {
+		add(n, "", "metadata: %v", err)
+		return
+	}
+	if g.N != n {
+		add(n, "", "metadata says generation %d", g.N)
+	}
+	if n == 0 && g.Dim != si.Dim {
+		add(n, "", "dimension %d, set metadata says %d", g.Dim, si.Dim)
+	}
+	want, err := readCount(gb)
+	if err != nil {
+		add(n, "", "sample count: %v", err)
+		want = -1
+	}
+	vb, eb := gb.Bucket(bucketVec), gb.Bucket(bucketErr)
+	if vb == nil || eb == nil {
+		add(n, "", "vector or error bucket missing")
+		return
+	}
+	got, bad := 0, 0
+	_ = vb.ForEach(func(k, v []byte) error {
+		got++
+		rec, err := parseRecord(v)
+		msg := ""
+		switch {
+		case err != nil:
+			msg = err.Error()
+		case rec.dtype != dtype:
+			msg = fmt.Sprintf("dtype code %d, set stores %s", rec.dtype, si.DType)
+		case rec.dim != g.Dim:
+			msg = fmt.Sprintf("dimension %d, generation has %d", rec.dim, g.Dim)
 		}
-		if n == 0 && g.Dim != si.Dim {
-			add(n, "", "dimension %d, set metadata says %d", g.Dim, si.Dim)
-		}
-		want, err := readCount(gb)
-		if err != nil {
-			add(n, "", "sample count: %v", err)
-			want = -1
-		}
-		vb, eb := gb.Bucket(bucketVec), gb.Bucket(bucketErr)
-		if vb == nil || eb == nil {
-			add(n, "", "vector or error bucket missing")
-			return nil
-		}
-		got, bad := 0, 0
-		_ = vb.ForEach(func(k, v []byte) error {
-			got++
-			rec, err := parseRecord(v)
-			msg := ""
-			switch {
-			case err != nil:
-				msg = err.Error()
-			case rec.dtype != dtype:
-				msg = fmt.Sprintf("dtype code %d, set stores %s", rec.dtype, si.DType)
-			case rec.dim != g.Dim:
-				msg = fmt.Sprintf("dimension %d, generation has %d", rec.dim, g.Dim)
+		if msg != "" {
+			if bad < maxProblemsPerGen {
+				add(n, string(k), "%s", msg)
 			}
-			if msg != "" {
-				if bad < maxProblemsPerGen {
-					add(n, string(k), "%s", msg)
-				}
-				bad++
-			}
-			return nil
-		})
-		if bad > maxProblemsPerGen {
-			add(n, "", "%d more bad records not listed", bad-maxProblemsPerGen)
+			bad++
 		}
-		r.Samples += got
-		if want >= 0 && got != want {
-			add(n, "", "holds %d vectors, metadata says %d", got, want)
+		return nil
+	})
+	if bad > maxProblemsPerGen {
+		add(n, "", "%d more bad records not listed", bad-maxProblemsPerGen)
+	}
+	r.Samples += got
+	if want >= 0 && got != want {
+		add(n, "", "holds %d vectors, metadata says %d", got, want)
+	}
+	_ = eb.ForEach(func(k, v []byte) error {
+		r.Errors++
+		var se SampleError
+		if err := json.Unmarshal(v, &se); err != nil {
+			add(n, string(k), "error record: %v", err)
 		}
-		_ = eb.ForEach(func(k, v []byte) error {
-			r.Errors++
-			var se SampleError
-			if err := json.Unmarshal(v, &se); err != nil {
-				add(n, string(k), "error record: %v", err)
-			}
-			return nil
-		})
 		return nil
 	})
 }

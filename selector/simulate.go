@@ -692,7 +692,7 @@ func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 	ph.Finetune += time.Since(t).Seconds()
 	t = time.Now()
 	prov := map[string]string{
-		"sim": s.cfg.Name, "pipeline": st.pipeline, "seed": strconv.FormatUint(st.seed, 10), "round": strconv.Itoa(r),
+		cache.ProvenanceSimulation: s.cfg.Name, "pipeline": st.pipeline, "seed": strconv.FormatUint(st.seed, 10), "round": strconv.Itoa(r),
 		"labeled_sha256": labeledHash, "labels": strconv.Itoa(len(st.order)), "method": nn.MethodFT,
 		"parent_gen": "0", "realignment": strconv.Itoa(st.updates + 1),
 	}

@@ -15,26 +15,79 @@ import (
 	"github.com/asvp-dev/asvp/internal/atomicfile"
 )
 
-// runCache runs `asvp cache ls|verify|export|merge`.
+// cacheCommand is one `asvp cache` subcommand: its name, its arguments as
+// a usage line shows them, a one-line summary and its runner.
+type cacheCommand struct {
+	name, args, summary string
+	run                 func(args []string, stdout, stderr io.Writer) error
+}
+
+func cacheCommands() []cacheCommand {
+	return []cacheCommand{
+		{"ls", "--cache FILE [--json]",
+			"list the feature sets and their generations: source (simulation generations marked), dimension, sample and error counts",
+			runCacheLs},
+		{"verify", "--cache FILE [--json]",
+			"check the file's structure and every record, label and count; exit status 1 on any problem",
+			runCacheVerify},
+		{"export", "--cache FILE --set KEY [--gen N] [--format npy|csv] --out FILE",
+			"write one generation's features as NumPy .npy (IDs in FILE.ids.txt) or CSV; by default the generation select uses",
+			runCacheExport},
+		{"errors", "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
+			"list the samples whose extraction failed, with their paths and reasons",
+			runCacheErrors},
+		{"merge", "--out FILE IN1 [IN2 ...]",
+			"join shard files into a new cache; conflicting vectors are an error naming the sample",
+			runCacheMerge},
+	}
+}
+
+// runCache runs `asvp cache SUB`.
 func runCache(args []string, stdout, stderr io.Writer) error {
-	const sub = "ls, verify, export or merge"
+	var names []string
+	for _, c := range cacheCommands() {
+		names = append(names, c.name)
+	}
+	sub := strings.Join(names, ", ")
 	if len(args) == 0 {
 		return fmt.Errorf("cache needs a subcommand: %s: %w", sub, errUsage)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(stdout, "usage: asvp cache ls|verify|export|merge [flags]   (asvp cache SUB -h for its flags)\n")
+		fmt.Fprintf(stdout, "usage: asvp cache %s [flags]   (asvp cache SUB -h for its flags)\n\nsubcommands:\n", strings.Join(names, "|"))
+		for _, c := range cacheCommands() {
+			fmt.Fprintf(stdout, "  %-7s %s\n", c.name, c.summary)
+		}
 		return nil
-	case "ls":
-		return runCacheLs(args[1:], stdout, stderr)
-	case "verify":
-		return runCacheVerify(args[1:], stdout, stderr)
-	case "export":
-		return runCacheExport(args[1:], stdout, stderr)
-	case "merge":
-		return runCacheMerge(args[1:], stdout, stderr)
+	}
+	for _, c := range cacheCommands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
 	}
 	return fmt.Errorf("unknown cache subcommand %q (want %s): %w", args[0], sub, errUsage)
+}
+
+// cacheFlagSet returns the flag set of `asvp cache name`, whose -h shows
+// that subcommand's usage line and summary.
+func cacheFlagSet(name string, stderr io.Writer) (*flag.FlagSet, cacheCommand) {
+	var c cacheCommand
+	for _, cc := range cacheCommands() {
+		if cc.name == name {
+			c = cc
+		}
+	}
+	fs := newFlagSet("cache "+name, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: asvp cache %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
+		fs.PrintDefaults()
+	}
+	return fs, c
+}
+
+// usage is the usage error of c.
+func (c cacheCommand) usage() error {
+	return fmt.Errorf("usage: asvp cache %s %s: %w", c.name, c.args, errUsage)
 }
 
 // cacheParseFlags parses fs and turns flag errors into usage errors.
@@ -52,8 +105,10 @@ func cacheParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 // genListing is one generation in `asvp cache ls --json`.
 type genListing struct {
 	cache.GenInfo
-	Samples int `json:"samples"`
-	Errors  int `json:"errors"`
+	// Simulation names the simulation that wrote the generation, if one did.
+	Simulation string `json:"simulation,omitempty"`
+	Samples    int    `json:"samples"`
+	Errors     int    `json:"errors"`
 }
 
 // setListing is one feature set in `asvp cache ls --json`.
@@ -63,14 +118,14 @@ type setListing struct {
 }
 
 func runCacheLs(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cache ls", stderr)
+	fs, cmd := cacheFlagSet("ls", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
-		return fmt.Errorf("usage: asvp cache ls --cache FILE [--json]: %w", errUsage)
+		return cmd.usage()
 	}
 	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
 	if err != nil {
@@ -101,7 +156,7 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			sl.Generations = append(sl.Generations, genListing{GenInfo: g, Samples: n, Errors: e})
+			sl.Generations = append(sl.Generations, genListing{GenInfo: g, Simulation: g.Simulation(), Samples: n, Errors: e})
 		}
 		listing = append(listing, sl)
 	}
@@ -118,8 +173,12 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 			shard = "-"
 		}
 		for _, g := range sl.Generations {
+			source := g.Source
+			if g.Simulation != "" {
+				source += fmt.Sprintf(" (simulation %s)", g.Simulation)
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\t%d\t%s\n",
-				sl.Key[:12], sl.Model, sl.Output, sl.Dataset, shard, g.N, g.Source, g.Dim, sl.DType,
+				sl.Key[:12], sl.Model, sl.Output, sl.Dataset, shard, g.N, source, g.Dim, sl.DType,
 				g.Samples, g.Errors, g.Created.Local().Format(time.DateTime))
 		}
 	}
@@ -130,23 +189,28 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 }
 
 func runCacheVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cache verify", stderr)
+	fs, cmd := cacheFlagSet("verify", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
-		return fmt.Errorf("usage: asvp cache verify --cache FILE [--json]: %w", errUsage)
+		return cmd.usage()
 	}
+	var rep cache.Report
 	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
-	if err != nil {
+	switch {
+	case errors.Is(err, cache.ErrCorrupt):
+		// Damaged beyond opening: that is the verdict, reported as a problem.
+		rep.Problems = []cache.Problem{{Gen: -1, Msg: strings.TrimPrefix(err.Error(), "cache: ")}}
+	case err != nil:
 		return err
-	}
-	defer db.Close()
-	rep, err := cache.Verify(db)
-	if err != nil {
-		return err
+	default:
+		defer db.Close()
+		if rep, err = cache.Verify(db); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		if rep.Problems == nil {
@@ -174,17 +238,17 @@ func runCacheVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 func runCacheExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cache export", stderr)
+	fs, cmd := cacheFlagSet("export", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	key := fs.String("set", "", "feature set `key` or unique prefix of at least 8 hex digits (required)")
-	gen := fs.Int("gen", -1, "`generation` to export (-1: the latest)")
+	gen := fs.Int("gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
 	format := fs.String("format", "", "npy or csv (default: from the --out extension)")
-	out := fs.String("out", "", "output `file` (required); npy also writes FILE.ids.txt, one sample ID per line in row order")
+	out := fs.String("out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *path == "" || *key == "" || *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("usage: asvp cache export --cache FILE --set KEY [--gen N] [--format npy|csv] --out FILE: %w", errUsage)
+		return cmd.usage()
 	}
 	if *format == "" {
 		switch {
@@ -209,11 +273,12 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *gen < 0 {
-		g, err := s.Latest()
-		if err != nil {
+		// The rule select and finetune follow: generations above 0 count
+		// once their writer marked them complete, which a simulation's
+		// never are (they are its working state).
+		if *gen, err = pickGen(db, s, -1); err != nil {
 			return err
 		}
-		*gen = g.N
 	}
 	m, err := s.ReadMatrix(*gen)
 	if err != nil {
@@ -234,13 +299,13 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 }
 
 func runCacheMerge(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cache merge", stderr)
+	fs, cmd := cacheFlagSet("merge", stderr)
 	out := fs.String("out", "", "new cache `file` to create (required; must not exist)")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() < 1 {
-		return fmt.Errorf("usage: asvp cache merge --out FILE IN1 [IN2 ...]: %w", errUsage)
+		return cmd.usage()
 	}
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("%s exists: merge writes a new file: %w", *out, errUsage)
@@ -271,5 +336,56 @@ func runCacheMerge(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "merged %d caches into %s\n", len(srcs), *out)
+	return nil
+}
+
+func runCacheErrors(args []string, stdout, stderr io.Writer) error {
+	fs, cmd := cacheFlagSet("errors", stderr)
+	path := fs.String("cache", "", "cache `file` (required)")
+	data := fs.String("data", "", "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset)")
+	output := fs.String("output", "", "backbone `output` of the feature set (needed when the dataset has several)")
+	gen := fs.Int("gen", 0, "`generation` whose failures to list (0: the extraction's)")
+	asJSON := fs.Bool("json", false, "print a JSON array of {id, path, reason} instead of lines")
+	if err := cacheParseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *path == "" || *gen < 0 || fs.NArg() != 0 {
+		return cmd.usage()
+	}
+	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	spec := *data
+	if spec == "" {
+		if spec, err = onlyDataset(db); err != nil {
+			return err
+		}
+	}
+	set, err := findSet(db, spec, *output)
+	if err != nil {
+		return err
+	}
+	errs, err := set.Errors(*gen)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if errs == nil {
+			errs = []cache.SampleError{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(errs)
+	}
+	// One line per sample, three fields: a tab or line break inside a field
+	// (a file name may hold one) is shown as a space; --json keeps it.
+	flat := strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
+	for _, e := range errs {
+		if _, err := fmt.Fprintf(stdout, "%s\t%s\t%s\n", flat.Replace(e.ID), flat.Replace(e.Path), flat.Replace(e.Reason)); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -31,7 +31,7 @@ func commands() []command {
 	return []command{
 		{"doctor", "check the ONNX Runtime library, the backbones and the datasets", runDoctor},
 		{"extract", "extract features of a dataset into the cache (incremental, resumable, sharded)", runExtract},
-		{"cache", "inspect, verify, export and merge feature caches (ls, verify, export, merge)", plain(runCache)},
+		{"cache", "inspect, verify, export and merge feature caches (ls, verify, export, errors, merge)", plain(runCache)},
 		{"select", "pick the next samples to label with a proxy and a strategy (csv, jsonl, Label Studio tasks)", runSelect},
 		{"labels", "import labels from a Label Studio export or a CSV into the labeled file (labels import)", runLabels},
 		{"finetune", "train the built-in adapter and head on a labeled set; store aligned features as a new generation", runFinetune},
