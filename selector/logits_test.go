@@ -8,19 +8,31 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/models/nn"
 )
 
 // TestProxyLogitsMatchForward checks that the trained proxies hand out
 // logits, and that their softmax is Forward's probabilities.
 func TestProxyLogitsMatchForward(t *testing.T) {
 	X, y := blobs(9, 400, 7, 3, 2)
-	for _, kind := range []string{"linear", "mlp"} {
+	for _, kind := range []string{"linear", "mlp", "net"} {
 		t.Run(kind, func(t *testing.T) {
-			cfg := DefaultProxyConfig(kind)
-			cfg.Epochs = 5
-			p, err := TrainProxy(cfg, X, y, 3)
-			if err != nil {
-				t.Fatal(err)
+			var p Proxy
+			if kind == "net" { // standard AL's fine-tuned adapter and head
+				r := nn.DefaultRecipe(nn.MethodFT)
+				r.Epochs = 5
+				net, _, err := nn.Train(r, X.Data, X.Rows, X.Cols, y, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p = NetProxy(net)
+			} else {
+				cfg := DefaultProxyConfig(kind)
+				cfg.Epochs = 5
+				var err error
+				if p, err = TrainProxy(cfg, X, y, 3); err != nil {
+					t.Fatal(err)
+				}
 			}
 			lf, ok := p.(logitForwarder)
 			if !ok {

@@ -802,6 +802,14 @@ func (p netProxy) NumClasses() int { return p.net.Classes }
 func (p netProxy) EmbedDim() int   { return p.net.Dim }
 func (p netProxy) inputDim() int   { return p.net.Dim }
 
+// forwardLogits implements logitForwarder with the net's float64 logits, so
+// standard AL's scores saturate no sooner than the proxies'.
+func (p netProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+	d, c := p.net.Dim, p.net.Classes
+	checkLogits("net", X, lo, hi, d, c, logits)
+	p.net.Logits(X.Data[lo*d:hi*d], hi-lo, logits[:(hi-lo)*c])
+}
+
 func (p netProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
 	d, c := p.net.Dim, p.net.Classes
 	checkForward("net", X, lo, hi, d, c, probs, emb, d)

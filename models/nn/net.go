@@ -196,12 +196,7 @@ func (n *Net) Predict(x []float32, rows int) []float32 {
 	c := n.Classes
 	probs := make([]float32, rows*c)
 	forBlocks(rows, func(lo, hi int) {
-		z := n.standardize(x, lo, hi)
-		a := n.Adapter.branchSerial(z)
-		for i, v := range z.Data {
-			a.Data[i] += v // the residual: z + branch, as Adapter.Forward
-		}
-		logits := n.Head.apply(a, 1)
+		logits := n.logits(x, lo, hi)
 		p := make([]float64, c)
 		for i := range hi - lo {
 			logSumExp(logits.Data[i*c:(i+1)*c], p)
@@ -211,6 +206,32 @@ func (n *Net) Predict(x []float32, rows int) []float32 {
 		}
 	})
 	return probs
+}
+
+// Logits writes the head's outputs (rows×Classes, row-major), before the
+// softmax, of rows samples in x into dst, in evaluation mode and float64:
+// uncertainty computed from them does not saturate where float32
+// probabilities round to 0 and 1. It panics when the lengths do not match,
+// a programmer error.
+func (n *Net) Logits(x []float32, rows int, dst []float64) {
+	n.checkInput(x, rows)
+	c := n.Classes
+	if len(dst) != rows*c {
+		panic(fmt.Sprintf("nn: logits dst has length %d, want %d", len(dst), rows*c))
+	}
+	forBlocks(rows, func(lo, hi int) {
+		copy(dst[lo*c:hi*c], n.logits(x, lo, hi).Data)
+	})
+}
+
+// logits is the forward pass of rows [lo,hi) of x up to the head's output.
+func (n *Net) logits(x []float32, lo, hi int) *Matrix {
+	z := n.standardize(x, lo, hi)
+	a := n.Adapter.branchSerial(z)
+	for i, v := range z.Data {
+		a.Data[i] += v // the residual: z + branch, as Adapter.Forward
+	}
+	return n.Head.apply(a, 1)
 }
 
 // Embed writes the aligned features of rows samples in x to dst (both
