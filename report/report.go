@@ -139,7 +139,11 @@ func opt(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
-	return fmt.Sprintf(format, *v)
+	s := fmt.Sprintf(format, *v)
+	if strings.Trim(s, "-0.") == "" {
+		s = strings.TrimPrefix(s, "-") // a tiny negative value is not "-0.000"
+	}
+	return s
 }
 
 // usd formats dollars with cents, or with more digits below a cent.

@@ -215,3 +215,21 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		t.Errorf("plot region shows %d coloured and %d non-white pixels: the plot did not render", n, total)
 	}
 }
+
+func TestOpt(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		v    *float64
+		want string
+	}{
+		{nil, "n/a"},
+		{f(-1e-9), "0.000"},
+		{f(0), "0.000"},
+		{f(-0.1334), "-0.133"},
+		{f(0.4567), "0.457"},
+	} {
+		if got := opt(tc.v, "%.3f"); got != tc.want {
+			t.Errorf("opt(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}

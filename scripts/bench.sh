@@ -13,7 +13,7 @@ run() { echo "\$ $*" | tee -a "$out/log.txt"; "$@" 2>&1 | tee -a "$out/log.txt";
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/log.txt"
 
 # 1. Extraction: the pipeline against a bare ONNX Runtime session (same model, batch 32, 2 threads).
-run go test -run '^$' -bench BenchmarkExtractVsBare -benchtime 20x -count 8 ./extractor/
+run go test -run '^$' -bench 'BenchmarkExtractVsBare|BenchmarkSessionVsBare' -benchtime 20x -count 8 ./extractor/
 run go test -run '^$' -bench BenchmarkPreprocess ./extractor/
 
 # 2. Extraction throughput and linear-probe quality by input size (5,000 train / 2,000 test images).

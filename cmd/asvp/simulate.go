@@ -319,7 +319,11 @@ func simOptNum(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
-	return fmt.Sprintf(format, *v)
+	s := fmt.Sprintf(format, *v)
+	if strings.Trim(s, "-0.") == "" {
+		s = strings.TrimPrefix(s, "-") // a tiny negative value is not "-0.000"
+	}
+	return s
 }
 
 func simSavingUSD(s *selector.Saving) string {
