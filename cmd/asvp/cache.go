@@ -357,13 +357,7 @@ func runCacheErrors(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	spec := *data
-	if spec == "" {
-		if spec, err = onlyDataset(db); err != nil {
-			return err
-		}
-	}
-	set, err := findSet(db, spec, *output)
+	set, _, err := resolveSet(db, *data, *output)
 	if err != nil {
 		return err
 	}

@@ -83,13 +83,7 @@ func runSelect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	spec := *data
-	if spec == "" {
-		if spec, err = onlyDataset(db); err != nil {
-			return err
-		}
-	}
-	set, err := findSet(db, spec, *output)
+	set, spec, err := resolveSet(db, *data, *output)
 	if err != nil {
 		return err
 	}

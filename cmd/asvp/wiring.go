@@ -224,3 +224,18 @@ func subcommandSummary(name string) string {
 	}
 	return ""
 }
+
+// resolveSet finds the feature set of dataset data (default: the cache's
+// only dataset) and backbone output (needed when it has several), and
+// returns it with the dataset spec used.
+func resolveSet(db *cache.DB, data, output string) (*cache.Set, string, error) {
+	spec := data
+	if spec == "" {
+		var err error
+		if spec, err = onlyDataset(db); err != nil {
+			return nil, "", err
+		}
+	}
+	set, err := findSet(db, spec, output)
+	return set, spec, err
+}
