@@ -30,7 +30,7 @@ func cacheCommands() []cacheCommand {
 		{"verify", "--cache FILE [--json]",
 			"check the file's structure and every record, label and count; exit status 1 on any problem",
 			runCacheVerify},
-		{"export", "--cache FILE --set KEY [--gen N] [--format npy|csv] --out FILE",
+		{"export", "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv] --out FILE",
 			"write one generation's features as NumPy .npy (IDs in FILE.ids.txt) or CSV; by default the generation select uses",
 			runCacheExport},
 		{"errors", "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
@@ -240,15 +240,20 @@ func runCacheVerify(args []string, stdout, stderr io.Writer) error {
 func runCacheExport(args []string, stdout, stderr io.Writer) error {
 	fs, cmd := cacheFlagSet("export", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
-	key := fs.String("set", "", "feature set `key` or unique prefix of at least 8 hex digits (required)")
+	key := fs.String("set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
+	data := fs.String("data", "", "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
+	output := fs.String("output", "", "without --set: backbone `output` of the feature set (needed when the dataset has several)")
 	gen := fs.Int("gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
 	format := fs.String("format", "", "npy or csv (default: from the --out extension)")
 	out := fs.String("out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
 	if err := cacheParseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if *path == "" || *key == "" || *out == "" || fs.NArg() != 0 {
+	if *path == "" || *out == "" || fs.NArg() != 0 {
 		return cmd.usage()
+	}
+	if *key != "" && (*data != "" || *output != "") {
+		return fmt.Errorf("give either --set or --data/--output, not both: %w", errUsage)
 	}
 	if *format == "" {
 		switch {
@@ -268,7 +273,12 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	s, err := db.Set(*key)
+	var s *cache.Set
+	if *key != "" {
+		s, err = db.Set(*key)
+	} else {
+		s, _, err = resolveSet(db, *data, *output)
+	}
 	if err != nil {
 		return err
 	}

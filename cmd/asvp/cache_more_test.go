@@ -29,7 +29,7 @@ func TestCacheSubcommandHelp(t *testing.T) {
 	}{
 		{"ls", []string{"usage: asvp cache ls --cache FILE", "list the feature sets", "-json"}},
 		{"verify", []string{"usage: asvp cache verify --cache FILE", "exit status 1 on any problem"}},
-		{"export", []string{"usage: asvp cache export --cache FILE --set KEY", "write one generation's features", "FILE.ids.txt", "-gen"}},
+		{"export", []string{"usage: asvp cache export --cache FILE [--set KEY | --data SPEC", "write one generation's features", "FILE.ids.txt", "-gen"}},
 		{"errors", []string{"usage: asvp cache errors --cache FILE [--data SPEC]", "extraction failed", "-output"}},
 		{"merge", []string{"usage: asvp cache merge --out FILE IN1", "join shard files"}},
 	}

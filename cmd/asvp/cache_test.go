@@ -140,6 +140,17 @@ func TestCacheCLI(t *testing.T) {
 	if len(csvLines) != 11 || csvLines[0] != "id,f0,f1,f2,f3" || csvLines[4] != "s003,3,3.5,-3,1003" {
 		t.Fatalf("csv:\n%s", csvData)
 	}
+	// Without --set, the cache's only feature set is exported, the same bytes.
+	csvNoSet := filepath.Join(dir, "g.csv")
+	if _, _, err := runCacheCmd("export", "--cache", merged, "--out", csvNoSet); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(csvNoSet); !bytes.Equal(b, csvData) {
+		t.Fatalf("export without --set:\n%s\nwant\n%s", b, csvData)
+	}
+	if _, _, err := runCacheCmd("export", "--cache", merged, "--set", key, "--data", "x", "--out", csvNoSet); err == nil || !strings.Contains(err.Error(), "either --set") {
+		t.Fatalf("export with --set and --data: %v", err)
+	}
 
 	// Corrupt one payload on disk: verify must fail and name the sample.
 	file, _ := os.ReadFile(merged)
