@@ -20,7 +20,11 @@
 // whose extraction failed are recorded as SampleError values instead, so that
 // skipping bad inputs loses no information; Missing reports the IDs that are
 // neither stored nor recorded as failed, which is what a resumed extraction
-// still has to do.
+// still has to do. A later generation is written by one command in many
+// transactions; its writer calls MarkComplete after the last one, and
+// readers that need whole generations use Complete and LatestComplete, so
+// that a generation left half-written by a killed run is never taken for a
+// whole one.
 //
 // # Labels and experiment records
 //

@@ -286,7 +286,7 @@ func runAlign(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if !done {
-		if err := markGenDone(db, set, gen, res.Count); err != nil {
+		if err := set.MarkComplete(gen, res.Count); err != nil {
 			return err
 		}
 	}

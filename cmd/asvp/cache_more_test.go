@@ -85,7 +85,7 @@ func addGen(t *testing.T, path, key string, dim, total int, base float32, prov m
 		t.Fatal(err)
 	}
 	if done {
-		if err := markGenDone(db, s, gen, total); err != nil {
+		if err := s.MarkComplete(gen, total); err != nil {
 			t.Fatal(err)
 		}
 	}

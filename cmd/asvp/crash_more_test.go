@@ -90,7 +90,7 @@ func genState(t *testing.T, path, spec string, gen int) (exists bool, count int,
 	if count, err = set.Count(gen); err != nil {
 		t.Fatal(err)
 	}
-	if done, err = isGenDone(db, set, gen); err != nil {
+	if done, err = set.Complete(gen); err != nil {
 		t.Fatal(err)
 	}
 	return true, count, done

@@ -21,78 +21,19 @@ import (
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
-// genDoneNS is the record namespace that marks a generation complete. A
-// generation above 0 counts as complete only once its record exists: the
-// record is written after the generation's last batch, so a generation left
-// half-written by a killed run never looks complete. Generation 0 (the
-// extraction's) is always treated as complete.
-const genDoneNS = "asvp/generation-done"
-
 // defaultWriteBatch is the number of rows per write transaction.
 const defaultWriteBatch = 4096
-
-// genDone is the record that marks a generation complete.
-type genDone struct {
-	Done    bool      `json:"done"`
-	Count   int       `json:"count"`
-	Written time.Time `json:"written"`
-}
-
-func genDoneKey(set *cache.Set, gen int) string { return set.Key() + "/" + strconv.Itoa(gen) }
-
-// markGenDone records that generation gen of set holds all count samples.
-func markGenDone(db *cache.DB, set *cache.Set, gen, count int) error {
-	b, _ := json.Marshal(genDone{Done: true, Count: count, Written: time.Now().UTC()})
-	return db.PutRecord(genDoneNS, genDoneKey(set, gen), b)
-}
-
-// isGenDone reports whether generation gen of set is complete.
-func isGenDone(db *cache.DB, set *cache.Set, gen int) (bool, error) {
-	if gen == 0 {
-		return true, nil
-	}
-	b, err := db.Record(genDoneNS, genDoneKey(set, gen))
-	if errors.Is(err, cache.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var d genDone
-	if err := json.Unmarshal(b, &d); err != nil {
-		return false, fmt.Errorf("generation %d completion record: %w", gen, err)
-	}
-	return d.Done, nil
-}
-
-// latestDoneGen returns the newest complete generation of set.
-func latestDoneGen(db *cache.DB, set *cache.Set) (int, error) {
-	gens, err := set.Generations()
-	if err != nil {
-		return 0, err
-	}
-	for i := len(gens) - 1; i > 0; i-- {
-		ok, err := isGenDone(db, set, gens[i].N)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return gens[i].N, nil
-		}
-	}
-	return 0, nil
-}
 
 // pickGen returns gen when it is given (>= 0) and complete, else the newest
 // complete generation.
 func pickGen(db *cache.DB, set *cache.Set, gen int) (int, error) {
 	if gen < 0 {
-		return latestDoneGen(db, set)
+		return set.LatestComplete()
 	}
 	if _, err := set.Generation(gen); err != nil {
 		return 0, err
 	}
-	ok, err := isGenDone(db, set, gen)
+	ok, err := set.Complete(gen)
 	if err != nil {
 		return 0, err
 	}
@@ -142,7 +83,7 @@ func findAligned(db *cache.DB, set *cache.Set, g cache.GenInfo) (int, error) {
 		if !same {
 			continue
 		}
-		done, err := isGenDone(db, set, h.N)
+		done, err := set.Complete(h.N)
 		if err != nil {
 			return 0, err
 		}
@@ -166,7 +107,7 @@ func ensureGen(db *cache.DB, set *cache.Set, dim int, source string, prov map[st
 		} else if g.Dim != dim {
 			return 0, false, fmt.Errorf("generation %d has dimension %d, want %d: %w", gen, g.Dim, dim, cache.ErrMismatch)
 		}
-		done, err := isGenDone(db, set, gen)
+		done, err := set.Complete(gen)
 		return gen, done, err
 	}
 	gen, err = set.AddGeneration(cache.GenInfo{Dim: dim, Source: source, Provenance: prov})
@@ -224,7 +165,7 @@ func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *cache.
 	if n != m.Rows {
 		return fmt.Errorf("generation %d of set %s holds %d samples after writing, want %d", gen, set.Key()[:12], n, m.Rows)
 	}
-	return markGenDone(db, set, gen, n)
+	return set.MarkComplete(gen, n)
 }
 
 // readLabeled reads an id,label CSV; a label is a class name or, when it

@@ -134,7 +134,7 @@ func readGen(t *testing.T, cachePath, spec string, gen int) (*cache.Matrix, cach
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := isGenDone(db, set, gen)
+	done, err := set.Complete(gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestFinetuneResumesIncomplete(t *testing.T) {
 	if err := set.PutBatch(gen, gen0.IDs[:partial], embed[:partial*gen0.Cols]); err != nil {
 		t.Fatal(err)
 	}
-	if latest, err := latestDoneGen(db, set); err != nil || latest != 0 {
+	if latest, err := set.LatestComplete(); err != nil || latest != 0 {
 		t.Fatalf("latest complete generation %d (%v), want 0: the half generation looks complete", latest, err)
 	}
 	if _, err := pickGen(db, set, gen); err == nil || !strings.Contains(err.Error(), "incomplete") {
