@@ -46,9 +46,11 @@
 // when its page structure is damaged. This package turns that into errors:
 // Open, reads and writes on a damaged file fail with an error wrapping
 // ErrCorrupt that names the file (a write is rolled back), and Verify reports
-// the damage as problems. One kind of damage is beyond this: a child-page
-// pointer that forms a cycle makes bbolt's cursors loop until memory runs
-// out. Verify detects it without walking the cycle.
+// the damage as problems. A child-page pointer that forms a cycle makes
+// bbolt's cursors loop: Verify detects it without walking the cycle, and
+// ReadMatrix stops once a generation yields more records than the file has
+// room for; other reads (Errors, Labels, Records) may still loop until
+// memory runs out on such a file.
 //
 // # Transactions and lifetimes
 //

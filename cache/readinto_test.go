@@ -151,3 +151,41 @@ func TestReadMatrixIntoCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRowsBound checks the guard against pages that loop: a walk that
+// yields more records than the file has room for stops with ErrCorrupt
+// instead of growing the matrix until memory runs out. A real loop needs
+// a damaged file; here the room is given smaller than the records.
+func TestReadRowsBound(t *testing.T) {
+	db := openTest(t, true)
+	s, err := db.EnsureSet(testInfo("b", 4, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, s, 0, makeSamples(2, 10, 4), 10)
+	for _, tc := range []struct {
+		hint, most int
+		wantErr    bool
+	}{
+		{10, 10, false}, // the count fits the room: all rows
+		{0, 10, false},  // a count of 0 grows the matrix up to the room
+		{0, 5, true},    // more records than room: a loop
+		{3, 5, true},
+	} {
+		err := db.view(func(tx *bolt.Tx) error {
+			gb, _, err := s.genBucket(tx, 0)
+			if err != nil {
+				return err
+			}
+			m := &Matrix{Cols: 4, IDs: make([]string, tc.hint), Data: make([]float32, tc.hint*4)}
+			rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, 4, tc.most, db.Path())
+			if err == nil && rows != 10 {
+				t.Errorf("hint %d, room %d: %d rows, want 10", tc.hint, tc.most, rows)
+			}
+			return err
+		})
+		if got := errors.Is(err, ErrCorrupt); got != tc.wantErr {
+			t.Errorf("hint %d, room %d: err %v, want ErrCorrupt %v", tc.hint, tc.most, err, tc.wantErr)
+		}
+	}
+}

@@ -518,14 +518,15 @@ func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
 		// rows (Verify reports it) nor ask for more memory than the file
 		// could hold records for: every record takes at least
 		// recordLen(dtypeFloat16, dim) bytes.
-		n = int(min(int64(n), tx.Size()/int64(recordLen(dtypeFloat16, g.Dim))))
+		most := int(tx.Size() / int64(recordLen(dtypeFloat16, g.Dim)))
+		n = min(n, most)
 		if m == nil {
 			m = &Matrix{}
 		}
 		m.Cols = g.Dim
 		m.IDs = resize(m.IDs, n)
 		m.Data = resize(m.Data, n*g.Dim)
-		rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, g.Dim, s.db.path)
+		rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, g.Dim, most, s.db.path)
 		m.Rows = rows
 		m.IDs = m.IDs[:rows]
 		m.Data = m.Data[:rows*g.Dim]
@@ -563,8 +564,9 @@ const decodeChunkBytes = 256 << 10
 // chunks of rows behind it, so nothing waits for the whole walk and no
 // per-row index is allocated. Rows beyond the stored count, which exist only
 // when the count is damaged, are decoded inline once the workers are done,
-// growing m. path names the file in errors.
-func readRows(c *bolt.Cursor, m *Matrix, dim int, path string) (int, error) {
+// growing m, up to most rows, more than the file has room for. path names
+// the file in errors.
+func readRows(c *bolt.Cursor, m *Matrix, dim, most int, path string) (int, error) {
 	var p *decodePipeline
 	workers := min(runtime.GOMAXPROCS(0), (len(m.IDs)*dim*4+parallelBytes-1)/parallelBytes)
 	if workers > 1 {
@@ -585,6 +587,12 @@ func readRows(c *bolt.Cursor, m *Matrix, dim int, path string) (int, error) {
 			if p != nil {
 				first = p.finish()
 				p = nil
+			}
+			if row >= most {
+				// Only pages that loop back can yield more records than
+				// the file has room for; stop before memory runs out.
+				return row, fmt.Errorf("%w: %s yields more than the %d records of dimension %d the file has room for: its pages loop; run asvp cache verify --cache %s",
+					ErrCorrupt, path, most, dim, path)
 			}
 			m.IDs = append(m.IDs, "")
 			m.Data = append(m.Data, make([]float32, dim)...)
