@@ -134,8 +134,9 @@ func resultsCSV(res *selector.SimResults, costs selector.CostConfig) ([]byte, er
 
 func ff(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// opt formats an optional number, "n/a" when undefined.
-func opt(v *float64, format string) string {
+// FormatOpt formats an optional number with format, "n/a" when v is nil,
+// and never as a negative zero ("-0.000"). The CLI's tables use it too.
+func FormatOpt(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
@@ -198,8 +199,8 @@ func tables(res *selector.SimResults, sum *selector.Summary) (summary table, bud
 	for _, ps := range sum.Pipelines {
 		fb := ps.Final
 		summary.Rows = append(summary.Rows, []string{ps.Pipeline, fmt.Sprintf("%.4f ± %.4f", fb.AccMean, fb.AccStd),
-			fmt.Sprintf("%.4f", ps.AUC), opt(fb.SSR, "%.3f"), strconv.Itoa(fb.Labels), usd(fb.LabelingUSD), usd(fb.ComputeUSD),
-			usd(fb.TotalUSD), saving(fb.VsStandard), saving(fb.VsSVPP), opt(ps.LabelsToTarget, "%.0f"), targetCost(ps.AtTarget)})
+			fmt.Sprintf("%.4f", ps.AUC), FormatOpt(fb.SSR, "%.3f"), strconv.Itoa(fb.Labels), usd(fb.LabelingUSD), usd(fb.ComputeUSD),
+			usd(fb.TotalUSD), saving(fb.VsStandard), saving(fb.VsSVPP), FormatOpt(ps.LabelsToTarget, "%.0f"), targetCost(ps.AtTarget)})
 	}
 	acc := table{Caption: "Accuracy at each budget (mean ± std over seeds)", Head: []string{"labels"}}
 	ssr := table{Caption: "Sample saving ratio against random at each budget (n/a: outside random's range)", Head: []string{"labels"}}
@@ -222,7 +223,7 @@ func tables(res *selector.SimResults, sum *selector.Summary) (summary table, bud
 			b := ps.Budgets[r]
 			label = strconv.Itoa(b.Labels)
 			a = append(a, fmt.Sprintf("%.4f ± %.4f", b.AccMean, b.AccStd))
-			s = append(s, opt(b.SSR, "%.3f"))
+			s = append(s, FormatOpt(b.SSR, "%.3f"))
 			c = append(c, fmt.Sprintf("%s + %s = %s", usd(b.LabelingUSD), usd(b.ComputeUSD), usd(b.TotalUSD)))
 		}
 		acc.Rows = append(acc.Rows, append([]string{label}, a...))

@@ -216,7 +216,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	}
 }
 
-func TestOpt(t *testing.T) {
+func TestFormatOpt(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	for _, tc := range []struct {
 		v    *float64
@@ -228,8 +228,8 @@ func TestOpt(t *testing.T) {
 		{f(-0.1334), "-0.133"},
 		{f(0.4567), "0.457"},
 	} {
-		if got := opt(tc.v, "%.3f"); got != tc.want {
-			t.Errorf("opt(%v) = %q, want %q", tc.v, got, tc.want)
+		if got := FormatOpt(tc.v, "%.3f"); got != tc.want {
+			t.Errorf("FormatOpt(%v) = %q, want %q", tc.v, got, tc.want)
 		}
 	}
 }

@@ -307,7 +307,7 @@ func simPrintSummary(w io.Writer, sum *selector.Summary) {
 			toL, toUSD = fmt.Sprintf("%.0f", t.Labels), fmt.Sprintf("%.2f", t.TotalUSD)
 		}
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%s\t%d\t%.2f\t%.4f\t%.2f\t%s\t%s\t%s\t%s\t\n", ps.Pipeline, f.AccMean, f.AccStd, ps.AUC,
-			simOptNum(f.SSR, "%.3f"), f.Labels, f.LabelingUSD, f.ComputeUSD, f.TotalUSD, simSavingUSD(f.VsStandard), simSavingUSD(f.VsSVPP), toL, toUSD)
+			report.FormatOpt(f.SSR, "%.3f"), f.Labels, f.LabelingUSD, f.ComputeUSD, f.TotalUSD, simSavingUSD(f.VsStandard), simSavingUSD(f.VsSVPP), toL, toUSD)
 	}
 	tw.Flush()
 	if sum.Target != nil {
@@ -315,20 +315,9 @@ func simPrintSummary(w io.Writer, sum *selector.Summary) {
 	}
 }
 
-func simOptNum(v *float64, format string) string {
-	if v == nil {
-		return "n/a"
-	}
-	s := fmt.Sprintf(format, *v)
-	if strings.Trim(s, "-0.") == "" {
-		s = strings.TrimPrefix(s, "-") // a tiny negative value is not "-0.000"
-	}
-	return s
-}
-
 func simSavingUSD(s *selector.Saving) string {
 	if s == nil {
 		return "-"
 	}
-	return simOptNum(s.USD, "%+.2f")
+	return report.FormatOpt(s.USD, "%+.2f")
 }
