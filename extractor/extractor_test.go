@@ -14,6 +14,7 @@ import (
 
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/models"
+	ort "github.com/yalue/onnxruntime_go"
 )
 
 // memSink keeps features in memory; it stands beside the real cache, which
@@ -358,6 +359,26 @@ func TestPreprocess(t *testing.T) {
 	for i, v := range out {
 		if math.Abs(float64(v)-128.0/255) > 1e-6 {
 			t.Fatalf("value %d = %g, want %g", i, v, 128.0/255)
+		}
+	}
+}
+
+// TestSampleDim checks the per-sample size of an output from its shape: any
+// dynamic axis after the batch makes it -1, even two of them, whose product
+// would be positive.
+func TestSampleDim(t *testing.T) {
+	for _, tc := range []struct {
+		dims []int64
+		want int64
+	}{
+		{[]int64{-1, 576}, 576},
+		{[]int64{32, 7, 7, 3}, 147},
+		{[]int64{-1, 3, -1}, -1},
+		{[]int64{-1, -1, -1}, -1},
+		{[]int64{-1}, 1},
+	} {
+		if got := SampleDim(ort.InputOutputInfo{Dimensions: tc.dims}); got != tc.want {
+			t.Errorf("SampleDim(%v) = %d, want %d", tc.dims, got, tc.want)
 		}
 	}
 }

@@ -37,6 +37,31 @@ type ModelInfo struct {
 	Outputs []ort.InputOutputInfo
 }
 
+// SampleDim returns the number of values per sample of o: the product of
+// its dimensions after the batch axis, or -1 when one of them is dynamic.
+func SampleDim(o ort.InputOutputInfo) int64 {
+	d := int64(1)
+	for _, x := range o.Dimensions[min(1, len(o.Dimensions)):] {
+		if x <= 0 {
+			return -1
+		}
+		d *= x
+	}
+	return d
+}
+
+// CardOutputs returns the model's outputs whose per-sample size is fixed,
+// as card outputs, in the model's order.
+func (mi ModelInfo) CardOutputs() []models.Output {
+	var out []models.Output
+	for _, o := range mi.Outputs {
+		if d := SampleDim(o); d > 0 {
+			out = append(out, models.Output{Name: o.Name, Dim: int(d)})
+		}
+	}
+	return out
+}
+
 // Inspect reads an ONNX file's inputs and outputs. The Runtime must be open.
 func Inspect(path string) (ModelInfo, error) {
 	in, out, err := ort.GetInputOutputInfo(path)
@@ -82,14 +107,7 @@ func (mi ModelInfo) CheckCard(path string, card models.Card, outputs []string) (
 		if o.DataType != ort.TensorElementDataTypeFloat {
 			return nil, bad("output %q is %s, want float32", name, o.DataType)
 		}
-		d := int64(1)
-		for _, x := range o.Dimensions[min(1, len(o.Dimensions)):] {
-			if x <= 0 {
-				d = -1
-				break
-			}
-			d *= x
-		}
+		d := SampleDim(o)
 		co, inCard := card.Output(name)
 		switch {
 		case d > 0 && inCard && int64(co.Dim) != d:

@@ -198,16 +198,7 @@ func runAlign(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("model %s has outputs %s: pick one with --model-output: %w", modelPath, strings.Join(names, ", "), errUsage)
 	}
 	card.Name, card.File, card.SHA256 = filepath.Base(modelPath), modelPath, ""
-	card.Outputs, card.DefaultOutput = nil, want
-	for _, o := range mi.Outputs {
-		d := int64(1)
-		for _, x := range o.Dimensions[min(1, len(o.Dimensions)):] {
-			d *= x
-		}
-		if d > 0 {
-			card.Outputs = append(card.Outputs, models.Output{Name: o.Name, Dim: int(d)})
-		}
-	}
+	card.Outputs, card.DefaultOutput = mi.CardOutputs(), want
 	if _, ok := card.Output(want); !ok {
 		return blame(fmt.Errorf("no output %q with a fixed per-sample size (outputs: %s): %w", want, strings.Join(names, ", "), extractor.ErrModelMismatch))
 	}

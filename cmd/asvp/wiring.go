@@ -136,15 +136,7 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 	if card.Std, err = parseTriple("std", m.std); err != nil {
 		return card, "", err
 	}
-	for _, o := range mi.Outputs {
-		d := int64(1)
-		for _, x := range o.Dimensions[min(1, len(o.Dimensions)):] {
-			d *= x
-		}
-		if d > 0 {
-			card.Outputs = append(card.Outputs, models.Output{Name: o.Name, Dim: int(d)})
-		}
-	}
+	card.Outputs = mi.CardOutputs()
 	if len(card.Outputs) == 0 {
 		return card, "", fmt.Errorf("--model %s: no output has a fixed per-sample size", path)
 	}
