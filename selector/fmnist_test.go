@@ -1,7 +1,6 @@
 package selector
 
 import (
-	"image"
 	"testing"
 
 	"github.com/asvp-dev/asvp/datasets"
@@ -20,15 +19,9 @@ func fmnistPixels(t testing.TB, split string, n int) ([]byte, []int) {
 	if err != nil {
 		t.Fatalf("Fashion-MNIST is needed (make setup): %v", err)
 	}
-	px := make([]byte, 0, n*784)
-	labels := make([]int, n)
-	for i := range n {
-		img, err := ds.Image(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		px = append(px, img.(*image.Gray).Pix...)
-		labels[i] = ds.Sample(i).Label
+	px, labels, err := datasets.GrayPixels(ds, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return px, labels
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,15 +24,9 @@ func fmnistPixels(t *testing.T, spec string, n int) ([]byte, []int) {
 	if err != nil {
 		t.Fatalf("Fashion-MNIST is needed (make setup): %v", err)
 	}
-	px := make([]byte, 0, n*784)
-	labels := make([]int, n)
-	for i := range n {
-		img, err := ds.Image(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		px = append(px, img.(*image.Gray).Pix...)
-		labels[i] = ds.Sample(i).Label
+	px, labels, err := datasets.GrayPixels(ds, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return px, labels
 }

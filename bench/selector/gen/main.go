@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
 	"os"
 	"path/filepath"
 	"time"
@@ -142,17 +141,13 @@ func loadFMNIST(dir, split string, n int) (*cache.Matrix, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	px, y, err := datasets.GrayPixels(ds, n)
+	if err != nil {
+		return nil, nil, err
+	}
 	m := cache.NewMatrix(n, 784)
-	y := make([]int, n)
-	for i := range n {
-		img, err := ds.Image(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		for j, p := range img.(*image.Gray).Pix {
-			m.Data[i*784+j] = float32(p) / 255
-		}
-		y[i] = ds.Sample(i).Label
+	for j, p := range px {
+		m.Data[j] = float32(p) / 255
 	}
 	return m, y, nil
 }
