@@ -86,19 +86,7 @@ func TestKCenterMatchesNaive(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				first := -1
-				if tc.labeled == 0 {
-					first = picks[0].Index
-				}
-				want, wantR := naiveKCenter(pool, lab, tc.bud, first)
-				for k := range want {
-					if picks[k].Index != want[k] {
-						t.Fatalf("workers %d pick %d: got %d, want %d", w, k, picks[k].Index, want[k])
-					}
-				}
-				if math.Abs(radius-wantR) > 1e-4*wantR {
-					t.Errorf("radius %v, want %v", radius, wantR)
-				}
+				checkAgainstNaive(t, pool, lab, tc.bud, tc.labeled == 0, w, picks, radius)
 			}
 		})
 	}
@@ -130,19 +118,7 @@ func TestKCenterLazyMatchesNaive(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				first := -1
-				if tc.labeled == 0 {
-					first = picks[0].Index
-				}
-				want, wantR := naiveKCenter(pool, lab, tc.bud, first)
-				for k := range want {
-					if picks[k].Index != want[k] {
-						t.Fatalf("workers %d pick %d: got %d, want %d", w, k, picks[k].Index, want[k])
-					}
-				}
-				if math.Abs(radius-wantR) > 1e-4*wantR {
-					t.Errorf("radius %v, want %v", radius, wantR)
-				}
+				checkAgainstNaive(t, pool, lab, tc.bud, tc.labeled == 0, w, picks, radius)
 				if ref == nil {
 					ref = picks
 				} else {
@@ -154,5 +130,25 @@ func TestKCenterLazyMatchesNaive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkAgainstNaive compares k-center picks and radius with naiveKCenter's
+// on the same pool; with no labeled rows the first pick is free (seeded)
+// and the naive run starts from it.
+func checkAgainstNaive(t *testing.T, pool *cache.Matrix, lab []bool, budget int, freeFirst bool, workers int, picks []Pick, radius float64) {
+	t.Helper()
+	first := -1
+	if freeFirst {
+		first = picks[0].Index
+	}
+	want, wantR := naiveKCenter(pool, lab, budget, first)
+	for k := range want {
+		if picks[k].Index != want[k] {
+			t.Fatalf("workers %d pick %d: got %d, want %d", workers, k, picks[k].Index, want[k])
+		}
+	}
+	if math.Abs(radius-wantR) > 1e-4*wantR {
+		t.Errorf("radius %v, want %v", radius, wantR)
 	}
 }
