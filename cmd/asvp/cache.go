@@ -90,18 +90,6 @@ func (c cacheCommand) usage() error {
 	return fmt.Errorf("usage: asvp cache %s %s: %w", c.name, c.args, errUsage)
 }
 
-// cacheParseFlags parses fs and turns flag errors into usage errors.
-func cacheParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	return nil
-}
-
 // genListing is one generation in `asvp cache ls --json`.
 type genListing struct {
 	cache.GenInfo
@@ -121,7 +109,7 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 	fs, cmd := cacheFlagSet("ls", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := cacheParseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
@@ -192,7 +180,7 @@ func runCacheVerify(args []string, stdout, stderr io.Writer) error {
 	fs, cmd := cacheFlagSet("verify", stderr)
 	path := fs.String("cache", "", "cache `file` (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := cacheParseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
@@ -246,7 +234,7 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 	gen := fs.Int("gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
 	format := fs.String("format", "", "npy or csv (default: from the --out extension)")
 	out := fs.String("out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
-	if err := cacheParseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" || *out == "" || fs.NArg() != 0 {
@@ -311,7 +299,7 @@ func runCacheExport(args []string, stdout, stderr io.Writer) error {
 func runCacheMerge(args []string, stdout, stderr io.Writer) error {
 	fs, cmd := cacheFlagSet("merge", stderr)
 	out := fs.String("out", "", "new cache `file` to create (required; must not exist)")
-	if err := cacheParseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() < 1 {
@@ -356,7 +344,7 @@ func runCacheErrors(args []string, stdout, stderr io.Writer) error {
 	output := fs.String("output", "", "backbone `output` of the feature set (needed when the dataset has several)")
 	gen := fs.Int("gen", 0, "`generation` whose failures to list (0: the extraction's)")
 	asJSON := fs.Bool("json", false, "print a JSON array of {id, path, reason} instead of lines")
-	if err := cacheParseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" || *gen < 0 || fs.NArg() != 0 {

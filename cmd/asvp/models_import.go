@@ -33,8 +33,8 @@ func runModelsImportTFJS(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "ONNX file to write")
 	outputs := fs.String("outputs", "", "outputs as NAME=LAYER[+LAYER...],... (default: probs, pool_final, pool_block_13, pool_block_16, pool_blocks_10_13_16)")
 	source := fs.String("source", "", "source description recorded in the model (default: known package name, else the folder)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("models import-tfjs: %w: %w", err, errUsage)
+	if err := parseFlags(fs, args); err != nil {
+		return fmt.Errorf("models import-tfjs: %w", err)
 	}
 	if *dir == "" || *out == "" || fs.NArg() > 0 {
 		return fmt.Errorf("models import-tfjs: want --dir DIR --out FILE.onnx and no other arguments: %w", errUsage)
