@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // Benchmark shapes: Fashion-MNIST train under EfficientNet-B0 pooled
@@ -108,7 +110,7 @@ func BenchmarkReadMatrix(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			check := func(m *Matrix, err error) {
+			check := func(m *features.Matrix, err error) {
 				if err != nil || m.Rows != sh.rows {
 					b.Fatal(err)
 				}

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // damageFixture writes a closed cache of two sets (float32 and float16),
@@ -129,7 +131,7 @@ func exercise(t *testing.T, path, what string) damageOutcome {
 			for gen := range 2 {
 				_, err = s.ReadMatrix(gen)
 				check("ReadMatrix", err)
-				_, err = s.ReadMatrixInto(gen, NewMatrix(1, 1))
+				_, err = s.ReadMatrixInto(gen, features.NewMatrix(1, 1))
 				check("ReadMatrixInto", err)
 				_, err = s.ReadRows(gen, []string{"bad.png"})
 				check("ReadRows", err)

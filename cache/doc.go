@@ -1,8 +1,8 @@
 // Package cache stores extracted feature vectors in a single bbolt file.
 //
 // There are few types: a DB is one cache file; a Set is one feature set in it,
-// the vectors of one dataset under one model output and preprocessing; a
-// Matrix is a dense block of vectors read out of a Set. GenInfo, SetInfo,
+// the vectors of one dataset under one model output and preprocessing. Reads
+// return a features.Matrix, a dense block of vectors. GenInfo, SetInfo,
 // SampleError and KV describe what is stored.
 //
 // # Feature sets and generations
@@ -36,9 +36,7 @@
 // # Checking, joining, exporting
 //
 // ReadMatrix, ReadMatrixInto (which reuses a caller's Matrix across reads)
-// and ReadRows verify every record's checksum. Matrix.General views a matrix
-// as a gonum blas32 matrix without copying; Matrix.Dense copies it into a
-// float64 gonum mat.Dense. Verify checks a whole file, bbolt's page
+// and ReadRows verify every record's checksum. Verify checks a whole file, bbolt's page
 // structure first, and lists problems by set, generation and sample ID.
 // Merge joins shard files; Export writes a generation as NumPy .npy or CSV.
 //

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // Export formats.
@@ -39,7 +41,7 @@ func Export(s *Set, gen int, format string, w io.Writer) error {
 //     row i is the sample m.IDs[i].
 //   - "csv": a header "id,f0,f1,..." then one row per sample, values in the
 //     shortest decimal form that reads back as the same float32.
-func ExportMatrix(m *Matrix, format string, w io.Writer) error {
+func ExportMatrix(m *features.Matrix, format string, w io.Writer) error {
 	switch format {
 	case FormatNPY:
 		return writeNPY(m, w)
@@ -51,7 +53,7 @@ func ExportMatrix(m *Matrix, format string, w io.Writer) error {
 
 // WriteIDs writes m's IDs to w, one per line in row order. IDs never
 // contain line breaks (PutBatch rejects them).
-func WriteIDs(m *Matrix, w io.Writer) error {
+func WriteIDs(m *features.Matrix, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, id := range m.IDs {
 		bw.WriteString(id)
@@ -78,7 +80,7 @@ func npyHeader(rows, cols int) []byte {
 	return append(hdr, '\n')
 }
 
-func writeNPY(m *Matrix, w io.Writer) error {
+func writeNPY(m *features.Matrix, w io.Writer) error {
 	if _, err := w.Write(npyHeader(m.Rows, m.Cols)); err != nil {
 		return fmt.Errorf("cache: writing npy header: %w", err)
 	}
@@ -104,7 +106,7 @@ func writeNPY(m *Matrix, w io.Writer) error {
 	return nil
 }
 
-func writeCSV(m *Matrix, w io.Writer) error {
+func writeCSV(m *features.Matrix, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	rec := make([]string, m.Cols+1)
 	rec[0] = "id"

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // parseNPY is a minimal reader of NumPy 1.0 '<f4' C-order 2-D files,
@@ -162,7 +164,7 @@ func TestExportCSV(t *testing.T) {
 
 func TestNPYHeaderEmpty(t *testing.T) {
 	var buf bytes.Buffer
-	if err := ExportMatrix(NewMatrix(0, 3), FormatNPY, &buf); err != nil {
+	if err := ExportMatrix(features.NewMatrix(0, 3), FormatNPY, &buf); err != nil {
 		t.Fatal(err)
 	}
 	rows, cols, _ := parseNPY(t, buf.Bytes())

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // openTest opens a new cache in t.TempDir(). At cleanup it closes the cache,
@@ -119,7 +121,7 @@ func wantValue(dtype string, v float32) float32 {
 }
 
 // checkMatrix compares m against ss row by row.
-func checkMatrix(t *testing.T, m *Matrix, ss []sample, dtype string) {
+func checkMatrix(t *testing.T, m *features.Matrix, ss []sample, dtype string) {
 	t.Helper()
 	if m.Rows != len(ss) || len(m.IDs) != len(ss) || len(m.Data) != m.Rows*m.Cols {
 		t.Fatalf("matrix %d rows, %d IDs, %d values; want %d rows", m.Rows, len(m.IDs), len(m.Data), len(ss))

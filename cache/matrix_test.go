@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/asvp-dev/asvp/features"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/mat"
@@ -72,7 +73,7 @@ func TestMatrixGonum(t *testing.T) {
 			}
 		})
 	}
-	if (&Matrix{Cols: 4}).Dense() != nil {
+	if (&features.Matrix{Cols: 4}).Dense() != nil {
 		t.Fatal("Dense of an empty matrix is not nil")
 	}
 }

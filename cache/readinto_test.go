@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/asvp-dev/asvp/features"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,16 +19,16 @@ func TestReadMatrixInto(t *testing.T) {
 		name  string
 		rows  int // 1100 rows of 1024 values take the parallel path
 		dtype string
-		dst   func() *Matrix
+		dst   func() *features.Matrix
 		reuse bool // dst.Data's array must be the result's
 	}{
-		{"nil dst", 30, "", func() *Matrix { return nil }, false},
-		{"empty dst", 30, "", func() *Matrix { return &Matrix{} }, false},
-		{"too small", 30, "", func() *Matrix { return NewMatrix(29, dim) }, false},
-		{"exact", 30, "", func() *Matrix { return NewMatrix(30, dim) }, true},
-		{"larger, other shape", 30, "", func() *Matrix { return NewMatrix(100, 999) }, true},
-		{"stale contents", 30, DTypeFloat16, func() *Matrix {
-			m := NewMatrix(40, dim)
+		{"nil dst", 30, "", func() *features.Matrix { return nil }, false},
+		{"empty dst", 30, "", func() *features.Matrix { return &features.Matrix{} }, false},
+		{"too small", 30, "", func() *features.Matrix { return features.NewMatrix(29, dim) }, false},
+		{"exact", 30, "", func() *features.Matrix { return features.NewMatrix(30, dim) }, true},
+		{"larger, other shape", 30, "", func() *features.Matrix { return features.NewMatrix(100, 999) }, true},
+		{"stale contents", 30, DTypeFloat16, func() *features.Matrix {
+			m := features.NewMatrix(40, dim)
 			for i := range m.Data {
 				m.Data[i] = -7
 			}
@@ -36,8 +37,8 @@ func TestReadMatrixInto(t *testing.T) {
 			}
 			return m
 		}, true},
-		{"parallel, nil dst", 1100, "", func() *Matrix { return nil }, false},
-		{"parallel, reused", 1100, "", func() *Matrix { return NewMatrix(1200, dim) }, true},
+		{"parallel, nil dst", 1100, "", func() *features.Matrix { return nil }, false},
+		{"parallel, reused", 1100, "", func() *features.Matrix { return features.NewMatrix(1200, dim) }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,7 +145,7 @@ func TestReadMatrixIntoCorrupt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dst := NewMatrix(rows, dim)
+		dst := features.NewMatrix(rows, dim)
 		m, err := s.ReadMatrixInto(0, dst)
 		if m != nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), first) {
 			t.Fatalf("%d rows: ReadMatrixInto of damaged records = %v, %v; want ErrCorrupt naming %s", rows, m, err, first)
@@ -177,7 +178,7 @@ func TestReadRowsBound(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			m := &Matrix{Cols: 4, IDs: make([]string, tc.hint), Data: make([]float32, tc.hint*4)}
+			m := &features.Matrix{Cols: 4, IDs: make([]string, tc.hint), Data: make([]float32, tc.hint*4)}
 			rows, err := readRows(gb.Bucket(bucketVec).Cursor(), m, 4, tc.most, db.Path())
 			if err == nil && rows != 10 {
 				t.Errorf("hint %d, room %d: %d rows, want 10", tc.hint, tc.most, rows)

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/asvp-dev/asvp/features"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -491,7 +492,7 @@ func (s *Set) Count(gen int) (int, error) {
 
 // ReadMatrix returns every vector of generation gen, one row per sample in
 // ID (byte) order, read in one pass. Every record's checksum is verified.
-func (s *Set) ReadMatrix(gen int) (*Matrix, error) { return s.ReadMatrixInto(gen, nil) }
+func (s *Set) ReadMatrix(gen int) (*features.Matrix, error) { return s.ReadMatrixInto(gen, nil) }
 
 // ReadMatrixInto reads generation gen as ReadMatrix does, into dst when dst
 // is not nil: dst.Data and dst.IDs are reused when their capacity suffices
@@ -503,7 +504,7 @@ func (s *Set) ReadMatrix(gen int) (*Matrix, error) { return s.ReadMatrixInto(gen
 // stay valid; the IDs slice itself and the data are overwritten. On error
 // ReadMatrixInto returns nil, and dst holds unspecified contents of the
 // right shape or its old ones.
-func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
+func (s *Set) ReadMatrixInto(gen int, dst *features.Matrix) (*features.Matrix, error) {
 	m := dst
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, g, err := s.genBucket(tx, gen)
@@ -521,7 +522,7 @@ func (s *Set) ReadMatrixInto(gen int, dst *Matrix) (*Matrix, error) {
 		most := int(tx.Size() / int64(recordLen(dtypeFloat16, g.Dim)))
 		n = min(n, most)
 		if m == nil {
-			m = &Matrix{}
+			m = &features.Matrix{}
 		}
 		m.Cols = g.Dim
 		m.IDs = resize(m.IDs, n)
@@ -566,7 +567,7 @@ const decodeChunkBytes = 256 << 10
 // when the count is damaged, are decoded inline once the workers are done,
 // growing m, up to most rows, more than the file has room for. path names
 // the file in errors.
-func readRows(c *bolt.Cursor, m *Matrix, dim, most int, path string) (int, error) {
+func readRows(c *bolt.Cursor, m *features.Matrix, dim, most int, path string) (int, error) {
 	var p *decodePipeline
 	workers := min(runtime.GOMAXPROCS(0), (len(m.IDs)*dim*4+parallelBytes-1)/parallelBytes)
 	if workers > 1 {
@@ -615,7 +616,7 @@ func readRows(c *bolt.Cursor, m *Matrix, dim, most int, path string) (int, error
 }
 
 // decodeRow checks record v and decodes it into row i of m.
-func decodeRow(m *Matrix, dim, i int, v []byte) error {
+func decodeRow(m *features.Matrix, dim, i int, v []byte) error {
 	r, err := decodeChecked(v, m.Data[i*dim:(i+1)*dim])
 	if err != nil {
 		return fmt.Errorf("sample %q: %w", m.IDs[i], err)
@@ -654,7 +655,7 @@ func (s *idSlab) string(k []byte) string {
 // set of buffers, so a walk far ahead of the workers blocks instead of
 // holding the addresses of the whole generation.
 type decodePipeline struct {
-	m     *Matrix
+	m     *features.Matrix
 	dim   int
 	path  string
 	chunk int
@@ -672,7 +673,7 @@ type decodeJob struct {
 	vals [][]byte
 }
 
-func newDecodePipeline(m *Matrix, dim, workers int, path string) *decodePipeline {
+func newDecodePipeline(m *features.Matrix, dim, workers int, path string) *decodePipeline {
 	p := &decodePipeline{m: m, dim: dim, path: path, chunk: max(1, decodeChunkBytes/(4*dim)), first: rowError{row: -1}}
 	buffers := 3 * workers
 	p.jobs = make(chan decodeJob, buffers)
@@ -750,14 +751,14 @@ func (p *decodePipeline) fail(i int, err error) {
 
 // ReadRows returns the vectors of ids in generation gen, row i for ids[i].
 // An ID without a vector gives ErrNotFound naming it.
-func (s *Set) ReadRows(gen int, ids []string) (*Matrix, error) {
-	var m *Matrix
+func (s *Set) ReadRows(gen int, ids []string) (*features.Matrix, error) {
+	var m *features.Matrix
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, g, err := s.genBucket(tx, gen)
 		if err != nil {
 			return err
 		}
-		m = NewMatrix(len(ids), g.Dim)
+		m = features.NewMatrix(len(ids), g.Dim)
 		vb := gb.Bucket(bucketVec)
 		for i, id := range ids {
 			v := vb.Get([]byte(id))

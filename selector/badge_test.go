@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // TestBadgeD2MatchesMaterialised checks, at every k-means++ step, that the
@@ -127,7 +127,7 @@ func TestBadgeD2MatchesMaterialised(t *testing.T) {
 // With a duplicated pool every D² after the first pick may be zero; the
 // strategy must still return the budget.
 func TestBadgeDegenerate(t *testing.T) {
-	m := cache.NewMatrix(30, 2)
+	m := features.NewMatrix(30, 2)
 	for i := range m.Data {
 		m.Data[i] = 1
 	}

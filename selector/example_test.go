@@ -6,7 +6,7 @@ import (
 	"log"
 	"slices"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -18,7 +18,7 @@ func Example() {
 
 	// The first 200 rows are labeled.
 	labeled := make([]bool, pool.Rows)
-	train := cache.NewMatrix(200, pool.Cols)
+	train := features.NewMatrix(200, pool.Cols)
 	for i := range 200 {
 		labeled[i] = true
 		copy(train.Row(i), pool.Row(i))

@@ -5,12 +5,12 @@ import (
 	"math"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // naiveKCenter is the textbook O(n²) greedy k-center with exact float64
 // distances. first, when >= 0, is forced as the first pick.
-func naiveKCenter(m *cache.Matrix, lab []bool, budget, first int) ([]int, float64) {
+func naiveKCenter(m *features.Matrix, lab []bool, budget, first int) ([]int, float64) {
 	n := m.Rows
 	dist := func(a, b int) float64 {
 		var s float64
@@ -136,7 +136,7 @@ func TestKCenterLazyMatchesNaive(t *testing.T) {
 // checkAgainstNaive compares k-center picks and radius with naiveKCenter's
 // on the same pool; with no labeled rows the first pick is free (seeded)
 // and the naive run starts from it.
-func checkAgainstNaive(t *testing.T, pool *cache.Matrix, lab []bool, budget int, freeFirst bool, workers int, picks []Pick, radius float64) {
+func checkAgainstNaive(t *testing.T, pool *features.Matrix, lab []bool, budget int, freeFirst bool, workers int, picks []Pick, radius float64) {
 	t.Helper()
 	first := -1
 	if freeFirst {

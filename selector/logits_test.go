@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -117,7 +117,7 @@ func TestLogitUncertainty(t *testing.T) {
 func TestScoreStrategiesSaturatedLogits(t *testing.T) {
 	gaps := []float64{450, 110, 700, 150, 300, 200, 600, 125}
 	want := []int{1, 7, 3, 5, 4, 0, 6, 2} // rows by gap ascending
-	pool := cache.NewMatrix(len(gaps), 1)
+	pool := features.NewMatrix(len(gaps), 1)
 	for i, g := range gaps {
 		pool.Data[i] = float32(g)
 		pool.IDs[i] = fmt.Sprint(i)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -49,7 +49,7 @@ const (
 // paper. With n samples and d features, the eigendecomposition is of
 // XᵀX (d×d) when n ≥ d and of the Gram matrix XXᵀ (n×n) when n < d.
 // X and y are not modified.
-func LogME(X *cache.Matrix, y []int, classes int) (float64, error) {
+func LogME(X *features.Matrix, y []int, classes int) (float64, error) {
 	if X == nil {
 		return 0, fmt.Errorf("%w: nil matrix", ErrLogMEInput)
 	}

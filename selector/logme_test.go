@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -47,7 +47,7 @@ func slowEvidence(f *mat.Dense, t *mat.VecDense, alpha, beta float64) (ev, gamma
 // slowLogME maximises the evidence of each one-hot column by MacKay's
 // fixed-point updates computed with slowEvidence, and averages evidence/n
 // over the classes present.
-func slowLogME(t *testing.T, x *cache.Matrix, y []int, classes int) float64 {
+func slowLogME(t *testing.T, x *features.Matrix, y []int, classes int) float64 {
 	f := mat.NewDense(x.Rows, x.Cols, nil)
 	for i := range x.Rows {
 		for j := range x.Cols {
@@ -113,9 +113,9 @@ func slowLogME(t *testing.T, x *cache.Matrix, y []int, classes int) float64 {
 
 // randomTask returns n samples of d features whose first coordinates carry
 // a class signal of the given strength, plus noise.
-func randomTask(n, d, classes int, signal float64, seed uint64) (*cache.Matrix, []int) {
+func randomTask(n, d, classes int, signal float64, seed uint64) (*features.Matrix, []int) {
 	rng := rand.New(rand.NewPCG(seed, 11))
-	x := cache.NewMatrix(n, d)
+	x := features.NewMatrix(n, d)
 	y := make([]int, n)
 	for i := range n {
 		y[i] = rng.IntN(classes)
@@ -198,22 +198,22 @@ func TestLogMESeparableBeatsShuffled(t *testing.T) {
 }
 
 func TestLogMEErrors(t *testing.T) {
-	x := cache.NewMatrix(3, 2)
+	x := features.NewMatrix(3, 2)
 	for i := range x.Data {
 		x.Data[i] = float32(i)
 	}
-	nan := cache.NewMatrix(3, 2)
+	nan := features.NewMatrix(3, 2)
 	nan.Data[4] = float32(math.NaN())
-	short := &cache.Matrix{Rows: 3, Cols: 2, Data: make([]float32, 5)}
+	short := &features.Matrix{Rows: 3, Cols: 2, Data: make([]float32, 5)}
 	tests := []struct {
 		name    string
-		x       *cache.Matrix
+		x       *features.Matrix
 		y       []int
 		classes int
 		want    error
 	}{
 		{"nil", nil, nil, 2, ErrLogMEInput},
-		{"empty", cache.NewMatrix(0, 2), nil, 2, ErrLogMEInput},
+		{"empty", features.NewMatrix(0, 2), nil, 2, ErrLogMEInput},
 		{"short data", short, []int{0, 1, 0}, 2, ErrLogMEInput},
 		{"label count", x, []int{0, 1}, 2, ErrLogMEInput},
 		{"label range", x, []int{0, 1, 2}, 2, ErrLogMEInput},
@@ -237,14 +237,14 @@ func TestLogMEUninformative(t *testing.T) {
 	}
 	// Class 1 rows (1, 0) and (-1, 0) cancel, class 0 rows lie on the
 	// second axis, so Fᵀt = 0 for class 1 only.
-	mixed := &cache.Matrix{Rows: 4, Cols: 2, Data: []float32{1, 0, -1, 0, 0, 1, 0, 2}}
+	mixed := &features.Matrix{Rows: 4, Cols: 2, Data: []float32{1, 0, -1, 0, 0, 1, 0, 2}}
 	tests := []struct {
 		name string
-		x    *cache.Matrix
+		x    *features.Matrix
 		y    []int
 		want func(t *testing.T) float64
 	}{
-		{"zero features", cache.NewMatrix(3, 2), []int{0, 1, 0}, func(*testing.T) float64 {
+		{"zero features", features.NewMatrix(3, 2), []int{0, 1, 0}, func(*testing.T) float64 {
 			return (noise(3, 2) + noise(3, 1)) / 2
 		}},
 		{"orthogonal class", mixed, []int{1, 1, 0, 0}, func(t *testing.T) float64 {

@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -72,7 +72,7 @@ type Proxy interface {
 	// Forward computes, for rows [lo,hi) of X, class probabilities into probs
 	// ((hi-lo)*C) and, when emb is non-nil, the last-layer input embedding into
 	// emb ((hi-lo)*EmbedDim). Safe for concurrent use.
-	Forward(X *cache.Matrix, lo, hi int, probs, emb []float32)
+	Forward(X *features.Matrix, lo, hi int, probs, emb []float32)
 }
 
 // inputEmbedder is implemented by proxies whose last-layer input is the
@@ -81,7 +81,7 @@ type inputEmbedder interface{ embedsInput() bool }
 
 // TrainProxy trains the proxy cfg.Kind on rows X labelled y in [0,numClasses).
 // X is not modified.
-func TrainProxy(cfg ProxyConfig, X *cache.Matrix, y []int, numClasses int) (Proxy, error) {
+func TrainProxy(cfg ProxyConfig, X *features.Matrix, y []int, numClasses int) (Proxy, error) {
 	if cfg.Kind != "linear" && cfg.Kind != "mlp" {
 		return nil, fmt.Errorf("%w %q (valid: linear, mlp)", ErrUnknownProxyKind, cfg.Kind)
 	}
@@ -119,7 +119,7 @@ func TrainProxy(cfg ProxyConfig, X *cache.Matrix, y []int, numClasses int) (Prox
 
 // featureStats returns per-column mean and standard deviation (population),
 // or zeros and ones when standardize is false.
-func featureStats(X *cache.Matrix, standardize bool) (mu, sd []float64) {
+func featureStats(X *features.Matrix, standardize bool) (mu, sd []float64) {
 	d := X.Cols
 	mu, sd = make([]float64, d), make([]float64, d)
 	for j := range sd {
@@ -154,7 +154,7 @@ func featureStats(X *cache.Matrix, standardize bool) (mu, sd []float64) {
 }
 
 // standardized returns (X - mu)/sd as a new float64 row-major slice.
-func standardized(X *cache.Matrix, mu, sd []float64) []float64 {
+func standardized(X *features.Matrix, mu, sd []float64) []float64 {
 	z := make([]float64, X.Rows*X.Cols)
 	for i := range X.Rows {
 		zr := z[i*X.Cols : (i+1)*X.Cols]
@@ -216,7 +216,7 @@ func (p *linearProxy) EmbedDim() int     { return p.d }
 func (p *linearProxy) embedsInput() bool { return true }
 
 // Forward implements Proxy.
-func (p *linearProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+func (p *linearProxy) Forward(X *features.Matrix, lo, hi int, probs, emb []float32) {
 	checkForward("linear", X, lo, hi, p.d, p.c, probs, emb, p.d)
 	rows := hi - lo
 	x := X.Data[lo*p.d : hi*p.d]
@@ -231,7 +231,7 @@ func (p *linearProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32)
 }
 
 // forwardLogits implements logitForwarder: W x + b in float64.
-func (p *linearProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+func (p *linearProxy) forwardLogits(X *features.Matrix, lo, hi int, logits []float64) {
 	checkLogits("linear", X, lo, hi, p.d, p.c, logits)
 	rows := hi - lo
 	buf := p.scratch.get(rows * p.d)
@@ -243,7 +243,7 @@ func (p *linearProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float6
 }
 
 // checkLogits panics on a programmer error in forwardLogits' arguments.
-func checkLogits(kind string, X *cache.Matrix, lo, hi, d, c int, logits []float64) {
+func checkLogits(kind string, X *features.Matrix, lo, hi, d, c int, logits []float64) {
 	if X.Cols != d || lo < 0 || hi > X.Rows || lo > hi || len(logits) < (hi-lo)*c {
 		panic(fmt.Sprintf("selector: %s proxy forwardLogits: bad arguments (cols %d want %d, rows [%d,%d) of %d, len(logits) %d)",
 			kind, X.Cols, d, lo, hi, X.Rows, len(logits)))
@@ -261,7 +261,7 @@ func addBias(logits []float64, bias []float32) {
 }
 
 // checkForward panics on a programmer error in Forward's arguments.
-func checkForward(kind string, X *cache.Matrix, lo, hi, d, c int, probs, emb []float32, e int) {
+func checkForward(kind string, X *features.Matrix, lo, hi, d, c int, probs, emb []float32, e int) {
 	if X.Cols != d || lo < 0 || hi > X.Rows || lo > hi || len(probs) < (hi-lo)*c || (emb != nil && len(emb) < (hi-lo)*e) {
 		panic(fmt.Sprintf("selector: %s proxy Forward: bad arguments (cols %d want %d, rows [%d,%d) of %d, len(probs) %d, len(emb) %d)",
 			kind, X.Cols, d, lo, hi, X.Rows, len(probs), len(emb)))
@@ -392,7 +392,7 @@ func (p *mlpProxy) NumClasses() int { return p.c }
 func (p *mlpProxy) EmbedDim() int   { return p.d }
 
 // Forward implements Proxy.
-func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+func (p *mlpProxy) Forward(X *features.Matrix, lo, hi int, probs, emb []float32) {
 	checkForward("mlp", X, lo, hi, p.d, p.c, probs, emb, p.d)
 	rows, d, c := hi-lo, p.d, p.c
 	buf := p.scratch.get(rows * (2*d + c))
@@ -407,7 +407,7 @@ func (p *mlpProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
 
 // forwardLogits implements logitForwarder: the second layer's output plus
 // its bias, in float64.
-func (p *mlpProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+func (p *mlpProxy) forwardLogits(X *features.Matrix, lo, hi int, logits []float64) {
 	checkLogits("mlp", X, lo, hi, p.d, p.c, logits)
 	buf := p.scratch.get(2 * (hi - lo) * p.d)
 	defer p.scratch.put(buf)
@@ -418,7 +418,7 @@ func (p *mlpProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) 
 // logits writes the second layer's output of rows [lo,hi) of X, without its
 // bias, into l64 ((hi-lo)*C), and the embedding into emb when it is non-nil.
 // scratch holds 2*(hi-lo)*D values.
-func (p *mlpProxy) logits(X *cache.Matrix, lo, hi int, emb []float32, scratch, l64 []float64) {
+func (p *mlpProxy) logits(X *features.Matrix, lo, hi int, emb []float32, scratch, l64 []float64) {
 	rows, d, c := hi-lo, p.d, p.c
 	x64, h64 := scratch[:rows*d], scratch[rows*d:2*rows*d]
 	toF64(x64, X.Data[lo*d:hi*d])
@@ -635,7 +635,7 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 
 // Predict returns the class probabilities of every row of X (Rows×C,
 // row-major), computed in parallel over fixed row blocks.
-func Predict(p Proxy, X *cache.Matrix) []float32 {
+func Predict(p Proxy, X *features.Matrix) []float32 {
 	c := p.NumClasses()
 	out := make([]float32, X.Rows*c)
 	_ = selParallel(contextBackground(), X.Rows, selBlockRows, 0, func(_, lo, hi int) {
@@ -646,7 +646,7 @@ func Predict(p Proxy, X *cache.Matrix) []float32 {
 
 // Accuracy returns the fraction of rows of X whose most probable class
 // (lowest index on ties) equals y. It returns 0 for an empty X.
-func Accuracy(p Proxy, X *cache.Matrix, y []int) float64 {
+func Accuracy(p Proxy, X *features.Matrix, y []int) float64 {
 	if X.Rows == 0 {
 		return 0
 	}

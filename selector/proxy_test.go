@@ -8,17 +8,17 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // loadFMNIST returns the first n images of a split as pixels/255 (pooled by
 // pool×pool averaging when pool > 1) and their labels.
-func loadFMNIST(t testing.TB, split string, n, pool int) (*cache.Matrix, []int) {
+func loadFMNIST(t testing.TB, split string, n, pool int) (*features.Matrix, []int) {
 	t.Helper()
 	px, lb := fmnistPixels(t, split, n)
 	h, w := 28, 28
 	oh, ow := h/pool, w/pool
-	m := cache.NewMatrix(n, oh*ow)
+	m := features.NewMatrix(n, oh*ow)
 	y := make([]int, n)
 	for i := range n {
 		img := px[i*h*w : (i+1)*h*w]
@@ -42,7 +42,7 @@ func loadFMNIST(t testing.TB, split string, n, pool int) (*cache.Matrix, []int) 
 
 // blobs returns n rows of d features drawn around c well separated class
 // means, with labels.
-func blobs(seed uint64, n, d, c int, spread float64) (*cache.Matrix, []int) {
+func blobs(seed uint64, n, d, c int, spread float64) (*features.Matrix, []int) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	means := make([][]float64, c)
 	for k := range means {
@@ -51,7 +51,7 @@ func blobs(seed uint64, n, d, c int, spread float64) (*cache.Matrix, []int) {
 			means[k][j] = rng.NormFloat64() * 4
 		}
 	}
-	m := cache.NewMatrix(n, d)
+	m := features.NewMatrix(n, d)
 	y := make([]int, n)
 	for i := range n {
 		y[i] = i % c
@@ -178,7 +178,7 @@ func TestProxyDeterministic(t *testing.T) {
 // proxy invariant to rescaling and shifting features.
 func TestLinearStandardizeInvariance(t *testing.T) {
 	X, y := blobs(5, 300, 5, 3, 3)
-	Y := cache.NewMatrix(X.Rows, X.Cols)
+	Y := features.NewMatrix(X.Rows, X.Cols)
 	for i, v := range X.Data {
 		j := i % X.Cols
 		Y.Data[i] = v*float32(j*100+1) + float32(j)*7
@@ -219,13 +219,13 @@ func TestTrainProxyErrors(t *testing.T) {
 	one := make([]int, 20)
 	bad := slices.Clone(y)
 	bad[3] = 5
-	nan := cache.NewMatrix(20, 3)
+	nan := features.NewMatrix(20, 3)
 	copy(nan.Data, X.Data)
 	nan.Data[4] = float32(math.NaN())
 	tests := []struct {
 		name string
 		kind string
-		X    *cache.Matrix
+		X    *features.Matrix
 		y    []int
 		c    int
 		want error
@@ -235,7 +235,7 @@ func TestTrainProxyErrors(t *testing.T) {
 		{"numClasses 1", "mlp", X, one, 1, ErrProxyTooFewClasses},
 		{"label range", "linear", X, bad, 2, ErrProxyData},
 		{"length", "mlp", X, y[:5], 2, ErrProxyData},
-		{"empty", "linear", cache.NewMatrix(0, 3), nil, 2, ErrProxyData},
+		{"empty", "linear", features.NewMatrix(0, 3), nil, 2, ErrProxyData},
 		{"nan", "linear", nan, y, 2, ErrProxyData},
 	}
 	for _, tc := range tests {

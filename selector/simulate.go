@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -237,7 +238,7 @@ type sim struct {
 	data         SimData
 	ns           string
 	settings     SimSettings
-	pool0, test0 *cache.Matrix
+	pool0, test0 *features.Matrix
 	poolY, testY []int
 	classes      int
 	strategy     Strategy
@@ -328,8 +329,8 @@ func newSim(cfg SimConfig, data SimData) (*sim, error) {
 
 // labeledMatrix reads generation 0 of set, restricted to ids when given, and
 // keeps the rows that have a label, in ID order.
-func labeledMatrix(set *cache.Set, ids []string, labels map[string]int, classes int) (*cache.Matrix, []int, error) {
-	var m *cache.Matrix
+func labeledMatrix(set *cache.Set, ids []string, labels map[string]int, classes int) (*features.Matrix, []int, error) {
+	var m *features.Matrix
 	var err error
 	if ids != nil {
 		ids = slices.Clone(ids)
@@ -360,8 +361,8 @@ func labeledMatrix(set *cache.Set, ids []string, labels map[string]int, classes 
 }
 
 // subMatrix copies rows idx of m, in that order.
-func subMatrix(m *cache.Matrix, idx []int) *cache.Matrix {
-	out := cache.NewMatrix(len(idx), m.Cols)
+func subMatrix(m *features.Matrix, idx []int) *features.Matrix {
+	out := features.NewMatrix(len(idx), m.Cols)
 	for k, i := range idx {
 		copy(out.Row(k), m.Row(i))
 		out.IDs[k] = m.IDs[i]
@@ -405,8 +406,8 @@ type state struct {
 	order    []int // labeled pool rows in the order bought
 	poolGen  int
 	testGen  int
-	poolCur  *cache.Matrix // features of the current generation (asvp)
-	testCur  *cache.Matrix
+	poolCur  *features.Matrix // features of the current generation (asvp)
+	testCur  *features.Matrix
 	ind      *Indicator
 	updates  int
 	net      *nn.Net // standard: the net of the last round, the next selector
@@ -525,7 +526,7 @@ func (s *sim) resume(st *state) ([]RoundRecord, error) {
 	return recs, nil
 }
 
-func hashRows(m *cache.Matrix, rows []int) string {
+func hashRows(m *features.Matrix, rows []int) string {
 	ids := make([]string, len(rows))
 	for k, i := range rows {
 		ids[k] = m.IDs[i]
@@ -654,7 +655,7 @@ func (s *sim) labelsOf(rows []int) []int {
 }
 
 // trainNet trains a net with recipe (method and seed set) on rows of X.
-func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *cache.Matrix, rows []int) (*nn.Net, nn.TrainStats, error) {
+func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *features.Matrix, rows []int) (*nn.Net, nn.TrainStats, error) {
 	recipe.Method, recipe.Seed = method, seed
 	if method == nn.MethodLPFT && recipe.LPEpochs <= 0 {
 		recipe.LPEpochs = recipe.Epochs
@@ -664,7 +665,7 @@ func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *cache.Ma
 }
 
 // netAccuracy is the fraction of rows of X whose argmax prediction is y.
-func netAccuracy(net *nn.Net, X *cache.Matrix, y []int) float64 {
+func netAccuracy(net *nn.Net, X *features.Matrix, y []int) float64 {
 	if X.Rows == 0 {
 		return 0
 	}
@@ -722,7 +723,7 @@ func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 // live in the same set) into the generation of set whose provenance is prov,
 // adding it when missing, and returns its number. Samples already stored
 // (by an interrupted run) are not written again.
-func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, X *cache.Matrix, withExtra bool, extra *cache.Matrix) (int, error) {
+func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, X *features.Matrix, withExtra bool, extra *features.Matrix) (int, error) {
 	gens, err := set.Generations()
 	if err != nil {
 		return 0, err
@@ -739,7 +740,7 @@ func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, 
 			return 0, err
 		}
 	}
-	mats := []*cache.Matrix{X}
+	mats := []*features.Matrix{X}
 	if withExtra && extra != nil {
 		mats = append(mats, extra)
 	}
@@ -804,13 +805,13 @@ func (p netProxy) inputDim() int   { return p.net.Dim }
 
 // forwardLogits implements logitForwarder with the net's float64 logits, so
 // standard AL's scores saturate no sooner than the proxies'.
-func (p netProxy) forwardLogits(X *cache.Matrix, lo, hi int, logits []float64) {
+func (p netProxy) forwardLogits(X *features.Matrix, lo, hi int, logits []float64) {
 	d, c := p.net.Dim, p.net.Classes
 	checkLogits("net", X, lo, hi, d, c, logits)
 	p.net.Logits(X.Data[lo*d:hi*d], hi-lo, logits[:(hi-lo)*c])
 }
 
-func (p netProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+func (p netProxy) Forward(X *features.Matrix, lo, hi int, probs, emb []float32) {
 	d, c := p.net.Dim, p.net.Classes
 	checkForward("net", X, lo, hi, d, c, probs, emb, d)
 	x := X.Data[lo*d : hi*d]

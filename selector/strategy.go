@@ -19,7 +19,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // Strategy errors, usable with errors.Is.
@@ -39,12 +39,12 @@ var (
 
 // Request is one selection round.
 type Request struct {
-	Pool     *cache.Matrix // features of every sample, one row each
-	Labeled  []bool        // len Pool.Rows; true rows are never picked
-	Proxy    Proxy         // needed by score strategies and badge; nil ok for random/kcenter/typiclust
-	Budget   int           // number of picks, 1..unlabeled
-	Seed     uint64        // seeds every random choice, the order of tied scores included
-	Workers  int           // goroutines; <= 0 means GOMAXPROCS. Results do not depend on it
+	Pool     *features.Matrix // features of every sample, one row each
+	Labeled  []bool           // len Pool.Rows; true rows are never picked
+	Proxy    Proxy            // needed by score strategies and badge; nil ok for random/kcenter/typiclust
+	Budget   int              // number of picks, 1..unlabeled
+	Seed     uint64           // seeds every random choice, the order of tied scores included
+	Workers  int              // goroutines; <= 0 means GOMAXPROCS. Results do not depend on it
 	Progress func(done, total int)
 }
 
@@ -156,7 +156,7 @@ func (req *Request) progress(done, total int) {
 }
 
 // makePicks turns pool indices and scores into Picks.
-func makePicks(pool *cache.Matrix, idx []int, score func(k, i int) float64) []Pick {
+func makePicks(pool *features.Matrix, idx []int, score func(k, i int) float64) []Pick {
 	out := make([]Pick, len(idx))
 	for k, i := range idx {
 		out[k] = Pick{Index: i, ID: rowID(pool, i), Score: score(k, i)}
@@ -165,7 +165,7 @@ func makePicks(pool *cache.Matrix, idx []int, score func(k, i int) float64) []Pi
 }
 
 // rowID returns the ID of row i, or "" when the matrix has no IDs.
-func rowID(m *cache.Matrix, i int) string {
+func rowID(m *features.Matrix, i int) string {
 	if i < len(m.IDs) {
 		return m.IDs[i]
 	}
@@ -301,7 +301,7 @@ func logitUncertainty(name string) func(l []float64) float64 {
 type logitForwarder interface {
 	// forwardLogits writes the logits (bias included) of rows [lo,hi) of X
 	// into logits ((hi-lo)*C). Safe for concurrent use.
-	forwardLogits(X *cache.Matrix, lo, hi int, logits []float64)
+	forwardLogits(X *features.Matrix, lo, hi int, logits []float64)
 }
 
 // scoreStrategy ranks rows by an uncertainty score of the proxy's

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // benchPool returns the benchmark pool (SyntheticMixture, 10 components,
 // seed 42), its labels, and a mask with the first nLabeled rows labeled.
-func benchPool(n, d, nLabeled int) (*cache.Matrix, []int, []bool) {
+func benchPool(n, d, nLabeled int) (*features.Matrix, []int, []bool) {
 	m, y := SyntheticMixture(n, d, 10, 42)
 	lab := make([]bool, n)
 	for i := range nLabeled {
@@ -94,7 +94,7 @@ func (p *peakTracker) done() int64 {
 func BenchmarkSelect1M(b *testing.B) {
 	const n, d, nl, budget = 1_000_000, 512, 1000, 1000
 	pool, y, lab := benchPool(n, d, nl)
-	lx := &cache.Matrix{Rows: nl, Cols: d, Data: pool.Data[:nl*d], IDs: pool.IDs[:nl]}
+	lx := &features.Matrix{Rows: nl, Cols: d, Data: pool.Data[:nl*d], IDs: pool.IDs[:nl]}
 	proxy, err := TrainProxy(DefaultProxyConfig("linear"), lx, y[:nl], 10)
 	if err != nil {
 		b.Fatal(err)
@@ -178,7 +178,7 @@ func BenchmarkMemBandwidth(b *testing.B) {
 func BenchmarkStrategies100k(b *testing.B) {
 	const n, d = 100_000, 128
 	pool, y, lab := benchPool(n, d, 500)
-	lx := &cache.Matrix{Rows: 500, Cols: d, Data: pool.Data[:500*d]}
+	lx := &features.Matrix{Rows: 500, Cols: d, Data: pool.Data[:500*d]}
 	proxy, err := TrainProxy(DefaultProxyConfig("linear"), lx, y[:500], 10)
 	if err != nil {
 		b.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // SyntheticMixture returns n rows of d float32 features drawn from a seeded
@@ -14,13 +14,13 @@ import (
 // Go benchmarks and bench/selector; rows are generated in fixed blocks of
 // 4096, each from its own PCG stream, so the data depend only on the
 // arguments. IDs are "r<index>".
-func SyntheticMixture(n, d, k int, seed uint64) (*cache.Matrix, []int) {
+func SyntheticMixture(n, d, k int, seed uint64) (*features.Matrix, []int) {
 	means := make([]float64, k*d)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	for j := range means {
 		means[j] = 2 * rng.NormFloat64()
 	}
-	m := cache.NewMatrix(n, d)
+	m := features.NewMatrix(n, d)
 	y := make([]int, n)
 	const block = 4096
 	_ = selParallel(context.Background(), n, block, 0, func(b, lo, hi int) {

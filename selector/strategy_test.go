@@ -10,7 +10,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // tableProxy returns fixed probabilities per pool row; its embedding is a
@@ -23,7 +23,7 @@ type tableProxy struct {
 
 func (p *tableProxy) NumClasses() int { return p.c }
 func (p *tableProxy) EmbedDim() int   { return p.e }
-func (p *tableProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) {
+func (p *tableProxy) Forward(X *features.Matrix, lo, hi int, probs, emb []float32) {
 	copy(probs, p.probs[lo*p.c:hi*p.c])
 	if emb != nil {
 		copy(emb, p.emb[lo*p.e:hi*p.e])
@@ -32,9 +32,9 @@ func (p *tableProxy) Forward(X *cache.Matrix, lo, hi int, probs, emb []float32) 
 
 // testPool returns a seeded gaussian-mixture pool, a labeled mask with
 // nLabeled rows set, and a table proxy with random probabilities.
-func testPool(seed uint64, n, d, c, nLabeled int) (*cache.Matrix, []bool, *tableProxy) {
+func testPool(seed uint64, n, d, c, nLabeled int) (*features.Matrix, []bool, *tableProxy) {
 	rng := rand.New(rand.NewPCG(seed, 3))
-	m := cache.NewMatrix(n, d)
+	m := features.NewMatrix(n, d)
 	means := make([]float64, 5*d)
 	for j := range means {
 		means[j] = rng.NormFloat64() * 3
@@ -308,7 +308,7 @@ func TestScoreStrategiesTiedPool(t *testing.T) {
 // testTiedPool runs TestScoreStrategiesTiedPool on an n-row pool.
 func testTiedPool(t *testing.T, n int) {
 	const c, budget = 6, 10
-	pool := cache.NewMatrix(n, 2)
+	pool := features.NewMatrix(n, 2)
 	lab := make([]bool, n)
 	for i := 0; i < n; i += n / 10 {
 		lab[i] = true // 10 labels
@@ -404,7 +404,7 @@ func TestPowerSampling(t *testing.T) {
 		}
 	}
 	// Frequencies on a 4-row pool with known scores.
-	m := cache.NewMatrix(4, 1)
+	m := features.NewMatrix(4, 1)
 	// least probable second class gives margin scores 1-(a-b).
 	tp := &tableProxy{c: 2, e: 1, probs: []float32{0.9, 0.1, 0.7, 0.3, 0.6, 0.4, 0.55, 0.45}, emb: make([]float32, 4)}
 	scores := []float64{0.2, 0.6, 0.8, 0.9}
@@ -433,7 +433,7 @@ func TestPowerSampling(t *testing.T) {
 }
 
 func TestRandomUniform(t *testing.T) {
-	m := cache.NewMatrix(5, 1)
+	m := features.NewMatrix(5, 1)
 	lab := []bool{false, true, false, false, false}
 	s, _ := NewStrategy("random", StrategyOptions{})
 	count := make([]int, 5)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/models/nn"
 )
@@ -117,7 +118,7 @@ func ensureGen(db *cache.DB, set *cache.Set, dim int, source string, prov map[st
 // writeEmbedded stores net.Embed of every row of m into generation gen of
 // set, in batches of batch rows, one transaction each; rows already stored
 // (by an interrupted run) are skipped. Then it marks the generation done.
-func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *cache.Matrix, batch int, progress func(done, total int)) error {
+func writeEmbedded(db *cache.DB, set *cache.Set, gen int, net *nn.Net, m *features.Matrix, batch int, progress func(done, total int)) error {
 	missing, err := set.Missing(gen, m.IDs)
 	if err != nil {
 		return err
@@ -392,7 +393,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	var testSet *cache.Set
-	var testM *cache.Matrix
+	var testM *features.Matrix
 	if *test != "" {
 		if testSet, err = findSet(db, *test, set.Info().Output); err != nil {
 			return err
@@ -473,7 +474,7 @@ func runFinetune(_ context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // netAccuracy is the share of rows of X whose most probable class is y's.
-func netAccuracy(net *nn.Net, X *cache.Matrix, y []int) float64 {
+func netAccuracy(net *nn.Net, X *features.Matrix, y []int) float64 {
 	p := net.Predict(X.Data, X.Rows)
 	c := net.Classes
 	right := 0

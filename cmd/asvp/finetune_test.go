@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -115,7 +116,7 @@ func finetune(t *testing.T, args ...string) finetuneResult {
 
 // readGen returns generation gen of the set of spec, its description and
 // whether it is marked complete.
-func readGen(t *testing.T, cachePath, spec string, gen int) (*cache.Matrix, cache.GenInfo, bool) {
+func readGen(t *testing.T, cachePath, spec string, gen int) (*features.Matrix, cache.GenInfo, bool) {
 	t.Helper()
 	db, err := cache.Open(cachePath, &cache.Options{ReadOnly: true})
 	if err != nil {

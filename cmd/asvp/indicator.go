@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -94,7 +95,7 @@ func observeIndicator(db *cache.DB, set *cache.Set, gen, labels int, logme float
 // liveLogME computes the LogME of the labeled rows X, y and runs
 // observeIndicator on it. Degenerate labels (LogME undefined) are not an
 // error for selection: the verdict then says so and does not re-align.
-func liveLogME(db *cache.DB, set *cache.Set, gen int, X *cache.Matrix, y []int, classes int, cfg selector.IndicatorConfig) (*liveIndicator, error) {
+func liveLogME(db *cache.DB, set *cache.Set, gen int, X *features.Matrix, y []int, classes int, cfg selector.IndicatorConfig) (*liveIndicator, error) {
 	logme, err := selector.LogME(X, y, classes)
 	if err != nil {
 		return &liveIndicator{Generation: gen, Reason: fmt.Sprintf("no verdict: LogME is undefined on these labels: %v", err)}, nil

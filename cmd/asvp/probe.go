@@ -10,13 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/selector"
 )
 
 // labeledRows returns the rows of m that have an oracle label, and the labels.
-func labeledRows(m *cache.Matrix, labels map[string]int) (*cache.Matrix, []int) {
-	out := &cache.Matrix{Cols: m.Cols}
+func labeledRows(m *features.Matrix, labels map[string]int) (*features.Matrix, []int) {
+	out := &features.Matrix{Cols: m.Cols}
 	var y []int
 	for i, id := range m.IDs {
 		if l, ok := labels[id]; ok {
@@ -106,7 +106,7 @@ func runProbe(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		Xt, yt := labeledRows(tm, testLabels)
 		if X.Rows > *n { // a seeded random subset of n rows
 			perm := rand.New(rand.NewPCG(*seed, 0x9e3779b97f4a7c15)).Perm(X.Rows)[:*n]
-			sub := &cache.Matrix{Rows: *n, Cols: X.Cols}
+			sub := &features.Matrix{Rows: *n, Cols: X.Cols}
 			ys := make([]int, *n)
 			for k, i := range perm {
 				sub.IDs = append(sub.IDs, X.IDs[i])

@@ -22,8 +22,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/selector"
 )
 
@@ -132,7 +132,7 @@ func run(mode, out, fm string, n, d, labeled, budget, maxIter int) error {
 // loadFMNIST returns the first n images of a Fashion-MNIST split ("train"
 // or "t10k") in dir as pixels/255, with their labels, read by the datasets
 // package.
-func loadFMNIST(dir, split string, n int) (*cache.Matrix, []int, error) {
+func loadFMNIST(dir, split string, n int) (*features.Matrix, []int, error) {
 	spec := "fashion-mnist:train"
 	if split == "t10k" {
 		spec = "fashion-mnist:test"
@@ -145,7 +145,7 @@ func loadFMNIST(dir, split string, n int) (*cache.Matrix, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m := cache.NewMatrix(n, 784)
+	m := features.NewMatrix(n, 784)
 	for j, p := range px {
 		m.Data[j] = float32(p) / 255
 	}

@@ -1,4 +1,4 @@
-package cache
+package features
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ type Matrix struct {
 // It panics when rows or cols is negative, a programmer error.
 func NewMatrix(rows, cols int) *Matrix {
 	if rows < 0 || cols < 0 {
-		panic(fmt.Sprintf("cache: negative matrix shape %dx%d", rows, cols))
+		panic(fmt.Sprintf("features: negative matrix shape %dx%d", rows, cols))
 	}
 	return &Matrix{IDs: make([]string, rows), Rows: rows, Cols: cols, Data: make([]float32, rows*cols)}
 }
