@@ -78,8 +78,9 @@ type damageOutcome struct {
 
 // exercise opens the damaged file at path, verifies it, reads everything
 // through the API, then writes to it. Every error must be one the caller
-// can act on: ErrCorrupt (naming the file and asvp cache verify when bbolt
-// failed), ErrNotFound or ErrNotCache, never a panic.
+// can act on: ErrCorrupt (a *DamageError naming the file when bbolt
+// failed, so the caller can say how to verify it), ErrNotFound or
+// ErrNotCache, never a panic.
 func exercise(t *testing.T, path, what string) damageOutcome {
 	t.Helper()
 	var out damageOutcome
@@ -91,8 +92,9 @@ func exercise(t *testing.T, path, what string) damageOutcome {
 			out.readErrs = append(out.readErrs, err)
 			if errors.Is(err, errPanicked) {
 				out.panicked = true
-				if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "asvp cache verify --cache "+path) {
-					t.Errorf("%s: %s: %v: does not name the file and asvp cache verify", what, op, err)
+				var de *DamageError
+				if !strings.Contains(err.Error(), path) || !errors.As(err, &de) || de.Path != path {
+					t.Errorf("%s: %s: %v: does not name the file in a *DamageError", what, op, err)
 				}
 			}
 		default:

@@ -266,8 +266,8 @@ func (db *DB) update(what string, fn func(tx *bolt.Tx) error) error {
 // the writer lock is still held and db is marked stuck.
 func (db *DB) write(fn func(tx *bolt.Tx) error) error {
 	if db.stuck.Load() {
-		return fmt.Errorf("%w: %s: an earlier write on the damaged file could not be rolled back; reopen the cache after asvp cache verify --cache %s",
-			ErrCorrupt, db.path, db.path)
+		return &DamageError{Path: db.path, Err: fmt.Errorf("%w: %s: an earlier write on the damaged file could not be rolled back; verify the file, then reopen it",
+			ErrCorrupt, db.path)}
 	}
 	var tx *bolt.Tx
 	err := protect(db.path, func() error {
@@ -309,8 +309,7 @@ func protect(path string, fn func() error) (err error) {
 
 // panicError is the error for panic r raised while reading the file at path.
 func panicError(path string, r any) error {
-	return fmt.Errorf("%w: %s is damaged: %w on it (%v); run asvp cache verify --cache %s",
-		ErrCorrupt, path, errPanicked, r, path)
+	return &DamageError{Path: path, Err: fmt.Errorf("%w: %s is damaged: %w on it (%v)", ErrCorrupt, path, errPanicked, r)}
 }
 
 // isDiskFull reports whether err comes from a full disk or a file-size limit.

@@ -14,8 +14,12 @@ var (
 	// ErrNotFound means a feature set, generation, sample, label set or
 	// record does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrAmbiguous means a set key prefix matches more than one set.
-	ErrAmbiguous = errors.New("ambiguous set key prefix")
+	// ErrAmbiguous means a set key prefix, or a dataset named without its
+	// output, matches more than one feature set.
+	ErrAmbiguous = errors.New("ambiguous")
+	// ErrIncomplete means a generation's writer did not finish it: a killed
+	// run left it half-written, or it holds fewer samples than it should.
+	ErrIncomplete = errors.New("incomplete generation")
 	// ErrMismatch means stored data disagrees with what the caller passed:
 	// a set's dimension or dtype, a generation's dimension, or a vector's length.
 	ErrMismatch = errors.New("mismatch")
@@ -34,3 +38,15 @@ var (
 	// ErrConflict means Merge found two different vectors for the same sample.
 	ErrConflict = errors.New("conflicting vectors")
 )
+
+// DamageError is an error about a damaged file whose structure bbolt
+// cannot walk: Path names the file, so that a caller can say how to check
+// it (Verify). It wraps ErrCorrupt.
+type DamageError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamageError) Error() string { return e.Err.Error() }
+
+func (e *DamageError) Unwrap() error { return e.Err }

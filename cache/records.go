@@ -82,3 +82,14 @@ func (db *DB) DeleteRecords(ns string) error {
 		return root.DeleteBucket([]byte(ns))
 	}))
 }
+
+// deleteRecord removes one record; a missing one is not an error.
+func (db *DB) deleteRecord(ns, key string) error {
+	return db.wrapPath(db.update(fmt.Sprintf("deleting record %s/%s", ns, key), func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords).Bucket([]byte(ns))
+		if b == nil {
+			return nil
+		}
+		return b.Delete([]byte(key))
+	}))
+}

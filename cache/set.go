@@ -592,8 +592,8 @@ func readRows(c *bolt.Cursor, m *features.Matrix, dim, most int, path string) (i
 			if row >= most {
 				// Only pages that loop back can yield more records than
 				// the file has room for; stop before memory runs out.
-				return row, fmt.Errorf("%w: %s yields more than the %d records of dimension %d the file has room for: its pages loop; run asvp cache verify --cache %s",
-					ErrCorrupt, path, most, dim, path)
+				return row, &DamageError{Path: path, Err: fmt.Errorf("%w: %s yields more than the %d records of dimension %d the file has room for: its pages loop",
+					ErrCorrupt, path, most, dim)}
 			}
 			m.IDs = append(m.IDs, "")
 			m.Data = append(m.Data, make([]float32, dim)...)

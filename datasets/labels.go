@@ -82,8 +82,9 @@ func writeLabels(w io.Writer, labels []Label) error {
 	return nil
 }
 
-// ResolveLabels maps each label's class name to its index in classes. A class name not in classes is
-// a *ParseError (file name, line) wrapping ErrUnknownLabel, which lists the known classes.
+// ResolveLabels maps each label to its class index in classes: the label is a class name or, when it
+// names no class, the index itself ("0" to len(classes)-1). Any other label is a *ParseError (file
+// name, line) wrapping ErrUnknownLabel, which lists the known classes.
 func ResolveLabels(labels []Label, classes []string, name string) (map[string]int, error) {
 	index := make(map[string]int, len(classes))
 	for i, c := range classes {
@@ -93,8 +94,12 @@ func ResolveLabels(labels []Label, classes []string, name string) (map[string]in
 	for _, l := range labels {
 		c, ok := index[l.Label]
 		if !ok {
-			return nil, &ParseError{File: name, Line: l.Line, Err: reason(ErrUnknownLabel, nil,
-				"%q (id %q) is not one of the classes %q", l.Label, l.ID, classes)}
+			k, err := strconv.Atoi(l.Label)
+			if err != nil || k < 0 || k >= len(classes) {
+				return nil, &ParseError{File: name, Line: l.Line, Err: reason(ErrUnknownLabel, nil,
+					"%q (id %q) is neither a class name nor an index 0..%d (classes: %q)", l.Label, l.ID, len(classes)-1, classes)}
+			}
+			c = k
 		}
 		out[l.ID] = c
 	}

@@ -80,16 +80,18 @@ func TestWriteLabelsRoundTrip(t *testing.T) {
 }
 
 func TestResolveLabels(t *testing.T) {
-	labels := []Label{{ID: "a", Label: "Bag", Line: 2}, {ID: "b", Label: "Trouser", Line: 3}}
+	labels := []Label{{ID: "a", Label: "Bag", Line: 2}, {ID: "b", Label: "Trouser", Line: 3}, {ID: "d", Label: "3", Line: 4}}
 	got, err := ResolveLabels(labels, FashionMNISTClasses[:], "l.csv")
-	if err != nil || got["a"] != 8 || got["b"] != 1 || len(got) != 2 {
-		t.Errorf("got %v, %v; want a=8 b=1", got, err)
+	if err != nil || got["a"] != 8 || got["b"] != 1 || got["d"] != 3 || len(got) != 3 {
+		t.Errorf("got %v, %v; want a=8 b=1 d=3 (an index)", got, err)
 	}
-	_, err = ResolveLabels(append(labels, Label{ID: "c", Label: "Hat", Line: 7}), FashionMNISTClasses[:], "l.csv")
-	var pe *ParseError
-	if !errors.Is(err, ErrUnknownLabel) || !errors.As(err, &pe) || pe.Line != 7 || !strings.Contains(err.Error(), `"Hat"`) ||
-		!strings.Contains(err.Error(), "Ankle boot") {
-		t.Errorf("err = %v, want ErrUnknownLabel at line 7 listing the classes", err)
+	for _, bad := range []string{"Hat", "10", "-1", "1.0"} {
+		_, err = ResolveLabels(append(labels, Label{ID: "c", Label: bad, Line: 7}), FashionMNISTClasses[:], "l.csv")
+		var pe *ParseError
+		if !errors.Is(err, ErrUnknownLabel) || !errors.As(err, &pe) || pe.Line != 7 || !strings.Contains(err.Error(), `"`+bad+`"`) ||
+			!strings.Contains(err.Error(), "Ankle boot") {
+			t.Errorf("label %q: err = %v, want ErrUnknownLabel at line 7 listing the classes", bad, err)
+		}
 	}
 }
 

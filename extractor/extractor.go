@@ -84,7 +84,7 @@ func New(sess *Session, cfg Config) (*Extractor, error) {
 		cfg.OnError = "skip"
 	}
 	if cfg.OnError != "skip" && cfg.OnError != "fail" {
-		return nil, fmt.Errorf("extractor: --on-error %q: want skip or fail", cfg.OnError)
+		return nil, fmt.Errorf("extractor: OnError %q: want skip or fail", cfg.OnError)
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 2 * time.Second

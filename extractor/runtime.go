@@ -62,16 +62,16 @@ func FindUnderRoots(rel string) (string, []string, bool) {
 	return "", tried, false
 }
 
-// FindLibrary returns the path of the ONNX Runtime library: flagValue when
+// FindLibrary returns the path of the ONNX Runtime library: file when
 // given, else $ASVP_ORT_LIB, else LibraryRelPath under the first of Roots
 // that has it. The error says where it looked and how to install it.
-func FindLibrary(flagValue string) (string, error) {
+func FindLibrary(file string) (string, error) {
 	exists := func(p string) bool { st, err := os.Stat(p); return err == nil && !st.IsDir() }
-	if flagValue != "" {
-		if exists(flagValue) {
-			return flagValue, nil
+	if file != "" {
+		if exists(file) {
+			return file, nil
 		}
-		return "", fmt.Errorf("extractor: --ort-lib %s: no such file: %w", flagValue, ErrNoLibrary)
+		return "", fmt.Errorf("extractor: ONNX Runtime library %s: no such file: %w", file, ErrNoLibrary)
 	}
 	if env := os.Getenv(LibraryEnv); env != "" {
 		if exists(env) {
@@ -84,7 +84,7 @@ func FindLibrary(flagValue string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("extractor: %w (looked in %s); install it with `make setup` in the asvp checkout "+
-		"(it unpacks libonnxruntime.so.1 from npm onnxruntime-node@1.24.3), or pass --ort-lib FILE or set $%s",
+		"(it unpacks libonnxruntime.so.1 from npm onnxruntime-node@1.24.3), or name the library file, or set $%s",
 		ErrNoLibrary, strings.Join(tried, ", "), LibraryEnv)
 }
 

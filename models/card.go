@@ -153,7 +153,7 @@ func (c Card) VerifyFile(path string) (string, error) {
 		return "", err
 	}
 	if c.SHA256 != "" && sum != c.SHA256 {
-		return sum, fmt.Errorf("models: %s has sha256 %s, card %q expects %s (re-run `make setup` or pass the right --model): %w",
+		return sum, fmt.Errorf("models: %s has sha256 %s, card %q expects %s (re-run `make setup`, or use the model the card describes): %w",
 			path, sum, c.Name, c.SHA256, ErrChecksum)
 	}
 	return sum, nil

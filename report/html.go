@@ -7,7 +7,7 @@ import (
 	"html"
 	"html/template"
 
-	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/simulate"
 )
 
 // htmlPage is a self-contained page: styles inline, plots as data URIs,
@@ -58,7 +58,7 @@ type htmlFigure struct {
 	Img         template.HTML
 }
 
-func htmlReport(res *selector.SimResults, sum *selector.Summary, figs []figure) ([]byte, error) {
+func htmlReport(res *simulate.Results, sum *simulate.Summary, figs []figure) ([]byte, error) {
 	summary, budgets, ind := tables(res, sum)
 	data := struct {
 		Name      string

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"image/color"
 
-	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/simulate"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -21,13 +21,13 @@ const (
 // pipelineColor gives each pipeline a fixed colour, so figures agree.
 func pipelineColor(p string) color.RGBA {
 	switch p {
-	case selector.PipelineRandom:
+	case simulate.PipelineRandom:
 		return color.RGBA{R: 0x77, G: 0x77, B: 0x77, A: 0xff}
-	case selector.PipelineStandard:
+	case simulate.PipelineStandard:
 		return color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
-	case selector.PipelineSVPP:
+	case simulate.PipelineSVPP:
 		return color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
-	case selector.PipelineASVP:
+	case simulate.PipelineASVP:
 		return color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 	}
 	return color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
@@ -59,7 +59,7 @@ func render(p *plot.Plot, name, title string) (figure, error) {
 }
 
 // learningCurves plots mean accuracy against labels with a ±1 std band.
-func learningCurves(sum *selector.Summary) (figure, error) {
+func learningCurves(sum *simulate.Summary) (figure, error) {
 	p := plot.New()
 	p.Title.Text = "Learning curves (mean ± std over seeds)"
 	p.X.Label.Text = "labels"
@@ -105,7 +105,7 @@ func learningCurves(sum *selector.Summary) (figure, error) {
 // top: the paper's cost figure. When every pipeline reaches the summary's
 // target accuracy it compares them there, at equal accuracy (labels and
 // compute each needs to get there); otherwise at the final budget.
-func totalCost(sum *selector.Summary) (figure, error) {
+func totalCost(sum *simulate.Summary) (figure, error) {
 	p := plot.New()
 	p.Y.Label.Text = "USD"
 	atTarget := sum.Target != nil && len(sum.Pipelines) > 0
@@ -155,22 +155,22 @@ func totalCost(sum *selector.Summary) (figure, error) {
 
 // timePerPhase plots, per pipeline, the mean seconds per seed spent in each
 // phase over all rounds, stacked.
-func timePerPhase(sum *selector.Summary) (figure, error) {
+func timePerPhase(sum *simulate.Summary) (figure, error) {
 	p := plot.New()
 	p.Title.Text = "Time per phase (seconds per seed, all rounds)"
 	p.Y.Label.Text = "seconds"
 	var names []string
 	phases := []struct {
 		name string
-		get  func(selector.Phases) float64
+		get  func(simulate.Phases) float64
 		c    color.RGBA
 	}{
-		{"proxy train", func(p selector.Phases) float64 { return p.ProxyTrain }, color.RGBA{0x8c, 0x56, 0x4b, 0xff}},
-		{"selection", func(p selector.Phases) float64 { return p.Select }, color.RGBA{0xe3, 0x77, 0xc2, 0xff}},
-		{"indicator", func(p selector.Phases) float64 { return p.Indicator }, color.RGBA{0xbc, 0xbd, 0x22, 0xff}},
-		{"fine-tune", func(p selector.Phases) float64 { return p.Finetune }, color.RGBA{0x1f, 0x77, 0xb4, 0xff}},
-		{"re-align", func(p selector.Phases) float64 { return p.Realign }, color.RGBA{0x17, 0xbe, 0xcf, 0xff}},
-		{"eval train", func(p selector.Phases) float64 { return p.EvalTrain }, color.RGBA{0xc7, 0xc7, 0xc7, 0xff}},
+		{"proxy train", func(p simulate.Phases) float64 { return p.ProxyTrain }, color.RGBA{0x8c, 0x56, 0x4b, 0xff}},
+		{"selection", func(p simulate.Phases) float64 { return p.Select }, color.RGBA{0xe3, 0x77, 0xc2, 0xff}},
+		{"indicator", func(p simulate.Phases) float64 { return p.Indicator }, color.RGBA{0xbc, 0xbd, 0x22, 0xff}},
+		{"fine-tune", func(p simulate.Phases) float64 { return p.Finetune }, color.RGBA{0x1f, 0x77, 0xb4, 0xff}},
+		{"re-align", func(p simulate.Phases) float64 { return p.Realign }, color.RGBA{0x17, 0xbe, 0xcf, 0xff}},
+		{"eval train", func(p simulate.Phases) float64 { return p.EvalTrain }, color.RGBA{0xc7, 0xc7, 0xc7, 0xff}},
 	}
 	for _, ps := range sum.Pipelines {
 		names = append(names, ps.Pipeline)

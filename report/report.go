@@ -1,5 +1,5 @@
 // Package report writes the results of an offline active-learning
-// simulation (selector.SimResults and its selector.Summary) as files a
+// simulation (simulate.Results and its simulate.Summary) as files a
 // person or a program can read: results.json (everything), results.csv
 // (one row per pipeline, seed and round), report.md, a self-contained
 // report.html (plots embedded as base64 PNG, no external URL, no script),
@@ -18,7 +18,7 @@ import (
 	"strings"
 
 	"github.com/asvp-dev/asvp/internal/atomicfile"
-	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/simulate"
 )
 
 // Files lists what Write wrote, as paths.
@@ -29,13 +29,13 @@ type Files struct {
 
 // Document is the content of results.json.
 type Document struct {
-	Results *selector.SimResults `json:"results"`
-	Summary *selector.Summary    `json:"summary"`
+	Results *simulate.Results `json:"results"`
+	Summary *simulate.Summary `json:"summary"`
 }
 
 // Write writes the report of res and its summary sum into dir, creating
 // dir when missing and replacing earlier files of the same names.
-func Write(dir string, res *selector.SimResults, sum *selector.Summary) (Files, error) {
+func Write(dir string, res *simulate.Results, sum *simulate.Summary) (Files, error) {
 	var f Files
 	if res == nil || sum == nil {
 		return f, fmt.Errorf("report: nothing to write (results %v, summary %v)", res != nil, sum != nil)
@@ -65,7 +65,7 @@ func Write(dir string, res *selector.SimResults, sum *selector.Summary) (Files, 
 		return f, err
 	}
 	var figs []figure
-	for _, mk := range []func(*selector.Summary) (figure, error){learningCurves, totalCost, timePerPhase} {
+	for _, mk := range []func(*simulate.Summary) (figure, error){learningCurves, totalCost, timePerPhase} {
 		fig, err := mk(sum)
 		if err != nil {
 			return f, err
@@ -97,23 +97,23 @@ func Write(dir string, res *selector.SimResults, sum *selector.Summary) (Files, 
 
 // resultsCSV has one row per pipeline, seed and round, with the cost of
 // that seed's run up to the round.
-func resultsCSV(res *selector.SimResults, costs selector.CostConfig) ([]byte, error) {
+func resultsCSV(res *simulate.Results, costs simulate.CostConfig) ([]byte, error) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"pipeline", "seed", "round", "labels", "accuracy", "train_accuracy", "method",
 		"proxy_train_s", "select_s", "indicator_s", "finetune_s", "realign_s", "eval_train_s",
 		"select_gen", "pool_gen", "test_gen", "realigned", "updates", "indicator_value", "indicator_update",
 		"labeling_usd", "compute_usd", "total_usd"})
-	runs := selector.Runs(res.Records)
+	runs := simulate.Runs(res.Records)
 	for _, r := range res.Records {
 		run := runs[r.Pipeline][r.Seed]
-		var upto []selector.RoundRecord
+		var upto []simulate.RoundRecord
 		for _, x := range run {
 			if x.Round <= r.Round {
 				upto = append(upto, x)
 			}
 		}
-		c := selector.RoundCost(upto, costs)
+		c := simulate.RoundCost(upto, costs)
 		iv, iu := "", ""
 		if r.Indicator != nil {
 			iv, iu = ff(r.Indicator.Value), strconv.FormatBool(r.Indicator.Update)
@@ -155,7 +155,7 @@ func usd(v float64) string {
 	return fmt.Sprintf("$%.2f", v)
 }
 
-func saving(s *selector.Saving) string {
+func saving(s *simulate.Saving) string {
 	if s == nil {
 		return "—"
 	}
@@ -193,7 +193,7 @@ func (t table) markdown(b *strings.Builder) {
 
 // tables builds the report's tables: the summary, the per-budget ones, the
 // asvp indicator log.
-func tables(res *selector.SimResults, sum *selector.Summary) (summary table, budgets []table, indicator table) {
+func tables(res *simulate.Results, sum *simulate.Summary) (summary table, budgets []table, indicator table) {
 	summary = table{Head: []string{"pipeline", "final accuracy", "AUC", "SSR at final budget", "labels", "labeling",
 		"compute", "total", "saving vs standard", "saving vs svpp", "labels to target", "cost to target"}}
 	for _, ps := range sum.Pipelines {
@@ -233,7 +233,7 @@ func tables(res *selector.SimResults, sum *selector.Summary) (summary table, bud
 	budgets = []table{acc, ssr, cost}
 	indicator = table{Head: []string{"seed", "round", "labels", "LogME", "best", "re-align", "final model", "reason"}}
 	for _, r := range res.Records {
-		if r.Pipeline != selector.PipelineASVP || r.Indicator == nil {
+		if r.Pipeline != simulate.PipelineASVP || r.Indicator == nil {
 			continue
 		}
 		indicator.Rows = append(indicator.Rows, []string{strconv.FormatUint(r.Seed, 10), strconv.Itoa(r.Round),
@@ -244,7 +244,7 @@ func tables(res *selector.SimResults, sum *selector.Summary) (summary table, bud
 }
 
 // settingsLines describes the run in a few lines.
-func settingsLines(res *selector.SimResults, sum *selector.Summary) []string {
+func settingsLines(res *simulate.Results, sum *simulate.Summary) []string {
 	st := res.Settings
 	seeds := make([]string, len(res.Seeds))
 	for i, s := range res.Seeds {
@@ -269,7 +269,7 @@ func settingsLines(res *selector.SimResults, sum *selector.Summary) []string {
 	return lines
 }
 
-func markdown(res *selector.SimResults, sum *selector.Summary, figs []figure) []byte {
+func markdown(res *simulate.Results, sum *simulate.Summary, figs []figure) []byte {
 	var b strings.Builder
 	b.WriteString("# Active learning simulation report\n\n")
 	for _, l := range settingsLines(res, sum) {
@@ -294,7 +294,7 @@ func markdown(res *selector.SimResults, sum *selector.Summary, figs []figure) []
 }
 
 // targetCost renders what a pipeline pays to reach the target accuracy.
-func targetCost(c *selector.TargetCost) string {
+func targetCost(c *simulate.TargetCost) string {
 	if c == nil {
 		return "n/a"
 	}

@@ -14,34 +14,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/realign"
+	"github.com/asvp-dev/asvp/simulate"
 )
 
 // fixture builds results by hand: four pipelines, two seeds, three rounds.
-func fixture() (*selector.SimResults, *selector.Summary) {
-	res := &selector.SimResults{Name: "t", Pipelines: selector.PipelineNames(), Seeds: []uint64{1, 2}, Rounds: 2,
+func fixture() (*simulate.Results, *simulate.Summary) {
+	res := &simulate.Results{Name: "t", Pipelines: simulate.PipelineNames(), Seeds: []uint64{1, 2}, Rounds: 2,
 		PoolSize: 1000, TestSize: 200, Dim: 16, Classes: []string{"a", "b"}}
 	res.Settings.Strategy, res.Settings.Proxy.Kind, res.Settings.Init, res.Settings.Budget = "margin", "mlp", 100, 100
-	res.Settings.Indicator = selector.DefaultIndicatorConfig()
+	res.Settings.Indicator = realign.DefaultIndicatorConfig()
 	accs := map[string][]float64{
-		selector.PipelineRandom:   {0.50, 0.60, 0.70},
-		selector.PipelineStandard: {0.50, 0.70, 0.80},
-		selector.PipelineSVPP:     {0.50, 0.62, 0.71},
-		selector.PipelineASVP:     {0.50, 0.68, 0.79},
+		simulate.PipelineRandom:   {0.50, 0.60, 0.70},
+		simulate.PipelineStandard: {0.50, 0.70, 0.80},
+		simulate.PipelineSVPP:     {0.50, 0.62, 0.71},
+		simulate.PipelineASVP:     {0.50, 0.68, 0.79},
 	}
 	for _, p := range res.Pipelines {
 		for _, seed := range res.Seeds {
 			for r, a := range accs[p] {
-				rec := selector.RoundRecord{Pipeline: p, Seed: seed, Round: r, Labels: 100 * (r + 1),
-					Accuracy: a + 0.01*float64(seed), Method: "ft", Seconds: selector.Phases{EvalTrain: 2}}
+				rec := simulate.RoundRecord{Pipeline: p, Seed: seed, Round: r, Labels: 100 * (r + 1),
+					Accuracy: a + 0.01*float64(seed), Method: "ft", Seconds: simulate.Phases{EvalTrain: 2}}
 				switch p {
-				case selector.PipelineStandard:
-					rec.Seconds = selector.Phases{Finetune: 30, Select: 1}
-				case selector.PipelineSVPP:
+				case simulate.PipelineStandard:
+					rec.Seconds = simulate.Phases{Finetune: 30, Select: 1}
+				case simulate.PipelineSVPP:
 					rec.Seconds.ProxyTrain, rec.Seconds.Select = 3, 1
-				case selector.PipelineASVP:
+				case simulate.PipelineASVP:
 					rec.Seconds.ProxyTrain, rec.Seconds.Select, rec.Seconds.Indicator = 3, 1, 0.5
-					rec.Indicator = &selector.IndicatorLog{Value: -0.3 + 0.1*float64(r), Best: -0.3, Update: r == 1, Reason: "logme <&> reason"}
+					rec.Indicator = &simulate.IndicatorLog{Value: -0.3 + 0.1*float64(r), Best: -0.3, Update: r == 1, Reason: "logme <&> reason"}
 					if r >= 1 {
 						rec.Updates, rec.Method = 1, "ft"
 					}
@@ -53,7 +54,7 @@ func fixture() (*selector.SimResults, *selector.Summary) {
 			}
 		}
 	}
-	return res, selector.Summarize(res, selector.SummaryOptions{Costs: selector.DefaultCostConfig()})
+	return res, simulate.Summarize(res, simulate.SummaryOptions{Costs: simulate.DefaultCostConfig()})
 }
 
 func TestWriteFiles(t *testing.T) {

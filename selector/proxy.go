@@ -48,6 +48,15 @@ type ProxyConfig struct {
 	Seed        uint64  // seeds initialisation and shuffling
 }
 
+// CheckProxyKind returns an error wrapping ErrUnknownProxyKind unless kind
+// is a proxy TrainProxy knows: "linear" or "mlp".
+func CheckProxyKind(kind string) error {
+	if kind != "linear" && kind != "mlp" {
+		return fmt.Errorf("%w %q (valid: linear, mlp)", ErrUnknownProxyKind, kind)
+	}
+	return nil
+}
+
 // DefaultProxyConfig returns the default configuration for kind: for "mlp" the
 // paper's recipe (50 epochs, lr 0.1, Nesterov 0.9, no weight decay, automatic
 // batch size), for "linear" L2 1e-4 and at most 100 L-BFGS iterations (sklearn's max_iter). Both
@@ -82,8 +91,8 @@ type inputEmbedder interface{ embedsInput() bool }
 // TrainProxy trains the proxy cfg.Kind on rows X labelled y in [0,numClasses).
 // X is not modified.
 func TrainProxy(cfg ProxyConfig, X *features.Matrix, y []int, numClasses int) (Proxy, error) {
-	if cfg.Kind != "linear" && cfg.Kind != "mlp" {
-		return nil, fmt.Errorf("%w %q (valid: linear, mlp)", ErrUnknownProxyKind, cfg.Kind)
+	if err := CheckProxyKind(cfg.Kind); err != nil {
+		return nil, err
 	}
 	if numClasses < 2 {
 		return nil, fmt.Errorf("%w: numClasses %d", ErrProxyTooFewClasses, numClasses)

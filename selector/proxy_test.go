@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/features"
+	"github.com/asvp-dev/asvp/internal/fmnisttest"
 )
 
 // loadFMNIST returns the first n images of a split as pixels/255 (pooled by
 // pool×pool averaging when pool > 1) and their labels.
 func loadFMNIST(t testing.TB, split string, n, pool int) (*features.Matrix, []int) {
 	t.Helper()
-	px, lb := fmnistPixels(t, split, n)
+	px, lb := fmnisttest.Pixels(t, map[string]string{"train": "fashion-mnist:train", "t10k": "fashion-mnist:test"}[split], n)
 	h, w := 28, 28
 	oh, ow := h/pool, w/pool
 	m := features.NewMatrix(n, oh*ow)

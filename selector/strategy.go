@@ -1,14 +1,3 @@
-// Package selector trains cheap proxies on cached features and uses them to
-// choose which samples of a pool to label next.
-//
-// Proxies (TrainProxy) are a multinomial logistic regression ("linear") and
-// the ASVP paper's MLP ("mlp"). Strategies (NewStrategy) rank or sample the
-// unlabeled rows of a feature matrix: random, uncertainty scores
-// (least-confidence, margin, entropy) and their power-sampling variants,
-// core-set k-center greedy, BADGE and TypiClust. All of them stream over the
-// pool in fixed row blocks, keep O(n) state, and give the same picks for a
-// seed whatever the worker count. The uncertainty strategies take rows
-// whose scores tie in an order drawn from the seed, never in dataset order.
 package selector
 
 import (

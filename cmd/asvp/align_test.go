@@ -9,25 +9,26 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/loop"
 )
 
-func exportNet(t *testing.T, args ...string) exportResult {
+func exportNet(t *testing.T, args ...string) loop.ExportResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	if err := runExport(args, &stdout, &stderr); err != nil {
 		t.Fatalf("export %v: %v\n%s", args, err, stderr.String())
 	}
-	var res exportResult
+	var res loop.ExportResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("export output is not JSON: %v\n%s", err, stdout.String())
 	}
 	return res
 }
 
-func align(t *testing.T, args ...string) alignResult {
+func align(t *testing.T, args ...string) loop.AlignResult {
 	t.Helper()
 	out := asvp(t, append([]string{"align", "--quiet"}, args...)...)
-	var res alignResult
+	var res loop.AlignResult
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("align output is not JSON: %v\n%s", err, out)
 	}
@@ -41,7 +42,7 @@ func generationCount(t *testing.T, cachePath string) int {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	set, err := findSet(db, fixPool, "")
+	set, err := db.FindSet(fixPool, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestExportAndAlign(t *testing.T) {
 		"f=$(sed -n 2p \"$1\" | cut -d, -f1); test -s \"$f\"\n" + // the image file exists
 		"test \"$3\" -eq 10 && test \"$(wc -l < \"$4\")\" -eq 10\n" + // classes
 		"grep -q '\"output\": \"features\"' \"$5\"\n" + // card names the output
-		"cp " + shellQuote(deploy) + " \"$2\"\n"
+		"cp " + loop.ShellQuote(deploy) + " \"$2\"\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestExportAndAlign(t *testing.T) {
 		{"exit 1", "echo training failed >&2; exit 1", "trainer command failed"},
 		{"garbage model", garbage + " {out}", "not a loadable ONNX model"},
 		{"no model", "true", "trainer command failed"},
-		{"wrong output", "cp " + shellQuote(alignBackbonePath(t)) + " {out}", "no output \"features\""},
+		{"wrong output", "cp " + loop.ShellQuote(alignBackbonePath(t)) + " {out}", "no output \"features\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := asvpRun("align", "--quiet", "--cache", c, "--data", fixPool, "--labeled", labeled, "--trainer-cmd", tc.cmd)
@@ -206,8 +207,8 @@ func TestAlignUsage(t *testing.T) {
 
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{"a b": "'a b'", "it's": `'it'\''s'`, "": "''"} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		if got := loop.ShellQuote(in); got != want {
+			t.Errorf("loop.ShellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,79 +15,57 @@ import (
 	"github.com/asvp-dev/asvp/internal/atomicfile"
 )
 
-// cacheCommand is one `asvp cache` subcommand: its name, its arguments as
-// a usage line shows them, a one-line summary and its runner.
-type cacheCommand struct {
-	name, args, summary string
-	run                 func(args []string, stdout, stderr io.Writer) error
-}
-
-func cacheCommands() []cacheCommand {
-	return []cacheCommand{
-		{"ls", "--cache FILE [--json]",
-			"list the feature sets and their generations: source (simulation generations marked), dimension, sample and error counts",
-			runCacheLs},
-		{"verify", "--cache FILE [--json]",
-			"check the file's structure and every record, label and count; exit status 1 on any problem",
-			runCacheVerify},
-		{"export", "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv] --out FILE",
-			"write one generation's features as NumPy .npy (IDs in FILE.ids.txt) or CSV; by default the generation select uses",
-			runCacheExport},
-		{"errors", "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
-			"list the samples whose extraction failed, with their paths and reasons",
-			runCacheErrors},
-		{"merge", "--out FILE IN1 [IN2 ...]",
-			"join shard files into a new cache; conflicting vectors are an error naming the sample",
-			runCacheMerge},
+func cacheCommands() []command {
+	return []command{
+		{name: "ls", args: "--cache FILE [--json]",
+			summary: "list the feature sets and their generations: source (simulation generations marked), dimension, sample and error counts",
+			new:     func() cmd { return &cacheLsCmd{} }},
+		{name: "verify", args: "--cache FILE [--json]",
+			summary: "check the file's structure and every record, label and count; exit status 1 on any problem",
+			new:     func() cmd { return &cacheVerifyCmd{} }},
+		{name: "export", args: "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv] --out FILE",
+			summary: "write one generation's features as NumPy .npy (IDs in FILE.ids.txt) or CSV; by default the generation select uses",
+			new:     func() cmd { return &cacheExportCmd{} }},
+		{name: "errors", args: "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
+			summary: "list the samples whose extraction failed, with their paths and reasons",
+			new:     func() cmd { return &cacheErrorsCmd{} }},
+		{name: "merge", args: "--out FILE IN1 [IN2 ...]",
+			summary: "join shard files into a new cache; conflicting vectors are an error naming the sample",
+			new:     func() cmd { return &cacheMergeCmd{} }},
 	}
 }
 
-// runCache runs `asvp cache SUB`.
-func runCache(args []string, stdout, stderr io.Writer) error {
-	var names []string
-	for _, c := range cacheCommands() {
-		names = append(names, c.name)
+// readCache opens a cache read-only and runs f on it, returning f's error,
+// else the error of closing it.
+func readCache(path string, f func(db *cache.DB) error) (err error) {
+	db, err := cache.Open(path, &cache.Options{ReadOnly: true})
+	if err != nil {
+		return err
 	}
-	sub := strings.Join(names, ", ")
-	if len(args) == 0 {
-		return fmt.Errorf("cache needs a subcommand: %s: %w", sub, errUsage)
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(stdout, "usage: asvp cache %s [flags]   (asvp cache SUB -h for its flags)\n\nsubcommands:\n", strings.Join(names, "|"))
-		for _, c := range cacheCommands() {
-			fmt.Fprintf(stdout, "  %-7s %s\n", c.name, c.summary)
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
 		}
-		return nil
-	}
-	for _, c := range cacheCommands() {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
-	}
-	return fmt.Errorf("unknown cache subcommand %q (want %s): %w", args[0], sub, errUsage)
+	}()
+	return f(db)
 }
 
-// cacheFlagSet returns the flag set of `asvp cache name`, whose -h shows
-// that subcommand's usage line and summary.
-func cacheFlagSet(name string, stderr io.Writer) (*flag.FlagSet, cacheCommand) {
-	var c cacheCommand
-	for _, cc := range cacheCommands() {
-		if cc.name == name {
-			c = cc
-		}
-	}
-	fs := newFlagSet("cache "+name, stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: asvp cache %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.summary)
-		fs.PrintDefaults()
-	}
-	return fs, c
+// cacheLsCmd is `asvp cache ls`.
+type cacheLsCmd struct {
+	path   string
+	asJSON bool
 }
 
-// usage is the usage error of c.
-func (c cacheCommand) usage() error {
-	return fmt.Errorf("usage: asvp cache %s %s: %w", c.name, c.args, errUsage)
+func (c *cacheLsCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.path, "cache", "", "cache `file` (required)")
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
+}
+
+func (c *cacheLsCmd) validate(fs *flag.FlagSet) error {
+	if err := required("cache", c.path); err != nil {
+		return err
+	}
+	return noArgs(fs.Args())
 }
 
 // genListing is one generation in `asvp cache ls --json`.
@@ -105,55 +83,45 @@ type setListing struct {
 	Generations []genListing `json:"generations"`
 }
 
-func runCacheLs(args []string, stdout, stderr io.Writer) error {
-	fs, cmd := cacheFlagSet("ls", stderr)
-	path := fs.String("cache", "", "cache `file` (required)")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *path == "" || fs.NArg() != 0 {
-		return cmd.usage()
-	}
-	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	infos, err := db.Sets()
-	if err != nil {
-		return err
-	}
+func (c *cacheLsCmd) run(_ context.Context, out, _ io.Writer) error {
 	listing := []setListing{}
-	for _, si := range infos {
-		s, err := db.Set(si.Key)
+	err := readCache(c.path, func(db *cache.DB) error {
+		infos, err := db.Sets()
 		if err != nil {
 			return err
 		}
-		gens, err := s.Generations()
-		if err != nil {
-			return err
-		}
-		sl := setListing{SetInfo: si}
-		for _, g := range gens {
-			n, err := s.Count(g.N)
+		for _, si := range infos {
+			s, err := db.Set(si.Key)
 			if err != nil {
 				return err
 			}
-			e, err := s.ErrorCount(g.N)
+			gens, err := s.Generations()
 			if err != nil {
 				return err
 			}
-			sl.Generations = append(sl.Generations, genListing{GenInfo: g, Simulation: g.Simulation(), Samples: n, Errors: e})
+			sl := setListing{SetInfo: si}
+			for _, g := range gens {
+				n, err := s.Count(g.N)
+				if err != nil {
+					return err
+				}
+				e, err := s.ErrorCount(g.N)
+				if err != nil {
+					return err
+				}
+				sl.Generations = append(sl.Generations, genListing{GenInfo: g, Simulation: g.Simulation(), Samples: n, Errors: e})
+			}
+			listing = append(listing, sl)
 		}
-		listing = append(listing, sl)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(listing)
+	if c.asJSON {
+		return printJSON(out, listing)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SET\tMODEL\tOUTPUT\tDATASET\tSHARD\tGEN\tSOURCE\tDIM\tDTYPE\tSAMPLES\tERRORS\tCREATED")
 	for _, sl := range listing {
 		shard := sl.Shard
@@ -166,7 +134,7 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 				source += fmt.Sprintf(" (simulation %s)", g.Simulation)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\t%d\t%s\n",
-				sl.Key[:12], sl.Model, sl.Output, sl.Dataset, shard, g.N, source, g.Dim, sl.DType,
+				cache.ShortKey(sl.Key), sl.Model, sl.Output, sl.Dataset, shard, g.N, source, g.Dim, sl.DType,
 				g.Samples, g.Errors, g.Created.Local().Format(time.DateTime))
 		}
 	}
@@ -176,152 +144,177 @@ func runCacheLs(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-func runCacheVerify(args []string, stdout, stderr io.Writer) error {
-	fs, cmd := cacheFlagSet("verify", stderr)
-	path := fs.String("cache", "", "cache `file` (required)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fs, args); err != nil {
+// cacheVerifyCmd is `asvp cache verify`.
+type cacheVerifyCmd struct {
+	path   string
+	asJSON bool
+}
+
+func (c *cacheVerifyCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.path, "cache", "", "cache `file` (required)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
+}
+
+func (c *cacheVerifyCmd) validate(fs *flag.FlagSet) error {
+	if err := required("cache", c.path); err != nil {
 		return err
 	}
-	if *path == "" || fs.NArg() != 0 {
-		return cmd.usage()
-	}
+	return noArgs(fs.Args())
+}
+
+func (c *cacheVerifyCmd) run(_ context.Context, out, _ io.Writer) error {
 	var rep cache.Report
-	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
-	switch {
-	case errors.Is(err, cache.ErrCorrupt):
-		// Damaged beyond opening: that is the verdict, reported as a problem.
-		rep.Problems = []cache.Problem{{Gen: -1, Msg: strings.TrimPrefix(err.Error(), "cache: ")}}
-	case err != nil:
+	err := readCache(c.path, func(db *cache.DB) (err error) {
+		rep, err = cache.Verify(db)
 		return err
-	default:
-		defer db.Close()
-		if rep, err = cache.Verify(db); err != nil {
-			return err
-		}
+	})
+	if errors.Is(err, cache.ErrCorrupt) {
+		// Damaged beyond opening: that is the verdict, reported as a problem.
+		rep.Problems, err = []cache.Problem{{Gen: -1, Msg: strings.TrimPrefix(err.Error(), "cache: ")}}, nil
 	}
-	if *asJSON {
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
 		if rep.Problems == nil {
 			rep.Problems = []cache.Problem{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := printJSON(out, rep); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "%s: %d sets, %d generations, %d samples, %d recorded extraction errors, %d label sets\n",
-			*path, rep.Sets, rep.Generations, rep.Samples, rep.Errors, rep.LabelSets)
+		fmt.Fprintf(out, "%s: %d sets, %d generations, %d samples, %d recorded extraction errors, %d label sets\n",
+			c.path, rep.Sets, rep.Generations, rep.Samples, rep.Errors, rep.LabelSets)
 		for _, p := range rep.Problems {
-			fmt.Fprintln(stdout, "PROBLEM", p)
+			fmt.Fprintln(out, "PROBLEM", p)
 		}
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%s: %d problems found", *path, len(rep.Problems))
+		return fmt.Errorf("%s: %d problems found", c.path, len(rep.Problems))
 	}
-	if !*asJSON {
-		fmt.Fprintln(stdout, "ok")
+	if !c.asJSON {
+		fmt.Fprintln(out, "ok")
 	}
 	return nil
 }
 
-func runCacheExport(args []string, stdout, stderr io.Writer) error {
-	fs, cmd := cacheFlagSet("export", stderr)
-	path := fs.String("cache", "", "cache `file` (required)")
-	key := fs.String("set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
-	data := fs.String("data", "", "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
-	output := fs.String("output", "", "without --set: backbone `output` of the feature set (needed when the dataset has several)")
-	gen := fs.Int("gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
-	format := fs.String("format", "", "npy or csv (default: from the --out extension)")
-	out := fs.String("out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
-	if err := parseFlags(fs, args); err != nil {
+// cacheExportCmd is `asvp cache export`.
+type cacheExportCmd struct {
+	set         setFlags
+	key, format string
+	out         string
+	gen         int
+}
+
+func (c *cacheExportCmd) flags(fs *flag.FlagSet) {
+	c.set.register(fs, "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
+	fs.StringVar(&c.key, "set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
+	fs.IntVar(&c.gen, "gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
+	fs.StringVar(&c.format, "format", "", "npy or csv (default: from the --out extension)")
+	fs.StringVar(&c.out, "out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
+}
+
+func (c *cacheExportCmd) validate(fs *flag.FlagSet) error {
+	if err := required("cache", c.set.cache, "out", c.out); err != nil {
 		return err
 	}
-	if *path == "" || *out == "" || fs.NArg() != 0 {
-		return cmd.usage()
-	}
-	if *key != "" && (*data != "" || *output != "") {
+	if c.key != "" && (c.set.data != "" || c.set.output != "") {
 		return fmt.Errorf("give either --set or --data/--output, not both: %w", errUsage)
 	}
-	if *format == "" {
+	if c.format == "" {
 		switch {
-		case strings.HasSuffix(*out, ".npy"):
-			*format = cache.FormatNPY
-		case strings.HasSuffix(*out, ".csv"):
-			*format = cache.FormatCSV
+		case strings.HasSuffix(c.out, ".npy"):
+			c.format = cache.FormatNPY
+		case strings.HasSuffix(c.out, ".csv"):
+			c.format = cache.FormatCSV
 		default:
-			return fmt.Errorf("--format not given and %s ends in neither .npy nor .csv: %w", *out, errUsage)
+			return fmt.Errorf("--format not given and %s ends in neither .npy nor .csv: %w", c.out, errUsage)
 		}
 	}
-	if *format != cache.FormatNPY && *format != cache.FormatCSV {
-		return fmt.Errorf("--format %q: want npy or csv: %w", *format, errUsage)
+	if c.format != cache.FormatNPY && c.format != cache.FormatCSV {
+		return fmt.Errorf("--format %q: want npy or csv: %w", c.format, errUsage)
 	}
-	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	var s *cache.Set
-	if *key != "" {
-		s, err = db.Set(*key)
-	} else {
-		s, _, err = resolveSet(db, *data, *output)
-	}
-	if err != nil {
-		return err
-	}
-	if *gen < 0 {
-		// The rule select and finetune follow: generations above 0 count
-		// once their writer marked them complete, which a simulation's
-		// never are (they are its working state).
-		if *gen, err = pickGen(db, s, -1); err != nil {
+	return noArgs(fs.Args())
+}
+
+func (c *cacheExportCmd) run(_ context.Context, out, _ io.Writer) error {
+	return readCache(c.set.cache, func(db *cache.DB) error {
+		var s *cache.Set
+		var err error
+		if c.key != "" {
+			s, err = db.Set(c.key)
+		} else {
+			s, err = db.FindSet(c.set.data, c.set.output)
+		}
+		if err != nil {
 			return err
 		}
-	}
-	m, err := s.ReadMatrix(*gen)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(*out, func(w io.Writer) error { return cache.ExportMatrix(m, *format, w) }); err != nil {
-		return err
-	}
-	if *format == cache.FormatNPY {
-		if err := atomicfile.Write(*out+".ids.txt", func(w io.Writer) error { return cache.WriteIDs(m, w) }); err != nil {
+		// Without --gen, the rule select and finetune follow: generations
+		// above 0 count once their writer marked them complete, which a
+		// simulation's never are (they are its working state).
+		gen := c.gen
+		if gen < 0 {
+			if gen, err = s.PickGeneration(-1); err != nil {
+				return err
+			}
+		}
+		m, err := s.ReadMatrix(gen)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %d x %d features of set %s generation %d to %s (IDs in %s.ids.txt)\n", m.Rows, m.Cols, s.Key()[:12], *gen, *out, *out)
+		if err := atomicfile.Write(c.out, func(w io.Writer) error { return cache.ExportMatrix(m, c.format, w) }); err != nil {
+			return err
+		}
+		note := ""
+		if c.format == cache.FormatNPY {
+			if err := atomicfile.Write(c.out+".ids.txt", func(w io.Writer) error { return cache.WriteIDs(m, w) }); err != nil {
+				return err
+			}
+			note = fmt.Sprintf(" (IDs in %s.ids.txt)", c.out)
+		}
+		fmt.Fprintf(out, "wrote %d x %d features of set %s generation %d to %s%s\n", m.Rows, m.Cols, s.ShortKey(), gen, c.out, note)
 		return nil
+	})
+}
+
+// cacheMergeCmd is `asvp cache merge`.
+type cacheMergeCmd struct {
+	out string
+	in  []string
+}
+
+func (c *cacheMergeCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.out, "out", "", "new cache `file` to create (required; must not exist)")
+}
+
+func (c *cacheMergeCmd) validate(fs *flag.FlagSet) error {
+	if c.out == "" || fs.NArg() < 1 {
+		return fmt.Errorf("usage: asvp cache merge --out FILE IN1 [IN2 ...]: %w", errUsage)
 	}
-	fmt.Fprintf(stdout, "wrote %d x %d features of set %s generation %d to %s\n", m.Rows, m.Cols, s.Key()[:12], *gen, *out)
+	if _, err := os.Stat(c.out); err == nil {
+		return fmt.Errorf("%s exists: merge writes a new file: %w", c.out, errUsage)
+	}
+	c.in = fs.Args()
 	return nil
 }
 
-func runCacheMerge(args []string, stdout, stderr io.Writer) error {
-	fs, cmd := cacheFlagSet("merge", stderr)
-	out := fs.String("out", "", "new cache `file` to create (required; must not exist)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *out == "" || fs.NArg() < 1 {
-		return cmd.usage()
-	}
-	if _, err := os.Stat(*out); err == nil {
-		return fmt.Errorf("%s exists: merge writes a new file: %w", *out, errUsage)
-	}
+func (c *cacheMergeCmd) run(_ context.Context, out, _ io.Writer) (err error) {
 	var srcs []*cache.DB
 	defer func() {
 		for _, s := range srcs {
-			s.Close()
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}()
-	for _, in := range fs.Args() {
+	for _, in := range c.in {
 		db, err := cache.Open(in, &cache.Options{ReadOnly: true})
 		if err != nil {
 			return err
 		}
 		srcs = append(srcs, db)
 	}
-	dst, err := cache.Open(*out, nil)
+	dst, err := cache.Open(c.out, nil)
 	if err != nil {
 		return err
 	}
@@ -330,52 +323,60 @@ func runCacheMerge(args []string, stdout, stderr io.Writer) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(*out) // a failed merge leaves a partial file: do not keep it
+		os.Remove(c.out) // a failed merge leaves a partial file: do not keep it
 		return err
 	}
-	fmt.Fprintf(stdout, "merged %d caches into %s\n", len(srcs), *out)
+	fmt.Fprintf(out, "merged %d caches into %s\n", len(srcs), c.out)
 	return nil
 }
 
-func runCacheErrors(args []string, stdout, stderr io.Writer) error {
-	fs, cmd := cacheFlagSet("errors", stderr)
-	path := fs.String("cache", "", "cache `file` (required)")
-	data := fs.String("data", "", "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset)")
-	output := fs.String("output", "", "backbone `output` of the feature set (needed when the dataset has several)")
-	gen := fs.Int("gen", 0, "`generation` whose failures to list (0: the extraction's)")
-	asJSON := fs.Bool("json", false, "print a JSON array of {id, path, reason} instead of lines")
-	if err := parseFlags(fs, args); err != nil {
+// cacheErrorsCmd is `asvp cache errors`.
+type cacheErrorsCmd struct {
+	set    setFlags
+	gen    int
+	asJSON bool
+}
+
+func (c *cacheErrorsCmd) flags(fs *flag.FlagSet) {
+	c.set.register(fs, "")
+	fs.IntVar(&c.gen, "gen", 0, "`generation` whose failures to list (0: the extraction's)")
+	fs.BoolVar(&c.asJSON, "json", false, "print a JSON array of {id, path, reason} instead of lines")
+}
+
+func (c *cacheErrorsCmd) validate(fs *flag.FlagSet) error {
+	if err := required("cache", c.set.cache); err != nil {
 		return err
 	}
-	if *path == "" || *gen < 0 || fs.NArg() != 0 {
-		return cmd.usage()
+	if c.gen < 0 {
+		return fmt.Errorf("--gen %d must be 0 or more (usage: asvp cache errors --cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]): %w", c.gen, errUsage)
 	}
-	db, err := cache.Open(*path, &cache.Options{ReadOnly: true})
+	return noArgs(fs.Args())
+}
+
+func (c *cacheErrorsCmd) run(_ context.Context, out, _ io.Writer) error {
+	var errs []cache.SampleError
+	err := readCache(c.set.cache, func(db *cache.DB) error {
+		set, err := db.FindSet(c.set.data, c.set.output)
+		if err != nil {
+			return err
+		}
+		errs, err = set.Errors(c.gen)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	set, _, err := resolveSet(db, *data, *output)
-	if err != nil {
-		return err
-	}
-	errs, err := set.Errors(*gen)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
+	if c.asJSON {
 		if errs == nil {
 			errs = []cache.SampleError{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(errs)
+		return printJSON(out, errs)
 	}
 	// One line per sample, three fields: a tab or line break inside a field
 	// (a file name may hold one) is shown as a space; --json keeps it.
 	flat := strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 	for _, e := range errs {
-		if _, err := fmt.Fprintf(stdout, "%s\t%s\t%s\n", flat.Replace(e.ID), flat.Replace(e.Path), flat.Replace(e.Reason)); err != nil {
+		if _, err := fmt.Fprintf(out, "%s\t%s\t%s\n", flat.Replace(e.ID), flat.Replace(e.Path), flat.Replace(e.Reason)); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,21 +21,24 @@ type check struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("doctor", stderr)
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime shared library (default $ASVP_ORT_LIB, then the set-up path)")
-	asJSON := fs.Bool("json", false, "print the checks as JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+// doctorCmd is `asvp doctor`.
+type doctorCmd struct {
+	ortLib string
+	asJSON bool
+}
+
+func (c *doctorCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ortLib, "ort-lib", "", "ONNX Runtime shared library (default $ASVP_ORT_LIB, then the set-up path)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the checks as JSON")
+}
+
+func (c *doctorCmd) validate(fs *flag.FlagSet) error { return noArgs(fs.Args()) }
+
+func (c *doctorCmd) run(_ context.Context, stdout, _ io.Writer) error {
 	var checks []check
 	add := func(c check) { checks = append(checks, c) }
 
-	lib, err := extractor.FindLibrary(*ortLib)
-	var rt *extractor.Runtime
-	if err == nil {
-		rt, err = extractor.NewRuntime(lib)
-	}
+	rt, err := openRuntime(c.ortLib)
 	if err != nil {
 		add(check{Name: "onnx runtime", Detail: err.Error(), Fix: "run `make setup` (or pass --ort-lib / set $ASVP_ORT_LIB)"})
 	} else {
@@ -84,7 +88,7 @@ func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 			failed++
 		}
 	}
-	if *asJSON {
+	if c.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(checks); err != nil {

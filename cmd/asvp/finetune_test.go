@@ -15,6 +15,7 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/features"
+	"github.com/asvp-dev/asvp/loop"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -74,7 +75,7 @@ func fixtureLabels(t *testing.T, cachePath string, n int) (string, map[string]in
 		t.Fatal(err)
 	}
 	defer db.Close()
-	classes, oracle, err := db.Labels(OracleLabelSet(fixPool))
+	classes, oracle, err := db.OracleLabels(fixPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +102,13 @@ func fixtureLabels(t *testing.T, cachePath string, n int) (string, map[string]in
 	return p, labels
 }
 
-func finetune(t *testing.T, args ...string) finetuneResult {
+func finetune(t *testing.T, args ...string) loop.FinetuneResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	if err := runFinetune(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("finetune %v: %v\n%s", args, err, stderr.String())
 	}
-	var res finetuneResult
+	var res loop.FinetuneResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("finetune output is not JSON: %v\n%s", err, stdout.String())
 	}
@@ -123,7 +124,7 @@ func readGen(t *testing.T, cachePath, spec string, gen int) (*features.Matrix, c
 		t.Fatal(err)
 	}
 	defer db.Close()
-	set, err := findSet(db, spec, "")
+	set, err := db.FindSet(spec, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func oracleAccuracy(t *testing.T, cachePath string, net *nn.Net) float64 {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_, oracle, err := db.Labels(OracleLabelSet(fixTest))
+	_, oracle, err := db.OracleLabels(fixTest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestFinetuneResumesIncomplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := findSet(db, fixPool, "")
+	set, err := db.FindSet(fixPool, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func TestFinetuneResumesIncomplete(t *testing.T) {
 	if latest, err := set.LatestComplete(); err != nil || latest != 0 {
 		t.Fatalf("latest complete generation %d (%v), want 0: the half generation looks complete", latest, err)
 	}
-	if _, err := pickGen(db, set, gen); err == nil || !strings.Contains(err.Error(), "incomplete") {
+	if _, err := set.PickGeneration(gen); err == nil || !strings.Contains(err.Error(), "incomplete") {
 		t.Fatalf("--gen %d on the half generation: %v, want an incomplete error", gen, err)
 	}
 	if err := db.Close(); err != nil {
@@ -371,20 +372,8 @@ func TestFinetuneErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	set, _ := findSet(db, fixPool, "")
+	set, _ := db.FindSet(fixPool, "")
 	if gens, _ := set.Generations(); len(gens) != 1 || m.Rows != fixPoolN {
 		t.Fatalf("failed runs left %d generations", len(gens))
-	}
-}
-
-func TestLabeledSHA256(t *testing.T) {
-	a := labeledSHA256(map[string]int{"x": 1, "y": 2})
-	if a != labeledSHA256(map[string]int{"y": 2, "x": 1}) {
-		t.Fatal("hash depends on map order")
-	}
-	for _, other := range []map[string]int{{"x": 1, "y": 3}, {"x": 1}, {"x": 1, "y": 2, "z": 0}} {
-		if labeledSHA256(other) == a {
-			t.Fatalf("%v hashes like {x:1 y:2}", other)
-		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/loop"
 )
 
 // hostilePNG encodes img as PNG.
@@ -171,7 +172,7 @@ func TestExtractHostileFolder(t *testing.T) {
 	spec := "folder:" + root
 	c := filepath.Join(t.TempDir(), "c.asvp")
 	args := []string{"extract", "--data", spec, "--cache", c, "--batch", "4", "--quiet"}
-	var res extractResult
+	var res loop.ExtractResult
 	if err := json.Unmarshal(asvp(t, args...), &res); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestExtractHostileFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := findSet(db, spec, "")
+	set, err := db.FindSet(spec, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestExtractHostileFolder(t *testing.T) {
 	}
 
 	// A rerun finds everything done, the failures included.
-	var again extractResult
+	var again loop.ExtractResult
 	if err := json.Unmarshal(asvp(t, args...), &again); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestExtractHostileManifest(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%v\n%s", err, stderr)
 				}
-				var res extractResult
+				var res loop.ExtractResult
 				if err := json.Unmarshal(stdout, &res); err != nil || res.Done != 3 || res.Failed != 0 {
 					t.Fatalf("result %+v (%v), want 3 extracted", res, err)
 				}
@@ -412,7 +413,7 @@ func TestReadOnlyAndFullDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		set, err := findSet(db, crashTest, crashOutput)
+		set, err := db.FindSet(crashTest, crashOutput)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +426,7 @@ func TestReadOnlyAndFullDisk(t *testing.T) {
 			t.Errorf("%d samples stored before the disk filled: want whole batches of 32, more than none and fewer than %d", n, crashTestN)
 		}
 		t.Logf("disk full after %d of %d samples: %s", n, crashTestN, strings.TrimSpace(msg))
-		var res extractResult
+		var res loop.ExtractResult
 		if err := json.Unmarshal(asvp(t, args...), &res); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/loop"
 )
 
 var (
@@ -237,7 +238,7 @@ func TestSelectIndicatorAndFirstBatch(t *testing.T) {
 	} {
 		out := asvp(t, append([]string{"select", "--cache", c, "--labeled", labeled, "--budget", "5", "--proxy", "linear",
 			"--out", filepath.Join(dir, "o.csv"), "--quiet"}, tc.args...)...)
-		var res selectResult
+		var res loop.SelectResult
 		if err := json.Unmarshal(out, &res); err != nil || res.Indicator == nil {
 			t.Fatalf("%v: %s (%v)", tc.args, out, err)
 		}

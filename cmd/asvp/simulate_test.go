@@ -12,24 +12,9 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
-	"github.com/asvp-dev/asvp/datasets"
+	"github.com/asvp-dev/asvp/internal/fmnisttest"
 	"github.com/asvp-dev/asvp/report"
 )
-
-// fmnistPixels returns the 28x28 pixels (one byte each, row-major) and the
-// labels of the first n images of a Fashion-MNIST dataset spec.
-func fmnistPixels(t *testing.T, spec string, n int) ([]byte, []int) {
-	t.Helper()
-	ds, err := datasets.Open(spec, datasets.Options{})
-	if err != nil {
-		t.Fatalf("Fashion-MNIST is needed (make setup): %v", err)
-	}
-	px, labels, err := datasets.GrayPixels(ds, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return px, labels
-}
 
 // simCache writes a cache with real Fashion-MNIST data as features:
 // pixels/255 averaged over 2x2 blocks (196-d, to keep the test fast), pool
@@ -47,7 +32,7 @@ func simCache(t *testing.T, poolN, testN int) string {
 		split, spec string
 		n           int
 	}{{"train", "fashion-mnist:train", poolN}, {"t10k", "fashion-mnist:test", testN}} {
-		px, lb := fmnistPixels(t, sp.spec, sp.n)
+		px, lb := fmnisttest.Pixels(t, sp.spec, sp.n)
 		set, err := db.EnsureSet(cache.SetInfo{Model: "pixels", ModelSHA256: "00", Output: "pool_2x2", CardHash: "raw",
 			Dataset: sp.spec, DatasetID: sp.spec, Dim: 196})
 		if err != nil {
@@ -70,7 +55,7 @@ func simCache(t *testing.T, poolN, testN int) string {
 		if err := set.PutBatch(0, ids, vecs); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.PutLabels(OracleLabelSet(sp.spec), classes, labels); err != nil {
+		if err := db.PutOracleLabels(sp.spec, classes, labels); err != nil {
 			t.Fatal(err)
 		}
 	}

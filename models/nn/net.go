@@ -208,6 +208,34 @@ func (n *Net) Predict(x []float32, rows int) []float32 {
 	return probs
 }
 
+// Accuracy returns the share of the rows samples in x whose most probable
+// class (the first, on a tie) is y's; 0 for no rows. It panics when the
+// lengths do not match, a programmer error.
+func (n *Net) Accuracy(x []float32, rows int, y []int) float64 {
+	if rows == 0 {
+		return 0
+	}
+	if len(y) != rows {
+		panic(fmt.Sprintf("nn: accuracy of %d rows with %d labels", rows, len(y)))
+	}
+	probs := n.Predict(x, rows)
+	c := n.Classes
+	right := 0
+	for i := range rows {
+		row := probs[i*c : (i+1)*c]
+		best := 0
+		for k, v := range row {
+			if v > row[best] {
+				best = k
+			}
+		}
+		if best == y[i] {
+			right++
+		}
+	}
+	return float64(right) / float64(rows)
+}
+
 // Logits writes the head's outputs (rows×Classes, row-major), before the
 // softmax, of rows samples in x into dst, in evaluation mode and float64:
 // uncertainty computed from them does not saturate where float32

@@ -83,7 +83,9 @@ func DefaultRecipe(method string) Recipe {
 	return r
 }
 
-func (r Recipe) validate() error {
+// Validate returns an error for a recipe Train cannot run: an unknown
+// method, or a count or rate out of range.
+func (r Recipe) Validate() error {
 	switch r.Method {
 	case MethodLP, MethodFT, MethodLPFT:
 	default:
@@ -153,7 +155,7 @@ func (s TrainStats) FinalLoss() float64 {
 // modified. The same recipe and data give the same weights bit for bit.
 func Train(r Recipe, x []float32, rows, dim int, y []int, classes int) (*Net, TrainStats, error) {
 	start := time.Now()
-	if err := r.validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, TrainStats{}, err
 	}
 	if err := checkData(x, rows, dim, y, classes); err != nil {

@@ -1,4 +1,4 @@
-package selector
+package simulate
 
 import (
 	"encoding/json"
@@ -261,7 +261,7 @@ func TestEquivalentSaving(t *testing.T) {
 // TestSummarize builds results by hand for random and standard (two seeds,
 // three rounds) and checks the summary's curve, SSR and saving.
 func TestSummarize(t *testing.T) {
-	res := &SimResults{Pipelines: []string{PipelineRandom, PipelineStandard}}
+	res := &Results{Pipelines: []string{PipelineRandom, PipelineStandard}}
 	add := func(p string, seed uint64, accs ...float64) {
 		for r, a := range accs {
 			res.Records = append(res.Records, RoundRecord{Pipeline: p, Seed: seed, Round: r, Labels: 100 * (r + 1), Accuracy: a,

@@ -1,15 +1,17 @@
-package selector
+package simulate
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/fmnisttest"
 	"github.com/asvp-dev/asvp/models/nn"
+	"github.com/asvp-dev/asvp/realign"
+	"github.com/asvp-dev/asvp/selector"
 )
 
 const (
@@ -21,7 +23,7 @@ const (
 // tests fast) and their labels as the oracle label set.
 func simFillSet(t testing.TB, db *cache.DB, split, spec string, n int) *cache.Set {
 	t.Helper()
-	px, lb := fmnistPixels(t, split, n)
+	px, lb := fmnisttest.Pixels(t, map[string]string{"train": "fashion-mnist:train", "t10k": "fashion-mnist:test"}[split], n)
 	set, err := db.EnsureSet(cache.SetInfo{
 		Model: "pixels", ModelSHA256: "00", Output: "pixels", CardHash: "raw", Dataset: spec, DatasetID: spec, Dim: simDim,
 	})
@@ -46,14 +48,14 @@ func simFillSet(t testing.TB, db *cache.DB, split, spec string, n int) *cache.Se
 		t.Fatal(err)
 	}
 	classes := []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
-	if err := db.PutLabels("oracle/"+spec, classes, labels); err != nil {
+	if err := db.PutOracleLabels(spec, classes, labels); err != nil {
 		t.Fatal(err)
 	}
 	return set
 }
 
 // simFixture is a cache with 600 pool and 300 test Fashion-MNIST samples.
-func simFixture(t testing.TB) (string, SimData) {
+func simFixture(t testing.TB) (string, Data) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sim.cache")
 	db, err := cache.Open(path, nil)
@@ -64,42 +66,42 @@ func simFixture(t testing.TB) (string, SimData) {
 	return path, simDataOf(t, db, simFillSet(t, db, "train", "fashion-mnist:train", 600), simFillSet(t, db, "t10k", "fashion-mnist:test", 300))
 }
 
-func simDataOf(t testing.TB, db *cache.DB, pool, test *cache.Set) SimData {
+func simDataOf(t testing.TB, db *cache.DB, pool, test *cache.Set) Data {
 	t.Helper()
-	classes, pl, err := db.Labels("oracle/fashion-mnist:train")
+	classes, pl, err := db.OracleLabels("fashion-mnist:train")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, tl, err := db.Labels("oracle/fashion-mnist:test")
+	_, tl, err := db.OracleLabels("fashion-mnist:test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return SimData{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: pl, TestLabels: tl}
+	return Data{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: pl, TestLabels: tl}
 }
 
 // simTestConfig is a small, fast configuration: asvp re-aligns after
 // rounds 1 and 3 ("every 2" with MinLabels 0), so resumption has to find
 // stored generations again.
-func simTestConfig(name string, rounds int) SimConfig {
+func simTestConfig(name string, rounds int) Config {
 	ft := nn.DefaultRecipe(nn.MethodFT)
 	ft.Epochs, ft.Hidden = 8, 32
 	lpft := nn.DefaultRecipe(nn.MethodLPFT)
 	lpft.Epochs, lpft.LPEpochs, lpft.Hidden = 8, 8, 32
-	proxy := DefaultProxyConfig("mlp")
+	proxy := selector.DefaultProxyConfig("mlp")
 	proxy.Epochs = 15
-	ind := DefaultIndicatorConfig()
-	ind.Rule, ind.Every, ind.MinLabels = RuleEvery, 2, 0
-	return SimConfig{
+	ind := realign.DefaultIndicatorConfig()
+	ind.Rule, ind.Every, ind.MinLabels = realign.RuleEvery, 2, 0
+	return Config{
 		Name: name, Pipelines: PipelineNames(), Strategy: "margin", Proxy: proxy,
 		Init: 40, Budget: 30, Rounds: rounds, Seeds: []uint64{1, 2},
-		Indicator: ind, Switch: SwitchConfig{Mode: SwitchAuto}, FT: ft, LPFT: lpft, Workers: 2,
+		Indicator: ind, Switch: realign.SwitchConfig{Mode: realign.SwitchAuto}, FT: ft, LPFT: lpft, Workers: 2,
 	}
 }
 
-func accuracies(res *SimResults) map[string]float64 {
+func accuracies(res *Results) map[string]float64 {
 	out := make(map[string]float64)
 	for _, r := range res.Records {
-		out[recordKey(r.Pipeline, r.Seed, r.Round)] = r.Accuracy
+		out[fmt.Sprintf("%s/%d/%04d", r.Pipeline, r.Seed, r.Round)] = r.Accuracy
 	}
 	return out
 }
@@ -110,7 +112,7 @@ func accuracies(res *SimResults) map[string]float64 {
 func TestSimulateResume(t *testing.T) {
 	ctx := context.Background()
 	_, a := simFixture(t)
-	part, err := Simulate(ctx, simTestConfig("r", 2), a)
+	part, err := Run(ctx, simTestConfig("r", 2), a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestSimulateResume(t *testing.T) {
 			resumed++
 		}
 	}
-	res, err := Simulate(ctx, cfg, a)
+	res, err := Run(ctx, cfg, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestSimulateResume(t *testing.T) {
 	}
 
 	_, b := simFixture(t)
-	full, err := Simulate(ctx, simTestConfig("r", 4), b)
+	full, err := Run(ctx, simTestConfig("r", 4), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestSimulateCrashAfterRealign(t *testing.T) {
 	_, d := simFixture(t)
 	cfg := simTestConfig("c", 1)
 	cfg.Pipelines, cfg.Seeds = []string{PipelineASVP}, []uint64{7}
-	res, err := Simulate(ctx, cfg, d)
+	res, err := Run(ctx, cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,21 +209,10 @@ func TestSimulateCrashAfterRealign(t *testing.T) {
 	}
 	gensBefore, _ := d.Pool.Generations()
 	// Drop round 1's record; keep round 0.
-	kvs, err := d.DB.Records(SimNamespace("c"))
-	if err != nil {
+	if err := d.DB.DeleteSimRounds("c", PipelineASVP, 7, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.DB.DeleteRecords(SimNamespace("c")); err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range kvs {
-		if kv.Key != recordKey(PipelineASVP, 7, 1) {
-			if err := d.DB.PutRecord(SimNamespace("c"), kv.Key, kv.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	again, err := Simulate(ctx, cfg, d)
+	again, err := Run(ctx, cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +229,12 @@ func TestSimulateSettingsConflict(t *testing.T) {
 	_, d := simFixture(t)
 	cfg := simTestConfig("x", 0)
 	cfg.Pipelines = []string{PipelineRandom}
-	if _, err := Simulate(context.Background(), cfg, d); err != nil {
+	if _, err := Run(context.Background(), cfg, d); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Budget = 31
-	if _, err := Simulate(context.Background(), cfg, d); !errors.Is(err, ErrSimConflict) {
-		t.Fatalf("changed budget under the same name: err %v, want ErrSimConflict", err)
+	if _, err := Run(context.Background(), cfg, d); !errors.Is(err, ErrConflict) {
+		t.Fatalf("changed budget under the same name: err %v, want ErrConflict", err)
 	}
 }
 
@@ -251,67 +242,21 @@ func TestSimulateConfigErrors(t *testing.T) {
 	_, d := simFixture(t)
 	for _, tc := range []struct {
 		name string
-		edit func(*SimConfig)
+		edit func(*Config)
 	}{
-		{"unknown pipeline", func(c *SimConfig) { c.Pipelines = []string{"nope"} }},
-		{"no seeds", func(c *SimConfig) { c.Seeds = nil }},
-		{"zero budget", func(c *SimConfig) { c.Budget = 0 }},
-		{"budget beyond pool", func(c *SimConfig) { c.Rounds = 100 }},
-		{"bad name", func(c *SimConfig) { c.Name = "a/b" }},
-		{"bad indicator", func(c *SimConfig) { c.Indicator.Rule = "sometimes" }},
+		{"unknown pipeline", func(c *Config) { c.Pipelines = []string{"nope"} }},
+		{"no seeds", func(c *Config) { c.Seeds = nil }},
+		{"zero budget", func(c *Config) { c.Budget = 0 }},
+		{"budget beyond pool", func(c *Config) { c.Rounds = 100 }},
+		{"bad name", func(c *Config) { c.Name = "a/b" }},
+		{"bad indicator", func(c *Config) { c.Indicator.Rule = "sometimes" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := simTestConfig("e", 1)
 			tc.edit(&cfg)
-			if _, err := Simulate(context.Background(), cfg, d); err == nil {
+			if _, err := Run(context.Background(), cfg, d); err == nil {
 				t.Fatal("no error")
 			}
 		})
-	}
-}
-
-// TestNetProxyMatchesNet checks the nn.Net wrapper: probabilities equal
-// Predict, and the embedding is the head's input, so that the head applied
-// to it gives the same logits.
-func TestNetProxyMatchesNet(t *testing.T) {
-	X, y := blobs(3, 200, 12, 4, 0.5)
-	net, _, err := nn.Train(nn.DefaultRecipe(nn.MethodFT), X.Data, X.Rows, X.Cols, y, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := NetProxy(net)
-	probs := make([]float32, 50*4)
-	emb := make([]float32, 50*12)
-	p.Forward(X, 10, 60, probs, emb)
-	want := net.Predict(X.Data[10*12:60*12], 50)
-	w := net.Weights()
-	for i := range 50 {
-		for k := range 4 {
-			if probs[i*4+k] != want[i*4+k] {
-				t.Fatalf("row %d class %d: prob %v, Predict %v", i, k, probs[i*4+k], want[i*4+k])
-			}
-		}
-		// softmax(HeadW·emb + HeadB) must equal the probabilities.
-		logits := make([]float64, 4)
-		for k := range 4 {
-			logits[k] = float64(w.HeadB[k])
-			for j := range 12 {
-				logits[k] += float64(w.HeadW[k*12+j]) * float64(emb[i*12+j])
-			}
-		}
-		mx := logits[0]
-		for _, v := range logits {
-			mx = max(mx, v)
-		}
-		var z float64
-		for k := range logits {
-			logits[k] = math.Exp(logits[k] - mx)
-			z += logits[k]
-		}
-		for k := range 4 {
-			if d := logits[k]/z - float64(probs[i*4+k]); d > 1e-4 || d < -1e-4 {
-				t.Fatalf("row %d class %d: head(emb) gives %v, prob %v", i, k, logits[k]/z, probs[i*4+k])
-			}
-		}
 	}
 }

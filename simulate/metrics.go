@@ -1,4 +1,4 @@
-package selector
+package simulate
 
 import (
 	"math"
@@ -260,7 +260,7 @@ func Runs(recs []RoundRecord) map[string]map[uint64][]RoundRecord {
 // equivalent savings of every pipeline of res. Metrics that need a
 // pipeline that did not run (random for SSR, standard or svpp for savings)
 // are left null.
-func Summarize(res *SimResults, opts SummaryOptions) *Summary {
+func Summarize(res *Results, opts SummaryOptions) *Summary {
 	sum := &Summary{Costs: opts.Costs, Projected: opts.Costs.Projected()}
 	runs := Runs(res.Records)
 	order := slices.Clone(res.Pipelines)

@@ -1,14 +1,12 @@
-package selector
+package simulate
 
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -18,6 +16,8 @@ import (
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/models/nn"
+	"github.com/asvp-dev/asvp/realign"
+	"github.com/asvp-dev/asvp/selector"
 )
 
 // Pipelines the simulator runs (METHOD.md, "The three pipelines", plus the
@@ -36,14 +36,14 @@ func PipelineNames() []string {
 
 // Simulation errors, usable with errors.Is.
 var (
-	// ErrSimConfig is returned for a simulation configuration that cannot run.
-	ErrSimConfig = errors.New("selector: bad simulation config")
-	// ErrSimConflict is returned when the cache already holds a simulation
+	// ErrConfig is returned for a simulation configuration that cannot run.
+	ErrConfig = errors.New("simulate: bad configuration")
+	// ErrConflict is returned when the cache already holds a simulation
 	// of the same name run with different settings.
-	ErrSimConflict = errors.New("selector: simulation exists with different settings")
+	ErrConflict = errors.New("simulate: a simulation of this name exists with other settings")
 )
 
-// SimConfig describes an offline active-learning simulation.
+// Config describes an offline active-learning simulation.
 //
 // Rounds are numbered from 0: round 0 labels the initial random batch of
 // Init samples (the same batch, for a seed, in every pipeline); each round
@@ -55,21 +55,21 @@ var (
 // a rerun with the same Name must use the same settings, and resumes each
 // (pipeline, seed) after its last finished round. Adding rounds, seeds or
 // pipelines extends a simulation.
-type SimConfig struct {
+type Config struct {
 	// Name names the simulation; its records are the cache namespace "sim/<Name>".
 	Name      string
 	Pipelines []string
 	// Strategy picks samples in standard, svpp and asvp (random always picks at random).
 	Strategy        string
-	StrategyOptions StrategyOptions
+	StrategyOptions selector.StrategyOptions
 	// Proxy trains the svpp/asvp proxy; its Seed is replaced by one derived
 	// from the simulation seed and round.
-	Proxy                ProxyConfig
+	Proxy                selector.ProxyConfig
 	Init, Budget, Rounds int
 	Seeds                []uint64
 	// Indicator is asvp's re-alignment rule; Switch its final-model method rule.
-	Indicator IndicatorConfig
-	Switch    SwitchConfig
+	Indicator realign.IndicatorConfig
+	Switch    realign.SwitchConfig
 	// FT is the fine-tuning recipe (standard's per-round net, re-alignment,
 	// and every final model trained with "ft"); LPFT the recipe used when
 	// TrainingMethod says "lpft" (and LP when it says "lp", with Method set).
@@ -81,9 +81,9 @@ type SimConfig struct {
 	Progress func(rec RoundRecord, resumed bool)
 }
 
-// SimData is what a simulation reads: feature sets in an open cache and the
+// Data is what a simulation reads: feature sets in an open cache and the
 // oracle labels of their samples.
-type SimData struct {
+type Data struct {
 	DB         *cache.DB
 	Pool, Test *cache.Set
 	// PoolIDs restricts the pool to these samples (nil: every sample of
@@ -143,28 +143,28 @@ type RoundRecord struct {
 	Finished  time.Time     `json:"finished"`
 }
 
-// SimSettings are the settings that shape a simulation's results; a rerun
+// Settings are the settings that shape a simulation's results; a rerun
 // under the same name must match them.
-type SimSettings struct {
-	Strategy        string          `json:"strategy"`
-	StrategyOptions StrategyOptions `json:"strategy_options"`
-	Proxy           ProxyConfig     `json:"proxy"`
-	Init            int             `json:"init"`
-	Budget          int             `json:"budget"`
-	Indicator       IndicatorConfig `json:"indicator"`
-	Switch          SwitchConfig    `json:"switch"`
-	FT              nn.Recipe       `json:"ft"`
-	LPFT            nn.Recipe       `json:"lpft"`
-	PoolSet         string          `json:"pool_set"`
-	TestSet         string          `json:"test_set"`
-	PoolIDs         string          `json:"pool_ids_sha256"`
-	TestIDs         string          `json:"test_ids_sha256"`
+type Settings struct {
+	Strategy        string                   `json:"strategy"`
+	StrategyOptions selector.StrategyOptions `json:"strategy_options"`
+	Proxy           selector.ProxyConfig     `json:"proxy"`
+	Init            int                      `json:"init"`
+	Budget          int                      `json:"budget"`
+	Indicator       realign.IndicatorConfig  `json:"indicator"`
+	Switch          realign.SwitchConfig     `json:"switch"`
+	FT              nn.Recipe                `json:"ft"`
+	LPFT            nn.Recipe                `json:"lpft"`
+	PoolSet         string                   `json:"pool_set"`
+	TestSet         string                   `json:"test_set"`
+	PoolIDs         string                   `json:"pool_ids_sha256"`
+	TestIDs         string                   `json:"test_ids_sha256"`
 }
 
-// SimResults is everything a simulation produced.
-type SimResults struct {
+// Results is everything a simulation produced.
+type Results struct {
 	Name      string        `json:"name"`
-	Settings  SimSettings   `json:"settings"`
+	Settings  Settings      `json:"settings"`
 	Pipelines []string      `json:"pipelines"`
 	Seeds     []uint64      `json:"seeds"`
 	Rounds    int           `json:"rounds"`
@@ -173,14 +173,6 @@ type SimResults struct {
 	Dim       int           `json:"dim"`
 	Classes   []string      `json:"classes"`
 	Records   []RoundRecord `json:"records"` // by pipeline (config order), seed, round
-}
-
-// SimNamespace returns the cache record namespace of simulation name.
-func SimNamespace(name string) string { return "sim/" + name }
-
-// recordKey is the key of one round's record.
-func recordKey(pipeline string, seed uint64, round int) string {
-	return fmt.Sprintf("%s/%d/%04d", pipeline, seed, round)
 }
 
 // Simulate runs (or resumes) the pipelines of cfg for every seed, round by
@@ -211,12 +203,12 @@ func recordKey(pipeline string, seed uint64, round int) string {
 // by their provenance. Features are always read back from the cache after
 // a re-alignment, so a resumed and an uninterrupted run see identical values
 // whatever the set's storage dtype.
-func Simulate(ctx context.Context, cfg SimConfig, data SimData) (*SimResults, error) {
+func Run(ctx context.Context, cfg Config, data Data) (*Results, error) {
 	s, err := newSim(cfg, data)
 	if err != nil {
 		return nil, err
 	}
-	res := &SimResults{
+	res := &Results{
 		Name: cfg.Name, Settings: s.settings, Pipelines: slices.Clone(cfg.Pipelines), Seeds: slices.Clone(cfg.Seeds),
 		Rounds: cfg.Rounds, PoolSize: s.pool0.Rows, TestSize: s.test0.Rows, Dim: s.pool0.Cols, Classes: slices.Clone(data.Classes),
 	}
@@ -224,7 +216,7 @@ func Simulate(ctx context.Context, cfg SimConfig, data SimData) (*SimResults, er
 		for _, seed := range cfg.Seeds {
 			recs, err := s.run(ctx, p, seed)
 			if err != nil {
-				return res, fmt.Errorf("selector: simulation %q, %s seed %d: %w", cfg.Name, p, seed, err)
+				return res, fmt.Errorf("simulate: %q, %s seed %d: %w", cfg.Name, p, seed, err)
 			}
 			res.Records = append(res.Records, recs...)
 		}
@@ -234,20 +226,19 @@ func Simulate(ctx context.Context, cfg SimConfig, data SimData) (*SimResults, er
 
 // sim holds what every (pipeline, seed) run shares.
 type sim struct {
-	cfg          SimConfig
-	data         SimData
-	ns           string
-	settings     SimSettings
+	cfg          Config
+	data         Data
+	settings     Settings
 	pool0, test0 *features.Matrix
 	poolY, testY []int
 	classes      int
-	strategy     Strategy
-	random       Strategy
+	strategy     selector.Strategy
+	random       selector.Strategy
 }
 
-func newSim(cfg SimConfig, data SimData) (*sim, error) {
+func newSim(cfg Config, data Data) (*sim, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrSimConfig}, a...)...)
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
 	}
 	switch {
 	case cfg.Name == "" || strings.ContainsAny(cfg.Name, "/\x00"):
@@ -281,22 +272,22 @@ func newSim(cfg SimConfig, data SimData) (*sim, error) {
 			return nil, err
 		}
 	}
-	s := &sim{cfg: cfg, data: data, ns: SimNamespace(cfg.Name), classes: len(data.Classes)}
+	s := &sim{cfg: cfg, data: data, classes: len(data.Classes)}
 	var err error
-	if s.strategy, err = NewStrategy(cfg.Strategy, cfg.StrategyOptions); err != nil {
+	if s.strategy, err = selector.NewStrategy(cfg.Strategy, cfg.StrategyOptions); err != nil {
 		return nil, err
 	}
-	s.random, _ = NewStrategy("random", StrategyOptions{})
+	s.random, _ = selector.NewStrategy("random", selector.StrategyOptions{})
 	if seen[PipelineSVPP] || seen[PipelineASVP] {
-		if _, err := TrainProxy(ProxyConfig{Kind: cfg.Proxy.Kind}, nil, nil, 2); errors.Is(err, ErrUnknownProxyKind) {
+		if err := selector.CheckProxyKind(cfg.Proxy.Kind); err != nil {
 			return nil, err
 		}
 	}
 	if s.pool0, s.poolY, err = labeledMatrix(data.Pool, data.PoolIDs, data.PoolLabels, len(data.Classes)); err != nil {
-		return nil, fmt.Errorf("selector: pool: %w", err)
+		return nil, fmt.Errorf("simulate: pool: %w", err)
 	}
 	if s.test0, s.testY, err = labeledMatrix(data.Test, nil, data.TestLabels, len(data.Classes)); err != nil {
-		return nil, fmt.Errorf("selector: test set: %w", err)
+		return nil, fmt.Errorf("simulate: test set: %w", err)
 	}
 	if s.test0.Cols != s.pool0.Cols {
 		return nil, bad("pool features have %d dimensions, test features %d", s.pool0.Cols, s.test0.Cols)
@@ -304,7 +295,7 @@ func newSim(cfg SimConfig, data SimData) (*sim, error) {
 	if need := cfg.Init + cfg.Rounds*cfg.Budget; need > s.pool0.Rows {
 		return nil, bad("init %d + %d rounds x budget %d = %d labels, the labeled pool holds %d", cfg.Init, cfg.Rounds, cfg.Budget, need, s.pool0.Rows)
 	}
-	s.settings = SimSettings{
+	s.settings = Settings{
 		Strategy: cfg.Strategy, StrategyOptions: cfg.StrategyOptions, Proxy: cfg.Proxy, Init: cfg.Init, Budget: cfg.Budget,
 		Indicator: cfg.Indicator, Switch: cfg.Switch, FT: cfg.FT, LPFT: cfg.LPFT,
 		PoolSet: data.Pool.Key(), TestSet: data.Test.Key(), PoolIDs: hashIDs(s.pool0.IDs), TestIDs: hashIDs(s.test0.IDs),
@@ -314,15 +305,15 @@ func newSim(cfg SimConfig, data SimData) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch got, err := data.DB.Record(s.ns, "settings"); {
+	switch got, err := data.DB.SimSettings(cfg.Name); {
 	case errors.Is(err, cache.ErrNotFound):
-		if err := data.DB.PutRecord(s.ns, "settings", want); err != nil {
+		if err := data.DB.PutSimSettings(cfg.Name, want); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, err
 	case string(got) != string(want):
-		return nil, fmt.Errorf("%w: %q was run with %s, now %s: pick another name", ErrSimConflict, cfg.Name, got, want)
+		return nil, fmt.Errorf("%w: %q was run with %s, now %s: pick another name", ErrConflict, cfg.Name, got, want)
 	}
 	return s, nil
 }
@@ -348,14 +339,14 @@ func labeledMatrix(set *cache.Set, ids []string, labels map[string]int, classes 
 	for i, id := range m.IDs {
 		if c, ok := labels[id]; ok {
 			if c < 0 || c >= classes {
-				return nil, nil, fmt.Errorf("%w: sample %q has label %d outside [0,%d)", ErrSimConfig, id, c, classes)
+				return nil, nil, fmt.Errorf("%w: sample %q has label %d outside [0,%d)", ErrConfig, id, c, classes)
 			}
 			keep = append(keep, i)
 			y = append(y, c)
 		}
 	}
 	if len(keep) == 0 {
-		return nil, nil, fmt.Errorf("%w: none of the %d samples of set %s has an oracle label", ErrSimConfig, m.Rows, set.Key())
+		return nil, nil, fmt.Errorf("%w: none of the %d samples of set %s has an oracle label", ErrConfig, m.Rows, set.Key())
 	}
 	return subMatrix(m, keep), y, nil
 }
@@ -381,17 +372,6 @@ func hashIDs(ids []string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// deriveSeed mixes a simulation seed, a round and a purpose into a seed.
-func deriveSeed(seed uint64, round int, purpose string) uint64 {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], seed)
-	binary.LittleEndian.PutUint64(b[8:], uint64(round))
-	h.Write(b[:])
-	h.Write([]byte(purpose))
-	return h.Sum64()
-}
-
 // initialBatch returns the pool rows of the first random batch of a seed.
 func initialBatch(n, k int, seed uint64) []int {
 	rng := rand.New(rand.NewPCG(seed, 0x696e6974)) // stream "init"
@@ -408,7 +388,7 @@ type state struct {
 	testGen  int
 	poolCur  *features.Matrix // features of the current generation (asvp)
 	testCur  *features.Matrix
-	ind      *Indicator
+	ind      *realign.Indicator
 	updates  int
 	net      *nn.Net // standard: the net of the last round, the next selector
 }
@@ -424,7 +404,7 @@ func (st *state) add(rows []int) {
 func (s *sim) run(ctx context.Context, pipeline string, seed uint64) ([]RoundRecord, error) {
 	st := &state{pipeline: pipeline, seed: seed, labeled: make([]bool, s.pool0.Rows), poolCur: s.pool0, testCur: s.test0}
 	if pipeline == PipelineASVP {
-		st.ind = NewIndicator(s.cfg.Indicator)
+		st.ind = realign.NewIndicator(s.cfg.Indicator)
 	}
 	recs, err := s.resume(st)
 	if err != nil {
@@ -442,7 +422,7 @@ func (s *sim) run(ctx context.Context, pipeline string, seed uint64) ([]RoundRec
 		if err != nil {
 			return recs, err
 		}
-		if err := s.data.DB.PutRecord(s.ns, recordKey(pipeline, seed, r), b); err != nil {
+		if err := s.data.DB.PutSimRound(s.cfg.Name, pipeline, seed, r, b); err != nil {
 			return recs, err
 		}
 		recs = append(recs, rec)
@@ -456,8 +436,7 @@ func (s *sim) run(ctx context.Context, pipeline string, seed uint64) ([]RoundRec
 // resume loads the finished rounds of st's pipeline and seed and rebuilds
 // st after the last of them (records beyond cfg.Rounds are kept and returned).
 func (s *sim) resume(st *state) ([]RoundRecord, error) {
-	prefix := fmt.Sprintf("%s/%d/", st.pipeline, st.seed)
-	kvs, err := s.data.DB.Records(s.ns)
+	stored, err := s.data.DB.SimRounds(s.cfg.Name, st.pipeline, st.seed)
 	if err != nil {
 		return nil, err
 	}
@@ -466,13 +445,10 @@ func (s *sim) resume(st *state) ([]RoundRecord, error) {
 		index[id] = i
 	}
 	var recs []RoundRecord
-	for _, kv := range kvs {
-		if !strings.HasPrefix(kv.Key, prefix) {
-			continue
-		}
+	for _, kv := range stored {
 		var rec RoundRecord
 		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			return nil, fmt.Errorf("record %s: %w", kv.Key, err)
+			return nil, fmt.Errorf("stored round %d: %w", kv.Round, err)
 		}
 		if rec.Round != len(recs) {
 			break // a gap: resume after the last contiguous round
@@ -481,18 +457,18 @@ func (s *sim) resume(st *state) ([]RoundRecord, error) {
 		for k, id := range rec.Picks {
 			i, ok := index[id]
 			if !ok {
-				return nil, fmt.Errorf("%w: record %s picks %q, not in the pool", ErrSimConflict, kv.Key, id)
+				return nil, fmt.Errorf("%w: record %s picks %q, not in the pool", ErrConflict, fmt.Sprintf("round %d", kv.Round), id)
 			}
 			rows[k] = i
 		}
 		st.add(rows)
 		if h := hashRows(s.pool0, st.order); h != rec.Labeled {
-			return nil, fmt.Errorf("%w: record %s: labeled set hash %s, replay gives %s", ErrSimConflict, kv.Key, rec.Labeled, h)
+			return nil, fmt.Errorf("%w: record %s: labeled set hash %s, replay gives %s", ErrConflict, fmt.Sprintf("round %d", kv.Round), rec.Labeled, h)
 		}
 		if rec.Indicator != nil && st.ind != nil {
 			d := st.ind.Observe(rec.Round, rec.Labels, rec.Indicator.Value)
 			if d.Update != rec.Indicator.Update {
-				return nil, fmt.Errorf("%w: record %s: indicator replay decides update=%v, stored %v", ErrSimConflict, kv.Key, d.Update, rec.Indicator.Update)
+				return nil, fmt.Errorf("%w: record %s: indicator replay decides update=%v, stored %v", ErrConflict, fmt.Sprintf("round %d", kv.Round), d.Update, rec.Indicator.Update)
 			}
 		}
 		if rec.Realigned && st.ind != nil {
@@ -519,7 +495,7 @@ func (s *sim) resume(st *state) ([]RoundRecord, error) {
 		// The next round selects with the last round's net: retrain it, bit
 		// for bit the same (same seed, same rows).
 		last := len(recs) - 1
-		if st.net, _, err = s.trainNet(s.cfg.FT, nn.MethodFT, deriveSeed(st.seed, last, "model"), s.pool0, st.order); err != nil {
+		if st.net, _, err = s.trainNet(s.cfg.FT, nn.MethodFT, selector.RoundSeed(st.seed, last, selector.PurposeModel), s.pool0, st.order); err != nil {
 			return nil, err
 		}
 	}
@@ -558,7 +534,7 @@ func (s *sim) round(ctx context.Context, st *state, r int) (RoundRecord, error) 
 	// 2. asvp: indicator, and maybe re-alignment.
 	if st.pipeline == PipelineASVP {
 		t := time.Now()
-		v, err := LogME(subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
+		v, err := realign.LogME(subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
 		if err != nil {
 			return rec, err
 		}
@@ -579,14 +555,14 @@ func (s *sim) round(ctx context.Context, st *state, r int) (RoundRecord, error) 
 	// 3. The reported model.
 	method, reason := nn.MethodFT, "pipeline "+st.pipeline+" reports a fine-tuned (ft) model"
 	if st.pipeline == PipelineASVP {
-		method, reason = TrainingMethod(st.updates, s.cfg.Switch)
+		method, reason = realign.TrainingMethod(st.updates, s.cfg.Switch)
 	}
 	recipe := s.cfg.FT
 	if method != nn.MethodFT {
 		recipe = s.cfg.LPFT
 	}
 	t := time.Now()
-	net, stats, err := s.trainNet(recipe, method, deriveSeed(st.seed, r, "model"), st.poolCur, st.order)
+	net, stats, err := s.trainNet(recipe, method, selector.RoundSeed(st.seed, r, selector.PurposeModel), st.poolCur, st.order)
 	if err != nil {
 		return rec, err
 	}
@@ -597,26 +573,26 @@ func (s *sim) round(ctx context.Context, st *state, r int) (RoundRecord, error) 
 		rec.Seconds.EvalTrain = time.Since(t).Seconds()
 	}
 	rec.Method, rec.Reason, rec.TrainAcc = method, reason, stats.TrainAcc
-	rec.Accuracy = netAccuracy(net, st.testCur, s.testY)
+	rec.Accuracy = net.Accuracy(st.testCur.Data[:st.testCur.Rows*st.testCur.Cols], st.testCur.Rows, s.testY)
 	rec.Finished = time.Now().UTC()
 	return rec, nil
 }
 
 // selectBatch picks round r's batch for st.
 func (s *sim) selectBatch(ctx context.Context, st *state, r int, ph *Phases) ([]int, error) {
-	req := Request{Pool: st.poolCur, Labeled: st.labeled, Budget: s.cfg.Budget, Seed: deriveSeed(st.seed, r, "select"), Workers: s.cfg.Workers}
+	req := selector.Request{Pool: st.poolCur, Labeled: st.labeled, Budget: s.cfg.Budget, Seed: selector.RoundSeed(st.seed, r, selector.PurposeSelect), Workers: s.cfg.Workers}
 	strat := s.strategy
 	switch st.pipeline {
 	case PipelineRandom:
 		strat = s.random
 	case PipelineStandard:
-		req.Proxy = NetProxy(st.net)
+		req.Proxy = selector.NetProxy(st.net)
 	case PipelineSVPP, PipelineASVP:
-		if needsProxy(s.cfg.Strategy) {
+		if selector.NeedsProxy(s.cfg.Strategy) {
 			t := time.Now()
 			pc := s.cfg.Proxy
-			pc.Seed = deriveSeed(st.seed, r, "proxy")
-			p, err := TrainProxy(pc, subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
+			pc.Seed = selector.RoundSeed(st.seed, r, selector.PurposeProxy)
+			p, err := selector.TrainProxy(pc, subMatrix(st.poolCur, st.order), s.labelsOf(st.order), s.classes)
 			if err != nil {
 				return nil, err
 			}
@@ -637,15 +613,6 @@ func (s *sim) selectBatch(ctx context.Context, st *state, r int, ph *Phases) ([]
 	return rows, nil
 }
 
-// needsProxy reports whether strategy name scores samples with a model.
-func needsProxy(name string) bool {
-	switch name {
-	case "random", "kcenter", "typiclust":
-		return false
-	}
-	return true
-}
-
 func (s *sim) labelsOf(rows []int) []int {
 	y := make([]int, len(rows))
 	for k, i := range rows {
@@ -664,29 +631,13 @@ func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *features
 	return nn.Train(recipe, x.Data, x.Rows, x.Cols, s.labelsOf(rows), s.classes)
 }
 
-// netAccuracy is the fraction of rows of X whose argmax prediction is y.
-func netAccuracy(net *nn.Net, X *features.Matrix, y []int) float64 {
-	if X.Rows == 0 {
-		return 0
-	}
-	probs := net.Predict(X.Data[:X.Rows*X.Cols], X.Rows)
-	c := net.Classes
-	ok := 0
-	for i := range X.Rows {
-		if argmax32(probs[i*c:(i+1)*c]) == y[i] {
-			ok++
-		}
-	}
-	return float64(ok) / float64(X.Rows)
-}
-
 // realign fine-tunes a net on the labeled rows' generation-0 features and
 // stores its Embed of every pool and test sample as a new generation of
 // each set (or finds the one an interrupted run already wrote), then makes
 // it st's current features.
 func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 	t := time.Now()
-	net, _, err := s.trainNet(s.cfg.FT, nn.MethodFT, deriveSeed(st.seed, r, "realign"), s.pool0, st.order)
+	net, _, err := s.trainNet(s.cfg.FT, nn.MethodFT, selector.RoundSeed(st.seed, r, selector.PurposeRealign), s.pool0, st.order)
 	if err != nil {
 		return err
 	}
@@ -698,13 +649,17 @@ func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 		"parent_gen": "0", "realignment": strconv.Itoa(st.updates + 1),
 	}
 	sameSet := s.data.Pool.Key() == s.data.Test.Key()
-	poolGen, err := s.storeAligned(s.data.Pool, prov, net, s.pool0, sameSet, s.test0)
+	mats := []*features.Matrix{s.pool0}
+	if sameSet {
+		mats = append(mats, s.test0)
+	}
+	poolGen, err := s.storeAligned(s.data.Pool, prov, net, mats...)
 	if err != nil {
 		return err
 	}
 	testGen := poolGen
 	if !sameSet {
-		if testGen, err = s.storeAligned(s.data.Test, prov, net, s.test0, false, nil); err != nil {
+		if testGen, err = s.storeAligned(s.data.Test, prov, net, s.test0); err != nil {
 			return err
 		}
 	}
@@ -719,111 +674,20 @@ func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 	return nil
 }
 
-// storeAligned writes net's Embed of X (and of extra, when the test samples
-// live in the same set) into the generation of set whose provenance is prov,
-// adding it when missing, and returns its number. Samples already stored
-// (by an interrupted run) are not written again.
-func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, X *features.Matrix, withExtra bool, extra *features.Matrix) (int, error) {
-	gens, err := set.Generations()
+// storeAligned writes net's Embed of the matrices into the generation of
+// set whose provenance is prov, adding it when missing, and returns its
+// number. Samples already stored (by an interrupted run) are not written
+// again. A simulation's generations are its working state: never marked
+// complete.
+func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, mats ...*features.Matrix) (int, error) {
+	gen, _, err := set.EnsureGeneration(cache.GenInfo{Dim: mats[0].Cols, Source: "adapter", Provenance: prov})
 	if err != nil {
 		return 0, err
 	}
-	gen := -1
-	for _, g := range gens {
-		if g.N > 0 && matchProvenance(g.Provenance, prov) {
-			gen = g.N
-			break
-		}
-	}
-	if gen < 0 {
-		if gen, err = set.AddGeneration(cache.GenInfo{Dim: X.Cols, Source: "adapter", Provenance: prov}); err != nil {
-			return 0, err
-		}
-	}
-	mats := []*features.Matrix{X}
-	if withExtra && extra != nil {
-		mats = append(mats, extra)
-	}
-	const batch = 4096
 	for _, m := range mats {
-		missing, err := set.Missing(gen, m.IDs)
-		if err != nil {
+		if _, err := set.WriteEmbedded(gen, m, net.Embed, 0, nil); err != nil {
 			return 0, err
-		}
-		if len(missing) == 0 {
-			continue
-		}
-		want := make(map[string]bool, len(missing))
-		for _, id := range missing {
-			want[id] = true
-		}
-		for lo := 0; lo < m.Rows; lo += batch {
-			hi := min(lo+batch, m.Rows)
-			var ids []string
-			var rows []int
-			for i := lo; i < hi; i++ {
-				if want[m.IDs[i]] {
-					ids = append(ids, m.IDs[i])
-					rows = append(rows, i)
-				}
-			}
-			if len(ids) == 0 {
-				continue
-			}
-			x := subMatrix(m, rows)
-			out := make([]float32, len(x.Data))
-			net.Embed(x.Data, x.Rows, out)
-			if err := set.PutBatch(gen, ids, out); err != nil {
-				return 0, err
-			}
 		}
 	}
 	return gen, nil
-}
-
-// matchProvenance reports whether got holds every key of want with the same value.
-func matchProvenance(got, want map[string]string) bool {
-	for k, v := range want {
-		if got[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// NetProxy wraps a trained nn.Net as a Proxy: probabilities from Predict,
-// and as embedding the head's input, the adapter output in the net's
-// standardised coordinates ((Embed(x) - Mean) / Std), so BADGE's gradient
-// embeddings are those of the net's last layer. Safe for concurrent use.
-func NetProxy(net *nn.Net) Proxy { return netProxy{net} }
-
-type netProxy struct{ net *nn.Net }
-
-func (p netProxy) NumClasses() int { return p.net.Classes }
-func (p netProxy) EmbedDim() int   { return p.net.Dim }
-func (p netProxy) inputDim() int   { return p.net.Dim }
-
-// forwardLogits implements logitForwarder with the net's float64 logits, so
-// standard AL's scores saturate no sooner than the proxies'.
-func (p netProxy) forwardLogits(X *features.Matrix, lo, hi int, logits []float64) {
-	d, c := p.net.Dim, p.net.Classes
-	checkLogits("net", X, lo, hi, d, c, logits)
-	p.net.Logits(X.Data[lo*d:hi*d], hi-lo, logits[:(hi-lo)*c])
-}
-
-func (p netProxy) Forward(X *features.Matrix, lo, hi int, probs, emb []float32) {
-	d, c := p.net.Dim, p.net.Classes
-	checkForward("net", X, lo, hi, d, c, probs, emb, d)
-	x := X.Data[lo*d : hi*d]
-	copy(probs[:(hi-lo)*c], p.net.Predict(x, hi-lo))
-	if emb == nil {
-		return
-	}
-	e := emb[:(hi-lo)*d]
-	p.net.Embed(x, hi-lo, e)
-	for i := range hi - lo {
-		for j := range d {
-			e[i*d+j] = float32((float64(e[i*d+j]) - p.net.Mean[j]) / p.net.Std[j])
-		}
-	}
 }

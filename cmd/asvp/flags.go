@@ -1,21 +1,138 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/asvp-dev/asvp/cache"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/extractor"
+	"github.com/asvp-dev/asvp/loop"
 	"github.com/asvp-dev/asvp/models"
+	"github.com/asvp-dev/asvp/realign"
+	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/simulate"
 )
+
+// explain turns a command's error into its exit code (2 for a usage error,
+// 1 otherwise) and message, adding the flag or command a library error
+// cannot name.
+func explain(err error) (int, string) {
+	code, msg := 1, err.Error()
+	for strings.HasSuffix(msg, ": "+errUsage.Error()) { // the marker adds nothing to read
+		msg = strings.TrimSuffix(msg, ": "+errUsage.Error())
+	}
+	var oe *loop.OptionError
+	switch {
+	case errors.As(err, &oe):
+		msg = "--" + msg
+		if errors.Is(err, loop.ErrInvalid) {
+			code = 2
+		}
+	case errors.Is(err, loop.ErrNoCache):
+		path := strings.TrimPrefix(msg, loop.ErrNoCache.Error()+": ")
+		msg = fmt.Sprintf("cache %s does not exist: extract features into it first (asvp extract --data SPEC --cache %s)", path, path)
+	case errors.Is(err, cache.ErrAmbiguous):
+		code, msg = 2, msg+"\n(name the feature set with --data and --output, or --set)"
+	case errors.Is(err, simulate.ErrConfig), errors.Is(err, selector.ErrUnknownStrategy),
+		errors.Is(err, selector.ErrUnknownProxyKind), errors.Is(err, realign.ErrIndicatorConfig):
+		code = 2
+	}
+	if errors.Is(err, errUsage) {
+		code = 2
+	}
+	if de := (*cache.DamageError)(nil); errors.As(err, &de) {
+		msg += "; run asvp cache verify --cache " + de.Path
+	}
+	return code, msg
+}
+
+// printJSON writes v to w as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// noArgs is the validation of a command that takes no positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", args, errUsage)
+	}
+	return nil
+}
+
+// required returns a usage error naming the flags whose values are empty;
+// flags alternate names and values.
+func required(flags ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(flags); i += 2 {
+		if flags[i+1] == "" {
+			missing = append(missing, "--"+flags[i])
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	verb := "are"
+	if len(missing) == 1 {
+		verb = "is"
+	}
+	return fmt.Errorf("%s %s required: %w", strings.Join(missing, ", "), verb, errUsage)
+}
+
+// setFlags name a cache and one of its feature sets.
+type setFlags struct {
+	cache, data, output string
+}
+
+func (s *setFlags) register(fs *flag.FlagSet, dataHelp string) {
+	fs.StringVar(&s.cache, "cache", "", "cache `file` (required)")
+	if dataHelp == "" {
+		dataHelp = "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset)"
+	}
+	fs.StringVar(&s.data, "data", "", dataHelp)
+	fs.StringVar(&s.output, "output", "", "backbone `output` of the feature set (needed when the dataset has several)")
+}
+
+// runFlags are the worker and progress flags of long commands.
+type runFlags struct {
+	workers int
+	quiet   bool
+}
+
+func (r *runFlags) register(fs *flag.FlagSet, workersHelp string) {
+	fs.IntVar(&r.workers, "workers", runtime.GOMAXPROCS(0), workersHelp)
+	fs.BoolVar(&r.quiet, "quiet", false, "no progress on stderr")
+}
+
+// log returns stderr, or nil (no progress) with --quiet.
+func (r *runFlags) log(stderr io.Writer) io.Writer {
+	if r.quiet {
+		return nil
+	}
+	return stderr
+}
+
+// indicatorFlags are the re-alignment rule's flags, shared by select and simulate.
+func indicatorFlags(fs *flag.FlagSet, ic *realign.IndicatorConfig) {
+	*ic = realign.DefaultIndicatorConfig()
+	fs.StringVar(&ic.Rule, "indicator", ic.Rule, "re-alignment rule on the labeled set's LogME: plateau, threshold, every or never")
+	fs.IntVar(&ic.Patience, "patience", ic.Patience, "plateau: rounds without a LogME gain of --min-gain before re-aligning")
+	fs.Float64Var(&ic.MinGain, "min-gain", ic.MinGain, "plateau: smallest LogME rise per sample that counts as a gain")
+	fs.Float64Var(&ic.Threshold, "threshold", ic.Threshold, "threshold: re-align when LogME per sample is below this")
+	fs.IntVar(&ic.Every, "every", ic.Every, "every: re-align after this many rounds on the same features")
+	fs.IntVar(&ic.MaxUpdates, "max-updates", ic.MaxUpdates, "most re-alignments (0: no cap)")
+	fs.IntVar(&ic.MinLabels, "min-labels", ic.MinLabels, "no re-alignment below this many labels")
+}
 
 // modelsRelDir is where set-up puts converted backbones, under an asvp root.
 const modelsRelDir = "third_party/models"
@@ -34,6 +151,18 @@ func datasetOptions() datasets.Options {
 	return datasets.Options{FashionMNISTDir: os.Getenv("ASVP_FASHION_MNIST_DIR")}
 }
 
+// openRuntime loads ONNX Runtime from --ort-lib, $ASVP_ORT_LIB or set-up's path.
+func openRuntime(ortLib string) (*extractor.Runtime, error) {
+	lib, err := extractor.FindLibrary(ortLib)
+	if err != nil {
+		if ortLib != "" {
+			return nil, fmt.Errorf("--ort-lib: %w", err)
+		}
+		return nil, fmt.Errorf("%w (or pass --ort-lib FILE)", err)
+	}
+	return extractor.NewRuntime(lib)
+}
+
 // modelFlags are the flags that pick a backbone and, for a user's ONNX file, describe its card.
 type modelFlags struct {
 	model, ortLib                      string
@@ -41,6 +170,9 @@ type modelFlags struct {
 	scale                              float64
 	mean, std                          string
 }
+
+// cardFlags are the modelFlags that describe preprocessing.
+var cardFlags = []string{"input-name", "input-size", "layout", "channel-order", "resize", "scale", "mean", "std"}
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.model, "model", models.DefaultModel, "backbone: a registry name (asvp models ls) or an .onnx file")
@@ -145,89 +277,4 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 		return card, "", fmt.Errorf("--model %s: %w", path, err)
 	}
 	return card, path, nil
-}
-
-// newFlagSet returns the flag set of subcommand name ("extract", "cache
-// ls"), writing errors and its usage to stderr: a usage line, the command's
-// summary, then the flags.
-// parseFlags parses args into fs. A flag that does not exist or a value
-// that does not parse is a usage error (exit code 2); -h stays flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, errUsage)
-}
-
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: asvp %s [flags]\n", name)
-		if sum := subcommandSummary(name); sum != "" {
-			fmt.Fprintf(stderr, "\n%s\n", sum)
-		} else {
-			top, _, _ := strings.Cut(name, " ")
-			for _, c := range commands() {
-				if c.name == top {
-					fmt.Fprintf(stderr, "\n%s\n", c.summary)
-				}
-			}
-		}
-		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// openExistingCache opens a cache that an extraction must already have
-// written. A mistyped path gets an error saying so, instead of a new empty
-// cache file left behind.
-func openExistingCache(path string, readOnly bool) (*cache.DB, error) {
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("cache %s does not exist: extract features into it first (asvp extract --data SPEC --cache %s): %w", path, path, err)
-		}
-		return nil, fmt.Errorf("cache %s: %w", path, err)
-	}
-	return cache.Open(path, &cache.Options{ReadOnly: readOnly})
-}
-
-// shellQuote returns s as one POSIX shell word: unchanged when it holds only
-// characters no shell treats specially, single-quoted otherwise.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// subcommandSummary describes a two-word command ("models ls") for its -h;
-// "" for commands whose top-level summary says it all.
-func subcommandSummary(name string) string {
-	switch name {
-	case "models ls":
-		return "list the backbones of the registry: name, input size and layout, default output, every output with its dimension"
-	case "models import-tfjs":
-		return "convert a TF.js layers model (model.json or nsfwjs model.min.js, with its weight shards) to one ONNX file with pooled outputs; prints its sha256"
-	}
-	return ""
-}
-
-// resolveSet finds the feature set of dataset data (default: the cache's
-// only dataset) and backbone output (needed when it has several), and
-// returns it with the dataset spec used.
-func resolveSet(db *cache.DB, data, output string) (*cache.Set, string, error) {
-	spec := data
-	if spec == "" {
-		var err error
-		if spec, err = onlyDataset(db); err != nil {
-			return nil, "", err
-		}
-	}
-	set, err := findSet(db, spec, output)
-	return set, spec, err
 }

@@ -1,4 +1,4 @@
-package selector
+package realign
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 // ErrLogMEInput is returned by LogME for inputs it cannot score: an empty
 // or inconsistent matrix, labels that do not match its rows or fall
 // outside [0, classes), non-finite features.
-var ErrLogMEInput = errors.New("selector: invalid logme input")
+var ErrLogMEInput = errors.New("realign: invalid logme input")
 
 // ErrLogMEDegenerate is returned by LogME when the evidence cannot be
 // computed, for example when the features are all zero.
-var ErrLogMEDegenerate = errors.New("selector: logme evidence is degenerate")
+var ErrLogMEDegenerate = errors.New("realign: logme evidence is degenerate")
 
 // LogME fixed-point settings. The reference implementation (You et al.,
 // github.com/thuml/LogME) stops after at most 11 iterations or when

@@ -1,4 +1,4 @@
-package selector
+package simulate
 
 // CostConfig prices labels and compute (METHOD.md, "Costs and the metrics
 // to report").

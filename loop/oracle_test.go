@@ -1,4 +1,4 @@
-package main
+package loop
 
 import (
 	"errors"
@@ -26,13 +26,13 @@ func TestStoreOracleLabelsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Change one stored label behind extract's back.
-	classes, labels, err := db.Labels(OracleLabelSet(ds.Spec()))
+	classes, labels, err := db.OracleLabels(ds.Spec())
 	if err != nil || len(labels) != ds.Len() {
 		t.Fatalf("stored %d labels of %d: %v", len(labels), ds.Len(), err)
 	}
 	first := ds.Sample(0).ID
 	labels[first] = (labels[first] + 1) % len(classes)
-	if err := db.PutLabels(OracleLabelSet(ds.Spec()), classes, labels); err != nil {
+	if err := db.PutOracleLabels(ds.Spec(), classes, labels); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {

@@ -1,4 +1,4 @@
-package selector
+package realign
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ const (
 
 // ErrIndicatorConfig is returned by IndicatorConfig.Validate and
 // SwitchConfig.Validate for an unknown rule or mode or a field out of range.
-var ErrIndicatorConfig = errors.New("selector: invalid indicator config")
+var ErrIndicatorConfig = errors.New("realign: invalid indicator config")
 
 // IndicatorConfig is the rule that decides, from the LogME of the labelled
 // set's current features after each round, when to re-align the features.

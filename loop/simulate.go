@@ -1,0 +1,145 @@
+package loop
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/report"
+	"github.com/asvp-dev/asvp/simulate"
+)
+
+// SimulateOptions says what Simulate runs and where it writes the report.
+type SimulateOptions struct {
+	Cache      string
+	Pool, Test string // datasets of the pool and the test set, with oracle labels
+	Output     string // backbone output of their feature sets ("" for the only one)
+	// Config is the simulation; its Name, when empty, is derived from the
+	// settings, so the same settings resume and others start afresh.
+	Config simulate.Config
+	// PoolLimit uses a random subset of PoolLimit labelled pool samples,
+	// drawn with a fixed seed, the same for every pipeline and seed (0: all).
+	PoolLimit int
+	// Costs prices the results; a negative ExtractSeconds is taken from the
+	// cache's extraction record of the pool.
+	Costs          simulate.CostConfig
+	TargetAccuracy float64 // 0: random's final mean accuracy
+	Out            string  // folder of the report
+	Log            io.Writer
+}
+
+// SimulateResult is what Simulate produced.
+type SimulateResult struct {
+	Name    string
+	Summary *simulate.Summary
+	Files   report.Files
+}
+
+// Simulate runs (or resumes) an offline simulation on cached features with
+// the datasets' oracle labels, summarises it and writes the report.
+func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, err error) {
+	if opts.PoolLimit < 0 {
+		return nil, optionErr("pool-limit", "%d: want 0 or more", opts.PoolLimit)
+	}
+	db, err := openExisting(opts.Cache, false)
+	if err != nil {
+		return nil, err
+	}
+	defer closeInto(db, &err)
+	pool, err := db.FindSet(opts.Pool, opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	test, err := db.FindSet(opts.Test, opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	classes, poolLabels, err := db.OracleLabels(opts.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("loop: a simulation needs a labeled pool: %w", err)
+	}
+	testClasses, testLabels, err := db.OracleLabels(opts.Test)
+	if err != nil {
+		return nil, fmt.Errorf("loop: a simulation needs a labeled test set: %w", err)
+	}
+	if !slices.Equal(classes, testClasses) {
+		return nil, fmt.Errorf("loop: pool classes %q differ from test classes %q", classes, testClasses)
+	}
+	data := simulate.Data{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: poolLabels, TestLabels: testLabels}
+	if opts.PoolLimit > 0 {
+		if data.PoolIDs, err = limitPool(pool, poolLabels, opts.PoolLimit); err != nil {
+			return nil, err
+		}
+	}
+	costs := opts.Costs
+	if costs.ExtractSeconds < 0 {
+		if costs.ExtractSeconds, err = db.ExtractionSeconds(pool.Key()); err != nil {
+			return nil, err
+		}
+	}
+	cfg := opts.Config
+	if cfg.Name == "" {
+		cfg.Name = defaultSimName(cfg, pool.Key(), test.Key(), opts.PoolLimit)
+	}
+	if opts.Log != nil {
+		fmt.Fprintf(opts.Log, "simulate %s: pool %s (%s), test %s (%s), pipelines %s, %d seeds, %d rounds\n",
+			cfg.Name, opts.Pool, pool.ShortKey(), opts.Test, test.ShortKey(), strings.Join(cfg.Pipelines, ","), len(cfg.Seeds), cfg.Rounds)
+	}
+	results, err := simulate.Run(ctx, cfg, data)
+	if err != nil {
+		return nil, err
+	}
+	sum := simulate.Summarize(results, simulate.SummaryOptions{Costs: costs, TargetAccuracy: opts.TargetAccuracy})
+	files, err := report.Write(opts.Out, results, sum)
+	if err != nil {
+		return nil, err
+	}
+	return &SimulateResult{Name: cfg.Name, Summary: sum, Files: files}, nil
+}
+
+// limitPool returns a random subset of n labelled pool IDs, drawn with the
+// fixed seed 0 so every pipeline and seed shares it.
+func limitPool(set *cache.Set, labels map[string]int, n int) ([]string, error) {
+	m, err := set.ReadMatrix(0)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range m.IDs {
+		if _, ok := labels[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	if n >= len(ids) {
+		return ids, nil
+	}
+	rng := rand.New(rand.NewPCG(0, 0x706f6f6c)) // stream "pool"
+	perm := rng.Perm(len(ids))[:n]
+	out := make([]string, n)
+	for k, i := range perm {
+		out[k] = ids[i]
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// defaultSimName names a simulation after a hash of what shapes its
+// results, so the same settings resume and different ones start afresh.
+func defaultSimName(cfg simulate.Config, poolKey, testKey string, poolLimit int) string {
+	b, _ := json.Marshal(struct {
+		S, P, T     any
+		Init, B, PL int
+		Ind, Sw     any
+		FT, LPFT    any
+		Pool, Test  string
+	}{cfg.Strategy, cfg.StrategyOptions, cfg.Proxy, cfg.Init, cfg.Budget, poolLimit, cfg.Indicator, cfg.Switch, cfg.FT, cfg.LPFT, poolKey, testKey})
+	h := sha256.Sum256(b)
+	return fmt.Sprintf("%s-%s-%s", cfg.Strategy, cfg.Proxy.Kind, hex.EncodeToString(h[:4]))
+}
