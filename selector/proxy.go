@@ -449,7 +449,12 @@ func (p *mlpProxy) logits(X *features.Matrix, lo, hi int, emb []float32, scratch
 	nn.MatMul(false, true, rows, c, d, h64, d, p.w2w, d, l64, c, false)
 }
 
-// trainMLP trains the reference proxy with mini-batch SGD in float64.
+// trainMLP trains the ASVP paper's proxy on standardised rows z (n×d):
+// Linear(d,d) - BatchNorm1d - ReLU - Linear(d,c), built from models/nn's
+// layers, with PyTorch's Linear initialisation, SGD with Nesterov momentum
+// and a per-epoch cosine schedule. The trained network is folded into two
+// float32 layers that act on raw features: eval-mode batch-norm into the
+// first layer, and the standardisation (mu, sd) too.
 func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []float64) (Proxy, error) {
 	if n < 2 {
 		return nil, fmt.Errorf("%w: mlp proxy needs at least 2 rows, got %d", ErrProxyData, n)
@@ -464,35 +469,23 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 	}
 	bs = max(min(bs, n), 2)
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6d6c70))
-	// PyTorch's default Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+	fc1, bn, fc2 := nn.NewDense("fc1", d, d), nn.NewBatchNorm1d("bn", d), nn.NewDense("fc2", d, c)
+	// PyTorch's default Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+	// drawn in the order W1, b1, W2, b2.
 	bound := 1 / math.Sqrt(float64(d))
-	uni := func(k int) []float64 {
-		v := make([]float64, k)
-		for i := range v {
-			v[i] = (2*rng.Float64() - 1) * bound
+	for _, p := range []*nn.Param{fc1.W, fc1.B, fc2.W, fc2.B} {
+		for i := range p.Value {
+			p.Value[i] = (2*rng.Float64() - 1) * bound
 		}
-		return v
 	}
-	w1, b1, w2, b2 := uni(d*d), uni(d), uni(c*d), uni(c)
-	gamma, beta := make([]float64, d), make([]float64, d)
-	runMean, runVar := make([]float64, d), make([]float64, d)
-	for j := range gamma {
-		gamma[j], runVar[j] = 1, 1
+	relu := &nn.ReLU{}
+	net := &nn.Sequential{Layers: []nn.Layer{fc1, bn, relu, fc2}}
+	params := net.Params()
+	for _, p := range params {
+		p.Decay = true // the proxy's L2 applies to every parameter, as in the reference code
 	}
-	params := [][]float64{w1, b1, gamma, beta, w2, b2}
-	grads := make([][]float64, len(params))
-	vel := make([][]float64, len(params))
-	for i, p := range params {
-		grads[i], vel[i] = make([]float64, len(p)), make([]float64, len(p))
-	}
-	const eps = 1e-5
-	xb := make([]float64, bs*d)
-	hb := make([]float64, bs*d) // pre-BN, then normalised
-	ab := make([]float64, bs*d) // ReLU output
-	da := make([]float64, bs*d) // gradients w.r.t. ReLU output, then pre-BN
-	lg := make([]float64, bs*c) // logits, then dlogits
-	mean, invStd := make([]float64, d), make([]float64, d)
-	s1, s2 := make([]float64, d), make([]float64, d)
+	xb := nn.NewMatrix(bs, d)
+	yb := make([]int, bs)
 	perm := make([]int, n)
 	for i := range perm {
 		perm[i] = i
@@ -502,118 +495,25 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		for start := 0; start+2 <= n; start += bs {
 			m := min(bs, n-start)
-			if m < 2 {
-				break
-			}
+			x := &nn.Matrix{Rows: m, Cols: d, Data: xb.Data[:m*d]}
 			for r := range m {
-				copy(xb[r*d:(r+1)*d], z[perm[start+r]*d:(perm[start+r]+1)*d])
+				copy(x.Data[r*d:(r+1)*d], z[perm[start+r]*d:(perm[start+r]+1)*d])
+				yb[r] = y[perm[start+r]]
 			}
-			// H = X·W1ᵀ
-			nn.MatMul(false, true, m, d, d, xb, d, w1, d, hb, d, false)
-			for j := range d {
-				mean[j], s2[j] = 0, 0
+			for _, p := range params {
+				p.ZeroGrad()
 			}
-			for r := range m {
-				row := hb[r*d : (r+1)*d]
-				for j := range row {
-					row[j] += b1[j]
-					mean[j] += row[j]
-				}
-			}
-			for j := range mean {
-				mean[j] /= float64(m)
-			}
-			for r := range m {
-				row := hb[r*d : (r+1)*d]
-				for j := range row {
-					t := row[j] - mean[j]
-					s2[j] += t * t
-				}
-			}
-			for j := range d {
-				bv := s2[j] / float64(m)
-				invStd[j] = 1 / math.Sqrt(bv+eps)
-				runMean[j] = 0.9*runMean[j] + 0.1*mean[j]
-				runVar[j] = 0.9*runVar[j] + 0.1*s2[j]/float64(m-1)
-			}
-			for r := range m {
-				row := hb[r*d : (r+1)*d]
-				arow := ab[r*d : (r+1)*d]
-				for j := range row {
-					row[j] = (row[j] - mean[j]) * invStd[j]
-					arow[j] = max(gamma[j]*row[j]+beta[j], 0)
-				}
-			}
-			// L = A·W2ᵀ
-			nn.MatMul(false, true, m, c, d, ab, d, w2, d, lg, c, false)
-			for r := range m {
-				row := lg[r*c : (r+1)*c]
-				for j := range row {
-					row[j] += b2[j]
-				}
-				softmaxRow64(row)
-				row[y[perm[start+r]]] -= 1
-				for j := range row {
-					row[j] /= float64(m)
-				}
-			}
-			// Last layer.
-			gw1, gb1, gg, gbe, gw2, gb2 := grads[0], grads[1], grads[2], grads[3], grads[4], grads[5]
-			// gW2 = Lᵀ·A
-			nn.MatMul(true, false, c, d, m, lg, c, ab, d, gw2, d, false)
-			clear(gb2)
-			for r := range m {
-				for j := range c {
-					gb2[j] += lg[r*c+j]
-				}
-			}
-			// dA = L·W2
-			nn.MatMul(false, false, m, d, c, lg, c, w2, d, da, d, false)
-			// ReLU and batch-norm.
-			clear(gg)
-			clear(gbe)
-			for r := range m {
-				arow, drow, hrow := ab[r*d:(r+1)*d], da[r*d:(r+1)*d], hb[r*d:(r+1)*d]
-				for j := range drow {
-					if arow[j] <= 0 {
-						drow[j] = 0
-					}
-					gg[j] += drow[j] * hrow[j]
-					gbe[j] += drow[j]
-				}
-			}
-			// dH = invStd/m * (m*dHn - sum dHn - Hn*sum(dHn*Hn)), dHn = dA*gamma.
-			for j := range d {
-				s1[j] = gamma[j] * gbe[j] // sum dHn
-				s2[j] = gamma[j] * gg[j]  // sum dHn*Hn
-			}
-			for r := range m {
-				drow, hrow := da[r*d:(r+1)*d], hb[r*d:(r+1)*d]
-				for j := range drow {
-					drow[j] = invStd[j] / float64(m) * (float64(m)*gamma[j]*drow[j] - s1[j] - hrow[j]*s2[j])
-				}
-			}
-			// gW1 = dHᵀ·X
-			nn.MatMul(true, false, d, d, m, da, d, xb, d, gw1, d, false)
-			clear(gb1)
-			for r := range m {
-				for j := range d {
-					gb1[j] += da[r*d+j]
-				}
-			}
-			// SGD with Nesterov momentum (PyTorch form).
-			for k, p := range params {
-				g, v := grads[k], vel[k]
-				for j := range p {
-					gj := g[j] + cfg.L2*p[j]
-					v[j] = cfg.Momentum*v[j] + gj
-					p[j] -= lr * (gj + cfg.Momentum*v[j])
-				}
+			_, g := nn.SoftmaxCrossEntropy(net.Forward(x, true), yb[:m], 0)
+			g = fc2.Backward(g)
+			g = relu.Backward(g)
+			fc1.BackwardParams(bn.Backward(g)) // the input's gradient is not needed
+			for _, p := range params {
+				nn.SGDStep(p, lr, cfg.Momentum, cfg.L2)
 			}
 		}
 	}
 	for _, p := range params {
-		for _, v := range p {
+		for _, v := range p.Value {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("selector: mlp proxy: training diverged")
 			}
@@ -621,22 +521,23 @@ func trainMLP(cfg ProxyConfig, z []float64, n, d int, y []int, c int, mu, sd []f
 	}
 	// Fold eval-mode batch-norm into the first layer: s = gamma/sqrt(rv+eps),
 	// W1' = s·W1, b1' = s·(b1 - rm) + beta; then fold standardisation.
+	w1, b1 := fc1.W.Value, fc1.B.Value
 	fw := make([]float64, d*d)
 	fb := make([]float64, d)
 	for r := range d {
-		s := gamma[r] / math.Sqrt(runVar[r]+eps)
+		s := bn.Gamma.Value[r] / math.Sqrt(bn.RunVar[r]+bn.Eps)
 		for j := range d {
 			fw[r*d+j] = s * w1[r*d+j]
 		}
-		fb[r] = s*(b1[r]-runMean[r]) + beta[r]
+		fb[r] = s*(b1[r]-bn.RunMean[r]) + bn.Beta.Value[r]
 	}
 	w1f, b1f := foldLinear(fw, fb, d, d, mu, sd)
 	w2f := make([]float32, c*d)
-	for i, v := range w2 {
+	for i, v := range fc2.W.Value {
 		w2f[i] = float32(v)
 	}
 	b2f := make([]float32, c)
-	for i, v := range b2 {
+	for i, v := range fc2.B.Value {
 		b2f[i] = float32(v)
 	}
 	return &mlpProxy{d: d, c: c, w1: w1f, b1: b1f, w2: w2f, b2: b2f, w1w: widen(w1f), w2w: widen(w2f)}, nil

@@ -106,16 +106,17 @@ func (d *Dense) apply(x *Matrix, workers int) *Matrix {
 
 // Backward implements Layer.
 func (d *Dense) Backward(g *Matrix) *Matrix {
-	d.backwardParams(g)
+	d.BackwardParams(g)
 	// dx = g·W.
 	dx := NewMatrix(g.Rows, d.In)
 	gemm(g.Rows, d.In, d.Out, rowMajor(g.Data, d.Out), rowMajor(d.W.Value, d.In), dx.Data, d.In, false)
 	return dx
 }
 
-// backwardParams is Backward without the input gradient: it only adds
+// BackwardParams is Backward without the input gradient, for a layer whose
+// input is data (nothing below it to train): it only adds
 // gᵀ·x to W's gradient and the column sums of g to b's.
-func (d *Dense) backwardParams(g *Matrix) {
+func (d *Dense) BackwardParams(g *Matrix) {
 	if d.x == nil {
 		panic("nn: dense backward without a training forward")
 	}
@@ -299,11 +300,17 @@ func (bn *BatchNorm1d) Backward(g *Matrix) *Matrix {
 		bn.Beta.Grad[j] += sumG[j]
 		bn.Gamma.Grad[j] += sumGH[j]
 	}
+	// dx = invStd/n · (n·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) with dx̂ = γ·g, in this
+	// order of operations (the proxies' training was written so first).
 	fn := float64(n)
+	s1, s2 := make([]float64, d), make([]float64, d)
+	for j := range d {
+		s1[j] = bn.Gamma.Value[j] * sumG[j]
+		s2[j] = bn.Gamma.Value[j] * sumGH[j]
+	}
 	for i := range n {
 		for j := range d {
-			k := bn.Gamma.Value[j] * bn.invStd[j] / fn
-			dx.Data[i*d+j] = k * (fn*g.Data[i*d+j] - sumG[j] - bn.xhat.Data[i*d+j]*sumGH[j])
+			dx.Data[i*d+j] = bn.invStd[j] / fn * (fn*bn.Gamma.Value[j]*g.Data[i*d+j] - s1[j] - bn.xhat.Data[i*d+j]*s2[j])
 		}
 	}
 	return dx

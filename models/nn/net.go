@@ -103,7 +103,7 @@ func (a *Adapter) branchSerial(x *Matrix) *Matrix {
 func (a *Adapter) backwardParams(g *Matrix) {
 	g = a.FC2.Backward(g)
 	g = a.block.Inner.Layers[1].Backward(g) // the ReLU
-	a.FC1.backwardParams(g)
+	a.FC1.BackwardParams(g)
 }
 
 func uniformInit(d *Dense, rng *rand.Rand) {

@@ -299,7 +299,7 @@ func (n *Net) fit(z *Matrix, y []int, r Recipe, s stage, rng *rand.Rand) StageSt
 			if s.adapter {
 				n.Adapter.backwardParams(n.Head.Backward(g))
 			} else {
-				n.Head.backwardParams(g)
+				n.Head.BackwardParams(g)
 			}
 			scale := schedule(r, stats.Steps, total, epoch, s.epochs)
 			for k, p := range params {
@@ -332,8 +332,11 @@ func schedule(r Recipe, step, total, epoch, epochs int) float64 {
 	}
 }
 
-// sgdStep applies SGD with Nesterov momentum as PyTorch does:
-// g ← grad + wd·w; v ← μ·v + g; w ← w − lr·(g + μ·v).
+// SGDStep applies one step of SGD with Nesterov momentum to p, as PyTorch
+// does: g ← grad + wd·w; v ← μ·v + g; w ← w − lr·(g + μ·v). Weight decay
+// applies only to parameters marked Decay.
+func SGDStep(p *Param, lr, mu, wd float64) { sgdStep(p, lr, mu, wd) }
+
 func sgdStep(p *Param, lr, mu, wd float64) {
 	if !p.Decay {
 		wd = 0
