@@ -20,18 +20,31 @@
 // whose extraction failed are recorded as SampleError values instead, so that
 // skipping bad inputs loses no information; Missing reports the IDs that are
 // neither stored nor recorded as failed, which is what a resumed extraction
-// still has to do. A later generation is written by one command in many
-// transactions; its writer calls MarkComplete after the last one, and
-// readers that need whole generations use Complete and LatestComplete, so
-// that a generation left half-written by a killed run is never taken for a
-// whole one.
+// still has to do.
+//
+// A later generation has one life cycle, whoever writes it (the built-in
+// fine-tune, re-extraction with another model, the simulator):
+// EnsureGeneration finds it by its source and provenance or adds it;
+// WriteEmbedded writes the rows it still misses, one transaction per batch,
+// so a killed writer resumes where it stopped; Finish checks the count and
+// marks it complete. Readers that need whole generations use
+// PickGeneration, Complete and LatestComplete, so that a generation left
+// half-written is never taken for a whole one; FindAligned finds the
+// generation of another set written the same way. FindSet finds a set by
+// dataset and output.
 //
 // # Labels and experiment records
 //
-// Named label sets ("oracle", "human") map sample IDs to class indices of a
-// class list (PutLabels, AddLabels, Labels). Experiment records are opaque
-// values in namespaces, ordered by key (PutRecord, Record, Records), which the
-// selector uses to make runs auditable and resumable.
+// Named label sets map sample IDs to class indices of a class list
+// (PutLabels, AddLabels, Labels); a dataset's own labels are its oracle set
+// (PutOracleLabels, OracleLabels). Every other stored record has one typed
+// owner here: the wall time of extractions (AddExtractionSeconds,
+// ExtractionSeconds), generation completion (MarkComplete), the live
+// indicator's history (PutIndicatorPoint, IndicatorHistory) and a
+// simulation's settings and rounds (PutSimSettings, SimSettings,
+// PutSimRound, SimRounds, DeleteSimRounds). Underneath, records are opaque
+// values in namespaces ordered by key (PutRecord, Record, Records), whose
+// names no other package spells.
 //
 // # Checking, joining, exporting
 //
