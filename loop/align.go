@@ -75,7 +75,6 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	if opts.TrainerCmd != "" && opts.Labeled == "" {
 		return nil, optionErr("labeled", "a trainer command needs the labeled set")
 	}
-	secs := map[string]float64{}
 	// Read what the set needs, then let go of the cache while a trainer runs.
 	db, err := cache.Open(opts.Cache, &cache.Options{ReadOnly: true})
 	if err != nil {
@@ -105,53 +104,95 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 		return nil, fmt.Errorf("loop: dataset %s has changed since its features were extracted (identity %s, cached %s)",
 			info.Dataset, cache.ShortKey(ds.Identity()), cache.ShortKey(info.DatasetID))
 	}
-	want := opts.ModelOutput
-	if want == "" && opts.TrainerCmd != "" {
-		want = "features"
-	}
-	res = &AlignResult{Cache: opts.Cache, Dataset: info.Dataset, Set: info.Key, SetOutput: info.Output, Seconds: secs}
-	prov := map[string]string{}
-	modelPath := opts.Model
-	if opts.TrainerCmd != "" {
-		labeled, err := ReadLabeled(opts.Labeled, classes)
-		if err != nil {
-			return nil, err
-		}
-		t0 := time.Now()
-		tr, path, err := runTrainer(ctx, opts.TrainerCmd, labeled, opts.WorkDir, ds, classes, card, want, opts.TrainerOut)
-		if err != nil {
-			return nil, err
-		}
-		if opts.WorkDir == "" {
-			defer os.RemoveAll(filepath.Dir(path))
-		}
-		tr.Seconds = time.Since(t0).Seconds()
-		res.Trainer, secs["trainer"] = tr, tr.Seconds
-		modelPath = path
-		prov["labeled_sha256"], prov["trainer_cmd"] = labeled.SHA256(), opts.TrainerCmd
-	}
-	// A trainer's failure to produce a model is the trainer's error.
-	blame := func(err error) error {
-		if opts.TrainerCmd != "" {
-			return fmt.Errorf("%w: its model %s: %w", ErrTrainer, modelPath, err)
-		}
-		return err
-	}
-	if _, err := os.Stat(modelPath); err != nil {
-		return nil, blame(err)
-	}
-	modelSHA, err := models.FileSHA256(modelPath)
+	res = &AlignResult{Cache: opts.Cache, Dataset: info.Dataset, Set: info.Key, SetOutput: info.Output, Seconds: map[string]float64{}}
+	m, err := alignModel(ctx, opts, ds, classes, card, res)
 	if err != nil {
-		return nil, blame(err)
+		return nil, err
 	}
-	mi, err := extractor.Inspect(modelPath)
+	if m.tmpDir != "" {
+		defer os.RemoveAll(m.tmpDir)
+	}
+	sess, err := m.open(rt, info, card, opts, res)
 	if err != nil {
-		return nil, blame(err)
+		return nil, err
+	}
+	defer sess.Close()
+	ex, err := extractor.New(sess, opts.Run)
+	if err != nil {
+		return nil, invalid("on-error", err)
+	}
+	if err := reextract(ctx, ex, opts, info, ds, res, m.prov); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// alignedModel is the fine-tuned model Align re-extracts with.
+type alignedModel struct {
+	path    string
+	want    string            // the output to store ("" to choose)
+	prov    map[string]string // the new generation's provenance
+	trainer bool
+	tmpDir  string // a trainer's temporary folder, removed at the end
+}
+
+// alignModel returns the model to re-extract with: opts.Model, or the one
+// the trainer command writes from the labeled set.
+func alignModel(ctx context.Context, opts AlignOptions, ds datasets.Dataset, classes []string, card models.Card, res *AlignResult) (*alignedModel, error) {
+	m := &alignedModel{path: opts.Model, want: opts.ModelOutput, prov: map[string]string{}, trainer: opts.TrainerCmd != ""}
+	if !m.trainer {
+		return m, nil
+	}
+	if m.want == "" {
+		m.want = "features"
+	}
+	labeled, err := ReadLabeled(opts.Labeled, classes)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	tr, path, err := runTrainer(ctx, opts.TrainerCmd, labeled, opts.WorkDir, ds, classes, card, m.want, opts.TrainerOut)
+	if err != nil {
+		return nil, err
+	}
+	if opts.WorkDir == "" {
+		m.tmpDir = filepath.Dir(path)
+	}
+	tr.Seconds = time.Since(t0).Seconds()
+	res.Trainer, res.Seconds["trainer"] = tr, tr.Seconds
+	m.path = path
+	m.prov["labeled_sha256"], m.prov["trainer_cmd"] = labeled.SHA256(), opts.TrainerCmd
+	return m, nil
+}
+
+// blame makes a failure to use a trainer's model the trainer's error.
+func (m *alignedModel) blame(err error) error {
+	if m.trainer {
+		return fmt.Errorf("%w: its model %s: %w", ErrTrainer, m.path, err)
+	}
+	return err
+}
+
+// open checks the model, chooses its output and opens a session on it with
+// the set's preprocessing; it fills the result's model fields and the
+// provenance.
+func (m *alignedModel) open(rt *extractor.Runtime, info cache.SetInfo, card models.Card, opts AlignOptions, res *AlignResult) (*extractor.Session, error) {
+	if _, err := os.Stat(m.path); err != nil {
+		return nil, m.blame(err)
+	}
+	modelSHA, err := models.FileSHA256(m.path)
+	if err != nil {
+		return nil, m.blame(err)
+	}
+	mi, err := extractor.Inspect(m.path)
+	if err != nil {
+		return nil, m.blame(err)
 	}
 	var names []string
 	for _, o := range mi.Outputs {
 		names = append(names, o.Name)
 	}
+	want := m.want
 	switch {
 	case want != "":
 	case slices.Contains(names, "features"):
@@ -161,33 +202,34 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	case len(names) == 1:
 		want = names[0]
 	default:
-		return nil, optionErr("model-output", "model %s has outputs %s: name the one to store", modelPath, strings.Join(names, ", "))
+		return nil, optionErr("model-output", "model %s has outputs %s: name the one to store", m.path, strings.Join(names, ", "))
 	}
-	card.Name, card.File, card.SHA256 = filepath.Base(modelPath), modelPath, ""
+	card.Name, card.File, card.SHA256 = filepath.Base(m.path), m.path, ""
 	card.Outputs, card.DefaultOutput = mi.CardOutputs(), want
 	if _, ok := card.Output(want); !ok {
-		return nil, blame(fmt.Errorf("no output %q with a fixed per-sample size (outputs: %s): %w", want, strings.Join(names, ", "), extractor.ErrModelMismatch))
+		return nil, m.blame(fmt.Errorf("no output %q with a fixed per-sample size (outputs: %s): %w", want, strings.Join(names, ", "), extractor.ErrModelMismatch))
 	}
-	sess, err := extractor.OpenSession(rt, card, modelPath, []string{want}, opts.Session)
+	sess, err := extractor.OpenSession(rt, card, m.path, []string{want}, opts.Session)
 	if err != nil {
-		return nil, blame(err)
+		return nil, m.blame(err)
 	}
-	defer sess.Close()
-	ex, err := extractor.New(sess, opts.Run)
-	if err != nil {
-		return nil, invalid("on-error", err)
-	}
-	dim := sess.Dims()[0]
-	res.Model, res.ModelSHA256, res.ModelOutput, res.Dim = modelPath, modelSHA, want, dim
-	prov["model"], prov["model_sha256"], prov["model_output"] = filepath.Base(modelPath), modelSHA, want
-	prov["card_hash"], prov["parent_gen"] = card.PreprocessHash(), "0"
+	res.Model, res.ModelSHA256, res.ModelOutput, res.Dim = m.path, modelSHA, want, sess.Dims()[0]
+	m.prov["model"], m.prov["model_sha256"], m.prov["model_output"] = filepath.Base(m.path), modelSHA, want
+	m.prov["card_hash"], m.prov["parent_gen"] = card.PreprocessHash(), "0"
+	return sess, nil
+}
 
-	if db, err = cache.Open(opts.Cache, nil); err != nil {
-		return nil, err
+// reextract runs ex over the samples of the set into the generation with
+// provenance prov (found again, or added), and marks it complete.
+func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, info cache.SetInfo, ds datasets.Dataset, res *AlignResult, prov map[string]string) (err error) {
+	db, err := cache.Open(opts.Cache, nil)
+	if err != nil {
+		return err
 	}
 	defer closeInto(db, &err)
-	if set, err = db.Set(info.Key); err != nil {
-		return nil, err
+	set, err := db.Set(info.Key)
+	if err != nil {
+		return err
 	}
 	ids := make([]string, ds.Len())
 	for i := range ids {
@@ -195,7 +237,7 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	}
 	absent, err := set.Missing(0, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	notInSet := make(map[string]bool, len(absent))
 	for _, id := range absent {
@@ -209,36 +251,34 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 			sel = append(sel, id)
 		}
 	}
-	gen, done, err := set.EnsureGeneration(cache.GenInfo{Dim: dim, Source: "onnx", Provenance: prov})
+	gen, done, err := set.EnsureGeneration(cache.GenInfo{Dim: res.Dim, Source: "onnx", Provenance: prov})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res.Generation, res.Reused, res.Samples = gen, done, len(indices)
 	if !done {
 		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "align: %s with %s (output %s) -> generation %d of set %s\n", info.Dataset, modelPath, want, gen, set.ShortKey())
+			fmt.Fprintf(opts.Log, "align: %s with %s (output %s) -> generation %d of set %s\n", info.Dataset, res.Model, res.ModelOutput, gen, set.ShortKey())
 		}
-		st, err := ex.Run(ctx, ds, indices, &setSink{sets: []*cache.Set{set}, dims: []int{dim}, gen: gen, log: opts.Log})
+		st, err := ex.Run(ctx, ds, indices, &setSink{sets: []*cache.Set{set}, dims: []int{res.Dim}, gen: gen, log: opts.Log})
 		res.Cached, res.Extracted, res.Failed, res.ImagesPS = st.Cached, st.Done, st.Failed, st.ImagesPerSecond()
-		secs["extract"] = st.Elapsed.Seconds()
+		res.Seconds["extract"] = st.Elapsed.Seconds()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		left, err := set.Missing(gen, sel)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(left) > 0 {
-			return nil, fmt.Errorf("loop: generation %d still misses %d samples (e.g. %q)", gen, len(left), left[0])
+			return fmt.Errorf("loop: generation %d still misses %d samples (e.g. %q)", gen, len(left), left[0])
 		}
 	}
 	if res.Count, err = set.Count(gen); err != nil {
-		return nil, err
+		return err
 	}
 	if !done {
-		if err := set.Finish(gen, res.Count); err != nil {
-			return nil, err
-		}
+		return set.Finish(gen, res.Count)
 	}
-	return res, nil
+	return nil
 }
