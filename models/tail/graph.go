@@ -31,11 +31,11 @@ func prod(d []int) int {
 
 // param is one trainable tensor in the generic network.
 type param[T float] struct {
-	name         string
-	shape        []int
-	value, grad  []T
-	decay        bool
-	norm         bool // a BatchNorm scale or shift
+	name        string
+	shape       []int
+	value, grad []T
+	decay       bool
+	norm        bool // a BatchNorm scale or shift
 }
 
 func newParam[T float](name string, decay bool, shape ...int) *param[T] {

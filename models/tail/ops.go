@@ -8,9 +8,9 @@ type clipOp[T float] struct {
 	lo, hi  T
 }
 
-func (c *clipOp[T]) label() string                        { return c.name }
-func (c *clipOp[T]) params() []*param[T]                  { return nil }
-func (c *clipOp[T]) buffers() []*buffer[T]                { return nil }
+func (c *clipOp[T]) label() string                       { return c.name }
+func (c *clipOp[T]) params() []*param[T]                 { return nil }
+func (c *clipOp[T]) buffers() []*buffer[T]               { return nil }
 func (c *clipOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *c; return &d }
 
 func (c *clipOp[T]) forward(g *graph[T]) {
@@ -166,9 +166,9 @@ type poolOp[T float] struct {
 	c, s    int // channels and spatial size of the input
 }
 
-func (p *poolOp[T]) label() string                        { return p.name }
-func (p *poolOp[T]) params() []*param[T]                  { return nil }
-func (p *poolOp[T]) buffers() []*buffer[T]                { return nil }
+func (p *poolOp[T]) label() string                       { return p.name }
+func (p *poolOp[T]) params() []*param[T]                 { return nil }
+func (p *poolOp[T]) buffers() []*buffer[T]               { return nil }
 func (p *poolOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *p; return &d }
 
 func (p *poolOp[T]) forward(g *graph[T]) {
@@ -213,9 +213,9 @@ type flattenOp[T float] struct {
 	keep    bool // the output has the input's shape (Identity)
 }
 
-func (f *flattenOp[T]) label() string                        { return f.name }
-func (f *flattenOp[T]) params() []*param[T]                  { return nil }
-func (f *flattenOp[T]) buffers() []*buffer[T]                { return nil }
+func (f *flattenOp[T]) label() string                       { return f.name }
+func (f *flattenOp[T]) params() []*param[T]                 { return nil }
+func (f *flattenOp[T]) buffers() []*buffer[T]               { return nil }
 func (f *flattenOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *f; return &d }
 
 func (f *flattenOp[T]) forward(g *graph[T]) {
