@@ -365,8 +365,14 @@ func TestAddOutputsORT(t *testing.T) {
 		if got := m.Outputs(); !slices.Equal(got[len(got)-3:], extra) {
 			t.Fatalf("outputs %q", got)
 		}
-		if s, _ := m.Shape("block_12_add"); !slices.Equal(s, []int{-1, 96, -1, -1}) {
+		if s, _ := m.Shape("block_12_add", nil); !slices.Equal(s, []int{-1, 96, -1, -1}) {
 			t.Errorf("declared shape of block_12_add %v, want [-1 96 -1 -1]", s)
+		}
+		for name, want := range map[string][]int{"block_12_add": {-1, 96, 6, 6}, "block_9_add": {-1, 64, 6, 6},
+			"block_13_depthwise_BN": {-1, 576, 3, 3}, "pool_blocks_10_13_16": {-1, 576}} {
+			if s, _ := m.Shape(name, map[string][]int{"input": {-1, 96, 96, 3}}); !slices.Equal(s, want) {
+				t.Errorf("shape of %s at 96x96 is %v, want %v", name, s, want)
+			}
 		}
 		x := make([]float32, 3*96*96*3)
 		for i := range x {

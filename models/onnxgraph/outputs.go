@@ -27,7 +27,7 @@ func AddOutputs(model []byte, names ...string) ([]byte, error) {
 		return nil, err
 	}
 	g := mp.GetGraph()
-	shapes := m.inferShapes()
+	shapes := m.inferShapes(nil)
 	declared := map[string]*onnxpb.ValueInfoProto{}
 	for _, v := range g.GetValueInfo() {
 		declared[v.GetName()] = v
@@ -76,10 +76,13 @@ type dim struct {
 
 // Shape returns the inferred shape of tensor name: one entry per
 // dimension, a positive size where the graph fixes it and -1 where it
-// depends on a symbolic size (the batch, or a free input size). ok is false
-// when not even the rank is known.
-func (m *Model) Shape(name string) (shape []int, ok bool) {
-	s, found := m.inferShapes()[name]
+// depends on a symbolic size (the batch, or a free input size). inputs may
+// fix the shapes of graph inputs (-1 for a dimension left free, such as the
+// batch): for the default backbone, {"input": {-1, 96, 96, 3}} gives
+// block_12_add as [-1, 96, 6, 6]. ok is false when not even the rank is
+// known.
+func (m *Model) Shape(name string, inputs map[string][]int) (shape []int, ok bool) {
+	s, found := m.inferShapes(inputs)[name]
 	if !found || s == nil {
 		return nil, false
 	}
@@ -95,7 +98,7 @@ func (m *Model) Shape(name string) (shape []int, ok bool) {
 
 // inferShapes propagates shapes from the graph inputs and initializers
 // through the operators it knows; others give an unknown shape.
-func (m *Model) inferShapes() map[string][]dim {
+func (m *Model) inferShapes(fixed map[string][]int) map[string][]dim {
 	g := m.proto.GetGraph()
 	shapes := map[string][]dim{}
 	fromProto := func(v *onnxpb.ValueInfoProto) []dim {
@@ -114,6 +117,16 @@ func (m *Model) inferShapes() map[string][]dim {
 	}
 	for _, v := range g.GetInput() {
 		shapes[v.GetName()] = fromProto(v)
+		if f, ok := fixed[v.GetName()]; ok {
+			s := make([]dim, len(f))
+			for i, d := range f {
+				s[i] = dim{v: int64(d)}
+				if d <= 0 {
+					s[i] = dim{p: "N"}
+				}
+			}
+			shapes[v.GetName()] = s
+		}
 	}
 	for name, t := range m.inits {
 		s := []dim{}
