@@ -76,7 +76,7 @@ func Train(pre *Pretrained, r Recipe, a Activations, y []int, classes int) (*Tun
 		Mean: append([]float64(nil), pre.Mean...), Std: append([]float64(nil), pre.Std...),
 		Head: nn.NewDense("head", pre.Dim(), classes),
 	}
-	initHead(t.Head, rand.New(rand.NewPCG(r.Seed, 0x66742e68656164))) // stream "ft.head"
+	initHead(t.Head, rand.New(rand.NewPCG(r.Seed, 0x66742e68656164)))                              // stream "ft.head"
 	tr := &trainer{t: t, r: r, a: a, y: y, rng: rand.New(rand.NewPCG(r.Seed, 0x66742e6f72646572))} // stream "ft.order"
 	st := Stats{Method: r.Method}
 	epochs := r.EpochsFor(a.Rows)
