@@ -209,81 +209,210 @@ func (c *convOp[T]) col2im(dx []T, n, workers int) {
 	})
 }
 
+// depthwiseChunk is the number of channels one depthwise task handles
+// with one padded scratch plane set.
+const depthwiseChunk = 8
+
+// pad copies channel ch of x (n planes of h×w) into dst, n planes of
+// (h+top+bottom)×(w+left+right) with zero borders.
+func (c *convOp[T]) pad(dst, x []T, ch, n int) []T {
+	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
+	dst = resize(dst, n*hp*wp)
+	clear(dst)
+	hw := c.h * c.w
+	for s := range n {
+		src := x[(ch*n+s)*hw : (ch*n+s+1)*hw]
+		for iy := range c.h {
+			copy(dst[(s*hp+iy+c.pads[0])*wp+c.pads[1]:], src[iy*c.w:(iy+1)*c.w])
+		}
+	}
+	return dst
+}
+
+// depthwiseForward computes one output channel per input channel from a
+// zero-padded copy of the channel, so the inner loops have no bounds
+// tests. Each output is the sum over the kernel taps in (ky, kx) order,
+// then the bias.
 func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
 	kk := c.kh * c.kw
-	hw, howo := c.h*c.w, c.ho*c.wo
-	parallelFor(workers, c.cout, func(ch int) {
-		wc := c.weight.value[ch*kk : (ch+1)*kk]
-		var b T
-		if c.bias != nil {
-			b = c.bias.value[ch]
-		}
-		for s := range n {
-			xp := x[(ch*n+s)*hw : (ch*n+s+1)*hw]
-			yp := y[(ch*n+s)*howo : (ch*n+s+1)*howo]
-			for oy := range c.ho {
-				for ox := range c.wo {
-					var acc T
-					for ky := range c.kh {
-						iy := oy*c.sh - c.pads[0] + ky
-						if iy < 0 || iy >= c.h {
-							continue
-						}
-						for kx := range c.kw {
-							ix := ox*c.sw - c.pads[1] + kx
-							if ix >= 0 && ix < c.w {
-								acc += wc[ky*c.kw+kx] * xp[iy*c.w+ix]
-							}
+	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
+	howo := c.ho * c.wo
+	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
+	parallelFor(workers, chunks, func(k int) {
+		var xp []T
+		for ch := k * depthwiseChunk; ch < min((k+1)*depthwiseChunk, c.cout); ch++ {
+			xp = c.pad(xp, x, ch, n)
+			wc := c.weight.value[ch*kk : (ch+1)*kk]
+			var b T
+			if c.bias != nil {
+				b = c.bias.value[ch]
+			}
+			yc := y[ch*n*howo : (ch+1)*n*howo]
+			if c.kh == 3 && c.kw == 3 {
+				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
+				for s := range n {
+					for oy := range c.ho {
+						r0 := (s*hp + oy*c.sh) * wp
+						r1, r2 := r0+wp, r0+2*wp
+						out := yc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
+						for ox := range out {
+							i := ox * c.sw
+							a, b0, c0 := xp[r0+i:r0+i+3], xp[r1+i:r1+i+3], xp[r2+i:r2+i+3]
+							acc := w0 * a[0]
+							acc += w1 * a[1]
+							acc += w2 * a[2]
+							acc += w3 * b0[0]
+							acc += w4 * b0[1]
+							acc += w5 * b0[2]
+							acc += w6 * c0[0]
+							acc += w7 * c0[1]
+							acc += w8 * c0[2]
+							out[ox] = acc + b
 						}
 					}
-					yp[oy*c.wo+ox] = acc + b
+				}
+				continue
+			}
+			for s := range n {
+				for oy := range c.ho {
+					out := yc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
+					for ox := range out {
+						base := (s*hp+oy*c.sh)*wp + ox*c.sw
+						var acc T
+						for ky := range c.kh {
+							row := xp[base+ky*wp : base+ky*wp+c.kw]
+							for kx, v := range row {
+								acc += wc[ky*c.kw+kx] * v
+							}
+						}
+						out[ox] = acc + b
+					}
 				}
 			}
 		}
 	})
 }
 
+// depthwiseBackward adds the kernel, bias and (when dx is not nil) input
+// gradients. The kernel gradient of each tap is summed over samples and
+// positions in order; the input gradient goes to a padded plane set whose
+// interior is then added to dx.
 func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int) {
 	kk := c.kh * c.kw
+	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
 	hw, howo := c.h*c.w, c.ho*c.wo
-	parallelFor(workers, c.cout, func(ch int) {
-		wc := c.weight.value[ch*kk : (ch+1)*kk]
+	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
+	parallelFor(workers, chunks, func(k int) {
+		var xp, dxp []T
 		dw := make([]T, kk)
-		var db T
-		for s := range n {
-			xp := x[(ch*n+s)*hw : (ch*n+s+1)*hw]
-			gp := dy[(ch*n+s)*howo : (ch*n+s+1)*howo]
-			var dxp []T
+		for ch := k * depthwiseChunk; ch < min((k+1)*depthwiseChunk, c.cout); ch++ {
+			xp = c.pad(xp, x, ch, n)
 			if dx != nil {
-				dxp = dx[(ch*n+s)*hw : (ch*n+s+1)*hw]
+				dxp = resize(dxp, len(xp))
+				clear(dxp)
 			}
-			for oy := range c.ho {
-				for ox := range c.wo {
-					gv := gp[oy*c.wo+ox]
-					db += gv
-					for ky := range c.kh {
-						iy := oy*c.sh - c.pads[0] + ky
-						if iy < 0 || iy >= c.h {
-							continue
-						}
-						for kx := range c.kw {
-							ix := ox*c.sw - c.pads[1] + kx
-							if ix >= 0 && ix < c.w {
-								dw[ky*c.kw+kx] += gv * xp[iy*c.w+ix]
-								if dxp != nil {
-									dxp[iy*c.w+ix] += gv * wc[ky*c.kw+kx]
-								}
-							}
+			wc := c.weight.value[ch*kk : (ch+1)*kk]
+			clear(dw)
+			var db T
+			gc := dy[ch*n*howo : (ch+1)*n*howo]
+			if c.kh == 3 && c.kw == 3 {
+				db = c.depthwiseBackward3x3(xp, dxp, wc, dw, gc, n, hp, wp)
+			} else {
+				db = c.depthwiseBackwardAny(xp, dxp, wc, dw, gc, n, hp, wp)
+			}
+			for t, v := range dw {
+				c.weight.grad[ch*kk+t] += v
+			}
+			if c.bias != nil {
+				c.bias.grad[ch] += db
+			}
+			if dx == nil {
+				continue
+			}
+			for s := range n {
+				dst := dx[(ch*n+s)*hw : (ch*n+s+1)*hw]
+				for iy := range c.h {
+					src := dxp[(s*hp+iy+c.pads[0])*wp+c.pads[1]:]
+					d := dst[iy*c.w : (iy+1)*c.w]
+					for ix := range d {
+						d[ix] += src[ix]
+					}
+				}
+			}
+		}
+	})
+}
+
+// depthwiseBackwardAny adds one channel's kernel gradient to dw and its
+// padded input gradient to dxp (when not nil), and returns its bias
+// gradient.
+func (c *convOp[T]) depthwiseBackwardAny(xp, dxp, wc, dw, gc []T, n, hp, wp int) T {
+	var db T
+	for s := range n {
+		for oy := range c.ho {
+			g := gc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
+			for ox, gv := range g {
+				db += gv
+				base := (s*hp+oy*c.sh)*wp + ox*c.sw
+				for ky := range c.kh {
+					r := base + ky*wp
+					row := xp[r : r+c.kw]
+					t := ky * c.kw
+					for kx, v := range row {
+						dw[t+kx] += gv * v
+					}
+					if dxp != nil {
+						drow := dxp[r : r+c.kw]
+						for kx := range drow {
+							drow[kx] += gv * wc[t+kx]
 						}
 					}
 				}
 			}
 		}
-		for t, v := range dw {
-			c.weight.grad[ch*kk+t] += v
+	}
+	return db
+}
+
+// depthwiseBackward3x3 is depthwiseBackwardAny for 3×3 kernels, unrolled,
+// with the same order of every sum.
+func (c *convOp[T]) depthwiseBackward3x3(xp, dxp, wc, dw, gc []T, n, hp, wp int) T {
+	var db T
+	var d0, d1, d2, d3, d4, d5, d6, d7, d8 T
+	w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
+	for s := range n {
+		for oy := range c.ho {
+			g := gc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
+			r0 := (s*hp + oy*c.sh) * wp
+			r1, r2 := r0+wp, r0+2*wp
+			for ox, gv := range g {
+				db += gv
+				i := ox * c.sw
+				a, b, e := xp[r0+i:r0+i+3], xp[r1+i:r1+i+3], xp[r2+i:r2+i+3]
+				d0 += gv * a[0]
+				d1 += gv * a[1]
+				d2 += gv * a[2]
+				d3 += gv * b[0]
+				d4 += gv * b[1]
+				d5 += gv * b[2]
+				d6 += gv * e[0]
+				d7 += gv * e[1]
+				d8 += gv * e[2]
+				if dxp != nil {
+					da, dbb, de := dxp[r0+i:r0+i+3], dxp[r1+i:r1+i+3], dxp[r2+i:r2+i+3]
+					da[0] += gv * w0
+					da[1] += gv * w1
+					da[2] += gv * w2
+					dbb[0] += gv * w3
+					dbb[1] += gv * w4
+					dbb[2] += gv * w5
+					de[0] += gv * w6
+					de[1] += gv * w7
+					de[2] += gv * w8
+				}
+			}
 		}
-		if c.bias != nil {
-			c.bias.grad[ch] += db
-		}
-	})
+	}
+	dw[0], dw[1], dw[2], dw[3], dw[4], dw[5], dw[6], dw[7], dw[8] = d0, d1, d2, d3, d4, d5, d6, d7, d8
+	return db
 }

@@ -16,8 +16,15 @@ func (c *clipOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *c; return &d }
 func (c *clipOp[T]) forward(g *graph[T]) {
 	x, y := g.vals[c.in], g.vals[c.out]
 	chunks(g.workers, len(x), func(lo, hi int) {
+		lo32, hi32 := c.lo, c.hi
+		out := y[lo:hi]
 		for i, v := range x[lo:hi] {
-			y[lo+i] = min(max(v, c.lo), c.hi)
+			if v < lo32 {
+				v = lo32
+			} else if v > hi32 {
+				v = hi32
+			}
+			out[i] = v
 		}
 	})
 }
