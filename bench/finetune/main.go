@@ -37,11 +37,11 @@ import (
 
 type options struct {
 	model, lib, cacheDir, jsonOut string
-	labels, test, calib          int
-	seed                         uint64
-	cuts, methods                []string
-	epochs                       int
-	tailLR, headLR               float64
+	labels, test, calib           int
+	seed                          uint64
+	cuts, methods                 []string
+	epochs                        int
+	tailLR, headLR                float64
 }
 
 func main() {
