@@ -102,11 +102,18 @@ type cutRun struct {
 
 // runBackboneCut cuts the default backbone at cut for outputs, and runs
 // the images through ONNX Runtime with the sources added as outputs.
-// Preprocessing is the extractor's, from the card.
 func runBackboneCut(tb testing.TB, cut string, outputs []string, imgs []image.Image) *cutRun {
 	tb.Helper()
-	requireORT(tb)
 	card, path := defaultBackbone(tb)
+	return runCut(tb, card, path, cut, outputs, imgs)
+}
+
+// runCut cuts the model at path at cut for outputs, and runs the images
+// through ONNX Runtime with the tail's sources added as outputs.
+// Preprocessing is the extractor's, from the card.
+func runCut(tb testing.TB, card models.Card, path, cut string, outputs []string, imgs []image.Image) *cutRun {
+	tb.Helper()
+	requireORT(tb)
 	m, err := onnxgraph.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -137,7 +144,11 @@ func runBackboneCut(tb testing.TB, cut string, outputs []string, imgs []image.Im
 	// The card needs the per-sample size of each new output.
 	shapes := map[string][]int{}
 	for _, s := range tl.Sources() {
-		sh, ok := am.Shape(s, map[string][]int{card.Input: {-1, card.Height, card.Width, 3}})
+		in := []int{-1, card.Height, card.Width, 3}
+		if card.Layout == "NCHW" {
+			in = []int{-1, 3, card.Height, card.Width}
+		}
+		sh, ok := am.Shape(s, map[string][]int{card.Input: in})
 		if !ok || slices.Contains(sh[1:], -1) {
 			tb.Fatalf("shape of %s: %v", s, sh)
 		}
@@ -277,5 +288,58 @@ func TestInsertBatchNormBackbone(t *testing.T) {
 		rep, absF, relF, absO, relO)
 	if absF > 1e-4 || absO > 1e-4 {
 		t.Errorf("with BatchNorms inserted the eval-mode outputs moved by %.3g (folded) / %.3g (ORT), want <= 1e-4", absF, absO)
+	}
+}
+
+// resnet18Path returns the ResNet-18 test model that `make setup-test`
+// generates (testdata/resnet18.py), or $ASVP_RESNET18_ONNX.
+func resnet18Path(tb testing.TB) string {
+	tb.Helper()
+	p := os.Getenv("ASVP_RESNET18_ONNX")
+	if p == "" {
+		p = filepath.Join(thirdParty, "models", "resnet18-random-64.onnx")
+	}
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("ResNet-18 test model missing: run make setup-test (it runs models/tail/testdata/resnet18.py): %v", err)
+	}
+	return p
+}
+
+// TestResNet18MatchesORT cuts torchvision's ResNet-18 (random weights,
+// exported by testdata/resnet18.py) at layer2's and layer3's outputs and
+// checks that the Go tail (3×3 convs with stride 2, 1×1 stride-2
+// downsampling, residual adds, global pool, Gemm) reproduces ONNX
+// Runtime's pooled features and logits within 1e-4 (absolute) on real
+// images.
+func TestResNet18MatchesORT(t *testing.T) {
+	path := resnet18Path(t)
+	card := models.Card{Name: "resnet18-random-64", File: path, Input: "input", Layout: "NCHW", Height: 64, Width: 64,
+		ChannelOrder: "RGB", Scale: 1.0 / 255, Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225},
+		Resize: "stretch", Resample: "linear", DefaultOutput: "pooled",
+		Outputs: []models.Output{{Name: "pooled", Dim: 512}, {Name: "logits", Dim: 10}}}
+	imgs, _ := testImages(t, 27) // 32 images with the 5 photos
+	outputs := []string{"pooled", "logits"}
+	for _, cut := range []string{"/layer3/layer3.1/relu_1/Relu", "/layer2/layer2.1/relu_1/Relu"} {
+		t.Run(cut, func(t *testing.T) {
+			r := runCut(t, card, path, cut, outputs, imgs)
+			if len(r.tail.Frozen) != 0 {
+				t.Errorf("frozen inputs %q, want none", r.tail.Frozen)
+			}
+			net, err := New(r.tail, r.input, r.frozen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := net.Forward(r.x, r.fz, r.n, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, name := range outputs {
+				abs, rel := maxAbsRel(got[k], r.want[k])
+				t.Logf("cut %s (input %v), %d images, %s: max abs %.2g (rel %.2g)", cut, r.input, r.n, name, abs, rel)
+				if abs > 1e-4 {
+					t.Errorf("%s: Go tail differs from ONNX Runtime by %.3g (max abs), want <= 1e-4", name, abs)
+				}
+			}
+		})
 	}
 }
