@@ -218,12 +218,17 @@ const depthwiseChunk = 8
 func (c *convOp[T]) pad(dst, x []T, ch, n int) []T {
 	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
 	dst = resize(dst, n*hp*wp)
-	clear(dst)
 	hw := c.h * c.w
 	for s := range n {
+		plane := dst[s*hp*wp : (s+1)*hp*wp]
+		clear(plane[:c.pads[0]*wp])
+		clear(plane[(c.pads[0]+c.h)*wp:])
 		src := x[(ch*n+s)*hw : (ch*n+s+1)*hw]
 		for iy := range c.h {
-			copy(dst[(s*hp+iy+c.pads[0])*wp+c.pads[1]:], src[iy*c.w:(iy+1)*c.w])
+			row := plane[(iy+c.pads[0])*wp : (iy+c.pads[0]+1)*wp]
+			clear(row[:c.pads[1]])
+			copy(row[c.pads[1]:], src[iy*c.w:(iy+1)*c.w])
+			clear(row[c.pads[1]+c.w:])
 		}
 	}
 	return dst

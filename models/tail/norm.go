@@ -71,8 +71,9 @@ func (b *bnOp[T]) forward(g *graph[T]) {
 		xh := b.xhat[ch*m : (ch+1)*m]
 		yr := y[ch*m : (ch+1)*m]
 		sc, sh := b.scale.value[ch], b.shift.value[ch]
+		muT, invT := T(mu), T(inv)
 		for i, v := range xr {
-			h := T((float64(v) - mu) * inv)
+			h := (v - muT) * invT
 			xh[i] = h
 			yr[i] = sc*h + sh
 		}
