@@ -19,7 +19,10 @@
 //
 // AddOutputs returns a model's bytes with more graph outputs (the cut
 // activation and the frozen inputs of a Tail), so that ONNX Runtime returns
-// them from the same pass that computes the features.
+// them from the same pass that computes the features. Model.Shape infers a
+// tensor's shape for given input sizes (block_12_add of the default
+// backbone at 96×96 is [N, 96, 6, 6]), which a card needs to declare those
+// outputs' sizes.
 //
 // # Supported operators above the cut
 //
