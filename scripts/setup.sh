@@ -83,11 +83,21 @@ if [ ! -f "$model" ] || [ "$(sha "$model")" != "$MODEL_SHA256" ]; then
 fi
 log "backbone: $model"
 
-# 4. What the tests need besides: headless Chromium (HTML report test) and numpy (npy export check).
+# 4. What the tests need besides: headless Chromium (HTML report test), numpy (npy export check), and the
+#    ResNet-18 test model of models/tail (random weights, exported by PyTorch; ~45 MB, so made here, not committed).
 if [ "${1:-}" = "--test" ]; then
   need=()
   command -v chromium >/dev/null || need+=(chromium)
   /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy) # Debian's python, as the tests use
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  resnet="$tp/models/resnet18-random-64.onnx"
+  if [ ! -f "$resnet" ]; then
+    /usr/bin/python3 -c 'import torch, torchvision, onnx' 2>/dev/null || apt_install python3-torch python3-torchvision python3-onnx
+    mkdir -p "$tp/models"
+    log "exporting the ResNet-18 test model with PyTorch (models/tail/testdata/resnet18.py)"
+    /usr/bin/python3 "$root/models/tail/testdata/resnet18.py" "$resnet.tmp" >/dev/null || die "resnet18.py failed"
+    mv "$resnet.tmp" "$resnet"
+  fi
+  log "resnet-18 test model: $resnet"
 fi
 log "done in $(( $(date +%s) - t0 ))s"
