@@ -3,10 +3,12 @@ package extractor
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/asvp-dev/asvp/models"
+	"github.com/asvp-dev/asvp/models/onnxgraph"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -17,6 +19,12 @@ var ErrModelMismatch = errors.New("model does not fit its card")
 type SessionOptions struct {
 	IntraOpThreads int
 	InterOpThreads int
+	// Expose names tensors inside the graph (a cut activation and the
+	// frozen inputs of the tail above it) that the session returns after the
+	// requested outputs, as if they were graph outputs; their per-sample
+	// sizes come from the graph. The file is not changed: the graph is
+	// extended in memory.
+	Expose []string
 }
 
 // Session is one loaded backbone that returns the requested outputs.
@@ -140,9 +148,23 @@ func OpenSession(_ *Runtime, card models.Card, path string, outputs []string, op
 	if len(outputs) == 0 {
 		outputs = []string{card.DefaultOutput}
 	}
-	mi, err := Inspect(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("extractor: %w", err)
+	}
+	if len(opts.Expose) > 0 {
+		if data, err = onnxgraph.AddOutputs(data, opts.Expose...); err != nil {
+			return nil, fmt.Errorf("extractor: %s: expose %s: %w", path, strings.Join(opts.Expose, ", "), err)
+		}
+		outputs = append(slices.Clone(outputs), opts.Expose...)
+	}
+	in, out, err := ort.GetInputOutputInfoWithONNXData(data)
+	if err != nil {
+		return nil, fmt.Errorf("extractor: %s is not a loadable ONNX model: %w", path, err)
+	}
+	mi := ModelInfo{Inputs: in, Outputs: out}
+	if card, err = exposeSizes(card, data, opts.Expose); err != nil {
+		return nil, fmt.Errorf("extractor: %s: %w", path, err)
 	}
 	dims, err := mi.CheckCard(path, card, outputs)
 	if err != nil {
@@ -163,7 +185,7 @@ func OpenSession(_ *Runtime, card models.Card, path string, outputs []string, op
 			return nil, fmt.Errorf("extractor: inter-op threads: %w", err)
 		}
 	}
-	s, err := ort.NewDynamicAdvancedSession(path, []string{card.Input}, outputs, so)
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{card.Input}, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("extractor: load %s: %w", path, err)
 	}
@@ -268,4 +290,36 @@ func (s *Session) Close() error {
 		return fmt.Errorf("extractor: close session: %w", err)
 	}
 	return nil
+}
+
+// exposeSizes adds to card the per-sample sizes of the exposed tensors,
+// inferred from the graph at the card's input size.
+func exposeSizes(card models.Card, data []byte, names []string) (models.Card, error) {
+	if len(names) == 0 {
+		return card, nil
+	}
+	m, err := onnxgraph.Parse(data)
+	if err != nil {
+		return card, err
+	}
+	in := []int{-1, card.Height, card.Width, 3}
+	if card.Layout == "NCHW" {
+		in = []int{-1, 3, card.Height, card.Width}
+	}
+	card.Outputs = slices.Clone(card.Outputs)
+	for _, name := range names {
+		if _, have := card.Output(name); have {
+			continue
+		}
+		sh, ok := m.Shape(name, map[string][]int{card.Input: in})
+		dim := 1
+		for _, d := range sh[min(1, len(sh)):] {
+			dim *= d
+		}
+		if !ok || len(sh) < 2 || dim <= 0 {
+			return card, fmt.Errorf("expose %s: no fixed per-sample shape at input %dx%d (got %v): %w", name, card.Height, card.Width, sh, ErrModelMismatch)
+		}
+		card.Outputs = append(card.Outputs, models.Output{Name: name, Dim: dim})
+	}
+	return card, nil
 }

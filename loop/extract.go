@@ -11,6 +11,7 @@ import (
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/extractor"
 	"github.com/asvp-dev/asvp/models"
+	"github.com/asvp-dev/asvp/models/onnxgraph"
 )
 
 // ExtractOptions says what Extract runs.
@@ -27,8 +28,15 @@ type ExtractOptions struct {
 	// (limited) dataset; 0 of 1 is the whole.
 	Shard, Shards int
 	DType         string // storage type: "float32" or "float16"
-	Session       extractor.SessionOptions
-	Run           extractor.Config // batch size, workers, on-error, progress
+	// TuneFrom is the cut of the built-in fine-tuning ("" for none): the
+	// inputs of the tail above it that computes the first output (the cut
+	// activation and the tail's frozen inputs) are stored too, as the set
+	// models.ActivationsOutput(TuneFrom, output), in ActivationsDType
+	// ("float16" when empty).
+	TuneFrom         string
+	ActivationsDType string
+	Session          extractor.SessionOptions
+	Run              extractor.Config // batch size, workers, on-error, progress
 	// Log receives a line per sample that could not be read (the start
 	// line and progress go to Run.Progress); nil for none.
 	Log io.Writer
@@ -73,11 +81,30 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 	if opts.DType != "float32" && opts.DType != "float16" {
 		return nil, optionErr("dtype", "%q: want float32 or float16", opts.DType)
 	}
+	if opts.ActivationsDType == "" {
+		opts.ActivationsDType = "float16"
+	}
+	if opts.ActivationsDType != "float32" && opts.ActivationsDType != "float16" {
+		return nil, optionErr("activations-dtype", "%q: want float32 or float16", opts.ActivationsDType)
+	}
 	modelSHA, err := opts.Card.VerifyFile(opts.ModelPath)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := extractor.OpenSession(rt, opts.Card, opts.ModelPath, opts.Outputs, opts.Session)
+	outs := opts.Outputs
+	if len(outs) == 0 {
+		outs = []string{opts.Card.DefaultOutput}
+	}
+	var sources []string // the tail's inputs, exposed by the session after outs
+	if opts.TuneFrom != "" {
+		tl, err := cutTail(opts.ModelPath, opts.TuneFrom, outs[0])
+		if err != nil {
+			return nil, err
+		}
+		sources = tl.Sources()
+		opts.Session.Expose = sources
+	}
+	sess, err := extractor.OpenSession(rt, opts.Card, opts.ModelPath, outs, opts.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -98,15 +125,36 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 	if opts.Shards > 1 {
 		res.Shard = fmt.Sprintf("%d/%d", opts.Shard, opts.Shards)
 	}
-	for k, out := range sess.Outputs() {
+	// One set per output; the tail's inputs, concatenated, make one more.
+	type setOf struct {
+		output, dtype string
+		parts         []int // session outputs whose values make the set's vector
+	}
+	var plan []setOf
+	for k := range outs {
+		plan = append(plan, setOf{outs[k], opts.DType, []int{k}})
+	}
+	if len(sources) > 0 {
+		p := setOf{output: models.ActivationsOutput(opts.TuneFrom, outs[0]), dtype: opts.ActivationsDType}
+		for k := range sources {
+			p.parts = append(p.parts, len(outs)+k)
+		}
+		plan = append(plan, p)
+	}
+	for _, p := range plan {
+		dim := 0
+		for _, k := range p.parts {
+			dim += sink.dims[k]
+		}
 		set, err := db.EnsureSet(cache.SetInfo{
-			Model: opts.Card.Name, ModelSHA256: modelSHA, Output: out, CardHash: opts.Card.PreprocessHash(),
-			Dataset: ds.Spec(), DatasetID: ds.Identity(), Dim: sink.dims[k], DType: opts.DType, Shard: res.Shard,
+			Model: opts.Card.Name, ModelSHA256: modelSHA, Output: p.output, CardHash: opts.Card.PreprocessHash(),
+			Dataset: ds.Spec(), DatasetID: ds.Identity(), Dim: dim, DType: p.dtype, Shard: res.Shard,
 		})
 		if err != nil {
 			return nil, err
 		}
 		sink.sets = append(sink.sets, set)
+		sink.parts = append(sink.parts, p.parts)
 	}
 	if err := storeOracleLabels(db, ds); err != nil {
 		return nil, err
@@ -122,13 +170,16 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 	}
 	if opts.Run.Progress != nil {
 		fmt.Fprintf(opts.Run.Progress, "extract: %s with %s (%dx%d) -> %s, outputs %s, samples %d..%d\n",
-			ds.Spec(), opts.Card.Name, opts.Card.Height, opts.Card.Width, opts.Cache, strings.Join(sess.Outputs(), ","), lo, hi-1)
+			ds.Spec(), opts.Card.Name, opts.Card.Height, opts.Card.Width, opts.Cache, strings.Join(outs, ","), lo, hi-1)
+		if len(sources) > 0 {
+			fmt.Fprintf(opts.Run.Progress, "extract: and the inputs of the tail above %s (%s), %s\n", opts.TuneFrom, strings.Join(sources, ", "), opts.ActivationsDType)
+		}
 	}
 	st, runErr := ex.Run(ctx, ds, indices, sink)
 	res.Samples, res.Cached, res.Done, res.Failed = st.Requested, st.Cached, st.Done, st.Failed
 	res.Seconds = st.Elapsed.Round(time.Millisecond).Seconds()
 	res.ImagesPS = st.ImagesPerSecond()
-	for k, set := range sink.sets {
+	for _, set := range sink.sets {
 		if err := db.AddExtractionSeconds(set.Key(), opts.Shard, opts.Shards, st.Elapsed.Seconds()); err != nil {
 			return res, err
 		}
@@ -136,7 +187,7 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 		if err != nil {
 			return res, err
 		}
-		res.Sets = append(res.Sets, ExtractedSet{Key: set.Key(), Output: sess.Outputs()[k], Dim: sink.dims[k], Count: c})
+		res.Sets = append(res.Sets, ExtractedSet{Key: set.Key(), Output: set.Info().Output, Dim: set.Info().Dim, Count: c})
 	}
 	return res, runErr
 }
@@ -161,10 +212,11 @@ func storeOracleLabels(db *cache.DB, ds datasets.Dataset) error {
 // counts as missing while any of the sets lacks it, so a crash between two
 // sets' writes is repaired by the next run.
 type setSink struct {
-	sets []*cache.Set
-	dims []int
-	gen  int
-	log  io.Writer // receives one line per sample that could not be read; nil for none
+	sets  []*cache.Set
+	dims  []int   // per-sample size of each session output
+	parts [][]int // per set, the session outputs its vector concatenates (nil: output k for set k)
+	gen   int
+	log   io.Writer // receives one line per sample that could not be read; nil for none
 }
 
 func (s *setSink) Missing(ids []string) ([]string, error) {
@@ -195,7 +247,7 @@ func (s *setSink) Put(ids []string, vecs [][]float32, failed []extractor.Failure
 	for k, set := range s.sets {
 		var v []float32
 		if len(ids) > 0 {
-			v = vecs[k]
+			v = s.vector(k, len(ids), vecs)
 		}
 		if err := set.PutBatchWithErrors(s.gen, ids, v, errs); err != nil {
 			return err
@@ -207,4 +259,43 @@ func (s *setSink) Put(ids []string, vecs [][]float32, failed []extractor.Failure
 		}
 	}
 	return nil
+}
+
+// vector returns the batch of set k: its session output, or the
+// concatenation, sample by sample, of its parts.
+func (s *setSink) vector(k, n int, vecs [][]float32) []float32 {
+	if s.parts == nil {
+		return vecs[k]
+	}
+	parts := s.parts[k]
+	if len(parts) == 1 {
+		return vecs[parts[0]]
+	}
+	dim := 0
+	for _, p := range parts {
+		dim += s.dims[p]
+	}
+	out := make([]float32, 0, n*dim)
+	for i := range n {
+		for _, p := range parts {
+			d := s.dims[p]
+			out = append(out, vecs[p][i*d:(i+1)*d]...)
+		}
+	}
+	return out
+}
+
+// cutTail reads the backbone at path and cuts the tail above cut that
+// computes output. An operator the Go tail cannot run, above the cut, is an
+// error naming it and its node.
+func cutTail(path, cut, output string) (*onnxgraph.Tail, error) {
+	m, err := onnxgraph.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := m.Cut(cut, []string{output})
+	if err != nil {
+		return nil, invalid("tune-from", fmt.Errorf("%s above %s: %w", path, cut, err))
+	}
+	return tl, nil
 }

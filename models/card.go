@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 )
 
 // Errors returned by this package; test for them with errors.Is.
@@ -49,9 +50,13 @@ type Card struct {
 	Resample      string     `json:"resample"` // "linear", "lanczos" or "nearest"
 	Outputs       []Output   `json:"outputs"`
 	DefaultOutput string     `json:"default_output"`
-	Provenance    string     `json:"provenance,omitempty"`
-	Licence       string     `json:"licence,omitempty"`
-	Notes         string     `json:"notes,omitempty"`
+	// TuneFrom is the default cut of the built-in fine-tuning: the graph
+	// tensor (or node) above which the backbone's tail is fine-tuned in Go
+	// from cached activations; "" when the card names none.
+	TuneFrom   string `json:"tune_from,omitempty"`
+	Provenance string `json:"provenance,omitempty"`
+	Licence    string `json:"licence,omitempty"`
+	Notes      string `json:"notes,omitempty"`
 }
 
 // Validate reports the first inconsistency in c, wrapped in ErrBadCard.
@@ -157,4 +162,21 @@ func (c Card) VerifyFile(path string) (string, error) {
 			path, sum, c.Name, c.SHA256, ErrChecksum)
 	}
 	return sum, nil
+}
+
+// ActivationsOutput names the cached inputs of the tail above cut that
+// computes output: the cut activation and the tail's frozen inputs, one
+// vector per sample. Extraction stores them as a feature set of that
+// output name, beside the output's own features.
+func ActivationsOutput(cut, output string) string { return "tail-input:" + cut + ">" + output }
+
+// ParseActivationsOutput returns the cut and output of an ActivationsOutput
+// name, and whether name is one.
+func ParseActivationsOutput(name string) (cut, output string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "tail-input:")
+	if !ok {
+		return "", "", false
+	}
+	cut, output, ok = strings.Cut(rest, ">")
+	return cut, output, ok && cut != "" && output != ""
 }

@@ -39,6 +39,8 @@ func BuiltinCards() []Card {
 			{Name: "probs", Dim: 5, Description: "softmax over nsfwjs' 5 classes (drawing, hentai, neutral, porn, sexy)"},
 		},
 		DefaultOutput: "pool_blocks_10_13_16",
+		// Block 12's output (6x6x96 at 96x96): blocks 13-16 fine-tune (see models/README.md).
+		TuneFrom: "block_12_add",
 		Provenance: "Keras MobileNetV2 (alpha 1.0), ImageNet-initialised, fine-tuned by the nsfwjs project for a 5-class " +
 			"task; TF.js layers model with uint8-quantized weights from npm nsfwjs@4.4.0 (dist/models/mobilenet_v2, " +
 			"tgz sha256 585cd178f3b994337c4d10a87b080d342fc52f8b9bf0085c4d1f345a3a1c5382), converted to ONNX by " +

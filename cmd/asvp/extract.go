@@ -19,6 +19,7 @@ type extractCmd struct {
 	data, outputs, cache  string
 	limit, batch, threads int
 	shard, onError, dtype string
+	tuneFrom, actDType    string
 	rf                    runFlags
 	shardI, shardN        int
 }
@@ -34,6 +35,8 @@ func (c *extractCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.shard, "shard", "", "fill shard i/n only: the i-th of n contiguous slices of the (limited) dataset")
 	fs.StringVar(&c.onError, "on-error", "skip", "bad image: skip (record it, go on) or fail (stop)")
 	fs.StringVar(&c.dtype, "dtype", "float32", "storage type: float32 or float16")
+	fs.StringVar(&c.tuneFrom, "tune-from", "", "cut of the built-in fine-tuning: a node or tensor of the ONNX graph whose activation (and the tail's frozen inputs) is cached beside the features, so that finetune can train the tail above it (default: the card's, block_12_add for the default backbone; none: cache no activations)")
+	fs.StringVar(&c.actDType, "activations-dtype", "float16", "storage type of the cached activations: float16 or float32")
 	c.rf.register(fs, "goroutines decoding and resizing images")
 }
 
@@ -44,8 +47,10 @@ func (c *extractCmd) validate(fs *flag.FlagSet) error {
 	if c.onError != "skip" && c.onError != "fail" {
 		return fmt.Errorf("--on-error %q: want skip or fail: %w", c.onError, errUsage)
 	}
-	if c.dtype != "float32" && c.dtype != "float16" {
-		return fmt.Errorf("--dtype %q: want float32 or float16: %w", c.dtype, errUsage)
+	for _, f := range []struct{ name, v string }{{"dtype", c.dtype}, {"activations-dtype", c.actDType}} {
+		if f.v != "float32" && f.v != "float16" {
+			return fmt.Errorf("--%s %q: want float32 or float16: %w", f.name, f.v, errUsage)
+		}
 	}
 	var err error
 	if c.shardI, c.shardN, err = parseShard(c.shard); err != nil {
@@ -86,9 +91,16 @@ func (c *extractCmd) run(ctx context.Context, out, log io.Writer) error {
 	if c.outputs != "" {
 		outs = strings.Split(c.outputs, ",")
 	}
+	tuneFrom := c.tuneFrom
+	switch tuneFrom {
+	case "":
+		tuneFrom = card.TuneFrom
+	case "none":
+		tuneFrom = ""
+	}
 	res, err := loop.Extract(ctx, rt, loop.ExtractOptions{
 		Cache: c.cache, Dataset: ds, Card: card, ModelPath: path, Outputs: outs, Limit: c.limit,
-		Shard: c.shardI, Shards: c.shardN, DType: c.dtype,
+		Shard: c.shardI, Shards: c.shardN, DType: c.dtype, TuneFrom: tuneFrom, ActivationsDType: c.actDType,
 		Session: extractor.SessionOptions{IntraOpThreads: c.threads},
 		Run:     extractor.Config{BatchSize: c.batch, Workers: c.rf.workers, OnError: c.onError, Progress: c.rf.log(log)},
 		Log:     log,

@@ -59,6 +59,7 @@ func explain(err error) (int, string) {
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // output names such as tail-input:CUT>OUTPUT stay readable
 	return enc.Encode(v)
 }
 
