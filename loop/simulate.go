@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/report"
 	"github.com/asvp-dev/asvp/simulate"
+	"github.com/asvp-dev/asvp/tuning"
 )
 
 // SimulateOptions says what Simulate runs and where it writes the report.
@@ -32,7 +35,11 @@ type SimulateOptions struct {
 	Costs          simulate.CostConfig
 	TargetAccuracy float64 // 0: random's final mean accuracy
 	Out            string  // folder of the report
-	Log            io.Writer
+	// ModelFor returns the card and ONNX file of a feature set's backbone,
+	// whose tail the pipelines fine-tune when the pool's activations are
+	// cached (nil: features-only mode).
+	ModelFor func(cache.SetInfo) (models.Card, string, error)
+	Log      io.Writer
 }
 
 // SimulateResult is what Simulate produced.
@@ -73,6 +80,9 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 		return nil, fmt.Errorf("loop: pool classes %q differ from test classes %q", classes, testClasses)
 	}
 	data := simulate.Data{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: poolLabels, TestLabels: testLabels}
+	if err := openTuning(db, &data, opts.ModelFor, opts.Log); err != nil {
+		return nil, err
+	}
 	if opts.PoolLimit > 0 {
 		if data.PoolIDs, err = limitPool(pool, poolLabels, opts.PoolLimit); err != nil {
 			return nil, err
@@ -139,7 +149,37 @@ func defaultSimName(cfg simulate.Config, poolKey, testKey string, poolLimit int)
 		Ind, Sw     any
 		FT, LPFT    any
 		Pool, Test  string
-	}{cfg.Strategy, cfg.StrategyOptions, cfg.Proxy, cfg.Init, cfg.Budget, poolLimit, cfg.Indicator, cfg.Switch, cfg.FT, cfg.LPFT, poolKey, testKey})
+		Tune        any
+	}{cfg.Strategy, cfg.StrategyOptions, cfg.Proxy, cfg.Init, cfg.Budget, poolLimit, cfg.Indicator, cfg.Switch, cfg.FT, cfg.LPFT, poolKey, testKey, cfg.Tune})
 	h := sha256.Sum256(b)
 	return fmt.Sprintf("%s-%s-%s", cfg.Strategy, cfg.Proxy.Kind, hex.EncodeToString(h[:4]))
+}
+
+// openTuning sets data's tail (tail mode) when the pool's activations are
+// cached and the backbone's file is at hand; a pool without activations
+// stays in features-only mode.
+func openTuning(db *cache.DB, data *simulate.Data, modelFor func(cache.SetInfo) (models.Card, string, error), log io.Writer) error {
+	if _, _, err := tuning.FindActivations(db, data.Pool, ""); errors.Is(err, tuning.ErrNoActivations) || modelFor == nil {
+		if log != nil {
+			fmt.Fprintf(log, "simulate: no cached activations of %s: features-only mode (random and svpp; their models train on the frozen features)\n", data.Pool.Info().Dataset)
+		}
+		return nil
+	} else if err != nil {
+		return err
+	}
+	card, path, err := modelFor(data.Pool.Info())
+	if err != nil {
+		return err
+	}
+	if data.Tune, err = tuning.Open(db, data.Pool, card, path, tuning.Options{}); err != nil {
+		return err
+	}
+	if data.TestActs, _, err = tuning.FindActivations(db, data.Test, data.Tune.Cut); err != nil {
+		return fmt.Errorf("loop: the test set: %w", err)
+	}
+	if log != nil {
+		fmt.Fprintf(log, "simulate: models fine-tune the tail of %s above %s from cached activations (%d BatchNorms calibrated)\n",
+			card.Name, data.Tune.Cut, data.Tune.Pre.BatchNorm.Inserted)
+	}
+	return nil
 }

@@ -220,6 +220,20 @@ type linearProxy struct {
 	scratch f64Pool
 }
 
+// NewLinearProxy returns the proxy of a trained linear classifier on
+// standardised features: logits = W·((x − mean)/std) + b, with W of shape
+// classes×dim, row-major. Standard AL selects this way with its fine-tuned
+// model: the head over the fine-tuned features. It panics when the lengths
+// do not match, a programmer error.
+func NewLinearProxy(w, b []float64, classes, dim int, mean, std []float64) Proxy {
+	if len(w) != classes*dim || len(b) != classes || len(mean) != dim || len(std) != dim {
+		panic(fmt.Sprintf("selector: linear proxy of %d classes x %d dims with %d weights, %d biases, %d means, %d stds",
+			classes, dim, len(w), len(b), len(mean), len(std)))
+	}
+	w32, b32 := foldLinear(w, b, classes, dim, mean, std)
+	return &linearProxy{d: dim, c: classes, w: w32, b: b32, w64: widen(w32)}
+}
+
 func (p *linearProxy) NumClasses() int   { return p.c }
 func (p *linearProxy) EmbedDim() int     { return p.d }
 func (p *linearProxy) embedsInput() bool { return true }

@@ -4,26 +4,31 @@ package simulate
 // to report").
 //
 // Measured mode (PriceFinetune and PriceExtract zero): compute cost =
-// PriceHour x measured hours of the selection-related phases of every
-// round so far (proxy training, scoring and selection, LogME, fine-tuning,
-// re-alignment), plus the training of the model reported at that budget
-// (every pipeline pays for its final model once; standard's last
-// per-round fine-tune is that model), plus ExtractSeconds for the
-// pipelines that need extracted features (svpp, asvp).
+// PriceHour x measured hours of everything a pipeline ran: the
+// selection-related phases of every round so far (proxy training, scoring
+// and selection, LogME, fine-tuning, the passes over the pool with a
+// fine-tuned model: standard's selection, asvp's re-alignment), the
+// training of the model reported at that budget (every pipeline pays for
+// its final model once; standard's last per-round fine-tune is that
+// model), and ExtractSeconds, the extraction of the pool, which every
+// pipeline needs (the proxies' features; the activations the models
+// fine-tune from).
 //
 // Projected mode (PriceFinetune or PriceExtract set): the fine-tunes and
-// feature extractions of the real model at the user's scale are priced per
-// event instead of by the simulation's clock: standard pays one fine-tune
-// per round (round 0 included: its net at a budget is its final model),
-// random and svpp one (the final model), asvp one per re-alignment plus the
-// final one; svpp pays one extraction and asvp one more per re-alignment.
-// The cheap phases (proxy training, selection, LogME) stay measured and
-// priced at PriceHour, since they run on cached features at any scale.
+// passes over the pool of the real model at the user's scale are priced
+// per event instead of by the simulation's clock: standard pays one
+// fine-tune per round (round 0 included: its model at a budget is its
+// final model) and one pass over the pool per selection round; random and
+// svpp one fine-tune (the final model); asvp (and asvp-ft) one fine-tune
+// per re-alignment plus the final one; svpp and asvp one extraction, asvp
+// one more pass per re-alignment. The cheap phases (proxy training,
+// selection, LogME) stay measured and priced at PriceHour, since they run
+// on cached features at any scale.
 type CostConfig struct {
 	PriceLabel     float64 `json:"price_label"`     // USD per label
 	PriceHour      float64 `json:"price_hour"`      // USD per compute hour
 	PriceFinetune  float64 `json:"price_finetune"`  // USD per fine-tune of the real model (projected mode)
-	PriceExtract   float64 `json:"price_extract"`   // USD per full feature extraction (projected mode)
+	PriceExtract   float64 `json:"price_extract"`   // USD per pass of the real model over the pool (projected mode)
 	ExtractSeconds float64 `json:"extract_seconds"` // measured extraction time of the features (measured mode)
 }
 
@@ -49,7 +54,7 @@ type Cost struct {
 	TotalUSD     float64 `json:"total_usd"`
 	ComputeHours float64 `json:"compute_hours"` // hours priced at PriceHour
 	Finetunes    int     `json:"finetunes"`     // fine-tunes of the real model (counted in both modes)
-	Extractions  int     `json:"extractions"`   // full feature extractions (counted in both modes)
+	Extractions  int     `json:"extractions"`   // passes of the real model over the pool (counted in both modes)
 }
 
 // RoundCost returns the cost of one pipeline and seed after the last of
@@ -63,8 +68,8 @@ func RoundCost(recs []RoundRecord, cfg CostConfig) Cost {
 	c.LabelingUSD = cfg.PriceLabel * float64(last.Labels)
 	switch last.Pipeline {
 	case PipelineStandard:
-		c.Finetunes = len(recs)
-	case PipelineASVP:
+		c.Finetunes, c.Extractions = len(recs), len(recs)-1
+	case PipelineASVP, PipelineASVPFT:
 		c.Finetunes = last.Updates + 1
 		c.Extractions = last.Updates + 1
 	case PipelineSVPP:
@@ -82,10 +87,7 @@ func RoundCost(recs []RoundRecord, cfg CostConfig) Cost {
 		for _, r := range recs {
 			seconds += r.Seconds.SelectionSeconds()
 		}
-		seconds += last.Seconds.EvalTrain
-		if last.Pipeline == PipelineSVPP || last.Pipeline == PipelineASVP {
-			seconds += cfg.ExtractSeconds
-		}
+		seconds += last.Seconds.EvalTrain + cfg.ExtractSeconds
 	}
 	c.ComputeHours = seconds / 3600
 	c.ComputeUSD += cfg.PriceHour * c.ComputeHours

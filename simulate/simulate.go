@@ -15,9 +15,11 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/features"
+	"github.com/asvp-dev/asvp/models/finetune"
 	"github.com/asvp-dev/asvp/models/nn"
 	"github.com/asvp-dev/asvp/realign"
 	"github.com/asvp-dev/asvp/selector"
+	"github.com/asvp-dev/asvp/tuning"
 )
 
 // Pipelines the simulator runs (METHOD.md, "The three pipelines", plus the
@@ -27,6 +29,11 @@ const (
 	PipelineStandard = "standard" // fine-tune every round and select with the fine-tuned net
 	PipelineSVPP     = "svpp"     // proxy on pre-trained features; one fine-tune at the end
 	PipelineASVP     = "asvp"     // svpp + LogME-triggered re-alignment + LP-FT/FT switch
+	// PipelineASVPFT is asvp's selections with every reported model trained
+	// by plain FT: not run on its own, but derived from asvp's rounds (its
+	// records are asvp's, with the FT model's accuracy), so the switch's share
+	// of asvp's results is visible.
+	PipelineASVPFT = "asvp-ft"
 )
 
 // PipelineNames returns the pipelines Simulate knows, in report order.
@@ -70,10 +77,14 @@ type Config struct {
 	// Indicator is asvp's re-alignment rule; Switch its final-model method rule.
 	Indicator realign.IndicatorConfig
 	Switch    realign.SwitchConfig
-	// FT is the fine-tuning recipe (standard's per-round net, re-alignment,
-	// and every final model trained with "ft"); LPFT the recipe used when
-	// TrainingMethod says "lpft" (and LP when it says "lp", with Method set).
-	// Their Seed fields are replaced by derived seeds.
+	// Tune is the recipe of the backbone's tail fine-tuned from cached
+	// activations (tail mode, Data.Tune set): every reported model, standard
+	// AL's per-round model and every re-alignment; its Method and Seed are
+	// set per use (the switch picks lpft or ft for asvp).
+	Tune finetune.Recipe
+	// FT and LPFT train a network on the frozen features in features-only
+	// mode (no cached activations: random and svpp only). Their Seed fields
+	// are replaced by derived seeds.
 	FT, LPFT nn.Recipe
 	// Workers bounds selection goroutines (<= 0: GOMAXPROCS); results do not depend on it.
 	Workers int
@@ -89,6 +100,13 @@ type Data struct {
 	// PoolIDs restricts the pool to these samples (nil: every sample of
 	// generation 0 that has an oracle label).
 	PoolIDs []string
+	// Tune, when set, is the pool's pretrained tail and its cached
+	// activations (tail mode): models are the tail fine-tuned from them, and
+	// TestActs must be the test set's activations at the same cut. Without
+	// it (features-only mode) only random and svpp run, their models trained
+	// on the frozen features.
+	Tune     *tuning.Source
+	TestActs *cache.Set
 	// Classes names the classes; labels are indices into it.
 	Classes                []string
 	PoolLabels, TestLabels map[string]int
@@ -100,7 +118,7 @@ type Phases struct {
 	Select     float64 `json:"select"`      // scoring the pool and picking
 	Indicator  float64 `json:"indicator"`   // LogME of the labeled set (asvp)
 	Finetune   float64 `json:"finetune"`    // standard's per-round net; asvp's re-alignment fine-tune
-	Realign    float64 `json:"realign"`     // embedding pool and test, storing and reading them back
+	Realign    float64 `json:"realign"`     // a fine-tuned model's pass over the pool (standard's selection, asvp's re-alignment), storing and reading back
 	EvalTrain  float64 `json:"eval_train"`  // training the model whose accuracy is reported (not standard's)
 }
 
@@ -128,10 +146,13 @@ type RoundRecord struct {
 	Picks    []string `json:"picks"`          // IDs bought this round (round 0: the initial batch)
 	Labeled  string   `json:"labeled_sha256"` // hash of the sorted labeled IDs after the round
 	Accuracy float64  `json:"accuracy"`       // on the test set
-	TrainAcc float64  `json:"train_accuracy"` // of the same model on its labeled set
-	Method   string   `json:"method"`         // how the reported model was trained: ft, lpft, lp
-	Reason   string   `json:"method_reason,omitempty"`
-	Seconds  Phases   `json:"seconds"`
+	// AccuracyFT (asvp in tail mode) is the test accuracy of the model
+	// trained by plain FT on the same labels, for the derived asvp-ft.
+	AccuracyFT *float64 `json:"accuracy_ft,omitempty"`
+	TrainAcc   float64  `json:"train_accuracy"` // of the same model on its labeled set
+	Method     string   `json:"method"`         // how the reported model was trained: ft, lpft, lp
+	Reason     string   `json:"method_reason,omitempty"`
+	Seconds    Phases   `json:"seconds"`
 	// SelectGen is the pool generation the selection of this round used;
 	// PoolGen and TestGen the generations current after the round.
 	SelectGen int           `json:"select_gen"`
@@ -155,6 +176,9 @@ type Settings struct {
 	Switch          realign.SwitchConfig     `json:"switch"`
 	FT              nn.Recipe                `json:"ft"`
 	LPFT            nn.Recipe                `json:"lpft"`
+	Tune            *finetune.Recipe         `json:"tune,omitempty"`
+	Activations     string                   `json:"activations_set,omitempty"`
+	TestActivations string                   `json:"test_activations_set,omitempty"`
 	PoolSet         string                   `json:"pool_set"`
 	TestSet         string                   `json:"test_set"`
 	PoolIDs         string                   `json:"pool_ids_sha256"`
@@ -179,24 +203,26 @@ type Results struct {
 // round, storing each finished round in the cache, and returns all rounds.
 //
 // What each pipeline does per round r >= 1 (round 0 only trains and
-// evaluates on the initial batch):
-//   - random: picks Budget samples at random; its model is nn FT on
-//     generation-0 features.
-//   - standard: selects with the net fine-tuned (FT, fresh from the
-//     pre-trained features) on the previous round's labels; then fine-tunes
-//     a fresh net on the new labels, which is both its reported model and
-//     the next round's selector.
+// evaluates on the initial batch). In tail mode (Data.Tune set) every model
+// is the backbone's tail and a fresh head fine-tuned from the pretrained
+// weights on the pipeline's labels, from cached activations, as the paper's
+// protocol restarts the real backbone; in features-only mode only random
+// and svpp run and their model is a network on the frozen features.
+//   - random: picks Budget samples at random; reports an FT model.
+//   - standard: selects with the model fine-tuned (FT) on the previous
+//     round's labels: its features of the whole pool (a pass over the pool)
+//     and its head; then fine-tunes a fresh model on the new labels, which
+//     is both its reported model and the next round's selector.
 //   - svpp: trains a fresh proxy on generation-0 features of the labels and
-//     selects with it; the reported model (nn FT) is never fed back.
+//     selects with it; reports an FT model, never fed back.
 //   - asvp: like svpp on the current generation. After buying, LogME of the
-//     labeled set's current features feeds the indicator; on "update" a net
-//     is fine-tuned (FT) on the labels' generation-0 features — always from
-//     the pre-trained features, as the real backbone would restart from its
-//     pre-trained weights — and its Embed of every pool and test sample is
-//     stored as a new cache generation that later rounds select on. The
-//     reported model is trained with TrainingMethod(updates) on the current
-//     features (after a re-alignment: the aligned ones, which is what the
-//     user would fine-tune from next).
+//     labeled set's current features feeds the indicator; on "update" the
+//     tail is fine-tuned (FT) on the labels and its features of every pool
+//     sample are stored as a new cache generation that later rounds select
+//     on. The reported model is trained with TrainingMethod(updates): LP-FT
+//     before any re-alignment, FT after (Switch). The same labels trained
+//     by plain FT give the derived pipeline asvp-ft, so the switch's share
+//     shows.
 //
 // Every random choice derives from the seed (and round and purpose), so a
 // rerun gives the same accuracies; re-aligned generations are found again
@@ -221,6 +247,10 @@ func Run(ctx context.Context, cfg Config, data Data) (*Results, error) {
 			res.Records = append(res.Records, recs...)
 		}
 	}
+	if d := deriveASVPFT(res.Records); len(d) > 0 {
+		res.Pipelines = append(res.Pipelines, PipelineASVPFT)
+		res.Records = append(res.Records, d...)
+	}
 	return res, nil
 }
 
@@ -234,6 +264,11 @@ type sim struct {
 	classes      int
 	strategy     selector.Strategy
 	random       selector.Strategy
+	// tail mode: the pool's tail and activations (rows in pool0's order)
+	// and the test set's activations (rows in test0's order)
+	tune     *tuning.Source
+	poolActs *features.Matrix
+	testActs finetune.Activations
 }
 
 func newSim(cfg Config, data Data) (*sim, error) {
@@ -263,6 +298,12 @@ func newSim(cfg Config, data Data) (*sim, error) {
 			return nil, bad("pipeline %q listed twice", p)
 		}
 		seen[p] = true
+	}
+	if data.Tune == nil && (seen[PipelineStandard] || seen[PipelineASVP]) {
+		return nil, bad("standard and asvp fine-tune the backbone's tail, and the cache holds no activations of the pool to fine-tune from (extract the pool and the test set with a cut)")
+	}
+	if data.Tune != nil && data.TestActs == nil {
+		return nil, bad("no activations of the test set to evaluate the fine-tuned models on (extract it with the pool's cut)")
 	}
 	if seen[PipelineASVP] {
 		if err := cfg.Indicator.Validate(); err != nil {
@@ -301,6 +342,14 @@ func newSim(cfg Config, data Data) (*sim, error) {
 		PoolSet: data.Pool.Key(), TestSet: data.Test.Key(), PoolIDs: hashIDs(s.pool0.IDs), TestIDs: hashIDs(s.test0.IDs),
 	}
 	s.settings.Proxy.Seed, s.settings.FT.Seed, s.settings.LPFT.Seed = 0, 0, 0
+	if data.Tune != nil {
+		if err := s.readActivations(); err != nil {
+			return nil, err
+		}
+		tune := cfg.Tune
+		tune.Method, tune.Seed, tune.Workers = "", 0, 0
+		s.settings.Tune, s.settings.Activations, s.settings.TestActivations = &tune, data.Tune.Acts.Key(), data.TestActs.Key()
+	}
 	want, err := json.Marshal(s.settings)
 	if err != nil {
 		return nil, err
@@ -390,7 +439,7 @@ type state struct {
 	testCur  *features.Matrix
 	ind      *realign.Indicator
 	updates  int
-	net      *nn.Net // standard: the net of the last round, the next selector
+	model    model // standard: the model of the last round, the next selector
 }
 
 func (st *state) add(rows []int) {
@@ -495,7 +544,7 @@ func (s *sim) resume(st *state) ([]RoundRecord, error) {
 		// The next round selects with the last round's net: retrain it, bit
 		// for bit the same (same seed, same rows).
 		last := len(recs) - 1
-		if st.net, _, err = s.trainNet(s.cfg.FT, nn.MethodFT, selector.RoundSeed(st.seed, last, selector.PurposeModel), s.pool0, st.order); err != nil {
+		if st.model, err = s.fit(nn.MethodFT, selector.RoundSeed(st.seed, last, selector.PurposeModel), st.poolCur, st.order); err != nil {
 			return nil, err
 		}
 	}
@@ -552,28 +601,42 @@ func (s *sim) round(ctx context.Context, st *state, r int) (RoundRecord, error) 
 	}
 	rec.Updates, rec.PoolGen, rec.TestGen = st.updates, st.poolGen, st.testGen
 
-	// 3. The reported model.
+	// 3. The reported model, fine-tuned from the pretrained weights on the
+	// labels (tail mode), or trained on the current features.
 	method, reason := nn.MethodFT, "pipeline "+st.pipeline+" reports a fine-tuned (ft) model"
 	if st.pipeline == PipelineASVP {
 		method, reason = realign.TrainingMethod(st.updates, s.cfg.Switch)
 	}
-	recipe := s.cfg.FT
-	if method != nn.MethodFT {
-		recipe = s.cfg.LPFT
-	}
 	t := time.Now()
-	net, stats, err := s.trainNet(recipe, method, selector.RoundSeed(st.seed, r, selector.PurposeModel), st.poolCur, st.order)
+	m, err := s.fit(method, selector.RoundSeed(st.seed, r, selector.PurposeModel), st.poolCur, st.order)
 	if err != nil {
 		return rec, err
 	}
 	if st.pipeline == PipelineStandard {
 		rec.Seconds.Finetune += time.Since(t).Seconds()
-		st.net = net
+		st.model = m
 	} else {
 		rec.Seconds.EvalTrain = time.Since(t).Seconds()
 	}
-	rec.Method, rec.Reason, rec.TrainAcc = method, reason, stats.TrainAcc
-	rec.Accuracy = net.Accuracy(st.testCur.Data[:st.testCur.Rows*st.testCur.Cols], st.testCur.Rows, s.testY)
+	rec.Method, rec.Reason, rec.TrainAcc = method, reason, m.trainAcc
+	if rec.Accuracy, err = s.accuracy(m, st.testCur); err != nil {
+		return rec, err
+	}
+	if st.pipeline == PipelineASVP && s.tune != nil {
+		// The same labels with plain FT, for asvp-ft (the same model when the
+		// switch says ft).
+		acc := rec.Accuracy
+		if method != nn.MethodFT {
+			ft, err := s.fit(nn.MethodFT, selector.RoundSeed(st.seed, r, selector.PurposeModel), st.poolCur, st.order)
+			if err != nil {
+				return rec, err
+			}
+			if acc, err = s.accuracy(ft, st.testCur); err != nil {
+				return rec, err
+			}
+		}
+		rec.AccuracyFT = &acc
+	}
 	rec.Finished = time.Now().UTC()
 	return rec, nil
 }
@@ -586,7 +649,15 @@ func (s *sim) selectBatch(ctx context.Context, st *state, r int, ph *Phases) ([]
 	case PipelineRandom:
 		strat = s.random
 	case PipelineStandard:
-		req.Proxy = selector.NetProxy(st.net)
+		// Select with last round's fine-tuned model: its features of the
+		// whole pool (a pass over the pool) and its head.
+		t := time.Now()
+		f, p, err := s.modelSelector(st.model)
+		if err != nil {
+			return nil, err
+		}
+		req.Pool, req.Proxy = f, p
+		ph.Realign = time.Since(t).Seconds()
 	case PipelineSVPP, PipelineASVP:
 		if selector.NeedsProxy(s.cfg.Strategy) {
 			t := time.Now()
@@ -631,13 +702,14 @@ func (s *sim) trainNet(recipe nn.Recipe, method string, seed uint64, X *features
 	return nn.Train(recipe, x.Data, x.Rows, x.Cols, s.labelsOf(rows), s.classes)
 }
 
-// realign fine-tunes a net on the labeled rows' generation-0 features and
-// stores its Embed of every pool and test sample as a new generation of
-// each set (or finds the one an interrupted run already wrote), then makes
-// it st's current features.
+// realign fine-tunes the tail (FT, from the pretrained weights) on the
+// labeled rows and stores its features of every pool sample as a new
+// generation of the pool set (or finds the one an interrupted run already
+// wrote), then makes them st's current features. The test set is not
+// re-aligned: models are evaluated from its activations.
 func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 	t := time.Now()
-	net, _, err := s.trainNet(s.cfg.FT, nn.MethodFT, selector.RoundSeed(st.seed, r, selector.PurposeRealign), s.pool0, st.order)
+	m, err := s.fit(nn.MethodFT, selector.RoundSeed(st.seed, r, selector.PurposeRealign), st.poolCur, st.order)
 	if err != nil {
 		return err
 	}
@@ -646,48 +718,26 @@ func (s *sim) realign(st *state, r int, labeledHash string, ph *Phases) error {
 	prov := map[string]string{
 		cache.ProvenanceSimulation: s.cfg.Name, "pipeline": st.pipeline, "seed": strconv.FormatUint(st.seed, 10), "round": strconv.Itoa(r),
 		"labeled_sha256": labeledHash, "labels": strconv.Itoa(len(st.order)), "method": nn.MethodFT,
-		"parent_gen": "0", "realignment": strconv.Itoa(st.updates + 1),
+		"parent_gen": "0", "realignment": strconv.Itoa(st.updates + 1), "cut": s.tune.Cut,
 	}
-	sameSet := s.data.Pool.Key() == s.data.Test.Key()
-	mats := []*features.Matrix{s.pool0}
-	if sameSet {
-		mats = append(mats, s.test0)
-	}
-	poolGen, err := s.storeAligned(s.data.Pool, prov, net, mats...)
+	f, err := s.tune.Features(m.tuned, s.poolActs)
 	if err != nil {
 		return err
 	}
-	testGen := poolGen
-	if !sameSet {
-		if testGen, err = s.storeAligned(s.data.Test, prov, net, s.test0); err != nil {
-			return err
-		}
-	}
-	if st.poolCur, err = s.data.Pool.ReadRows(poolGen, s.pool0.IDs); err != nil {
+	set := s.data.Pool
+	gen, _, err := set.EnsureGeneration(cache.GenInfo{Dim: f.Cols, Source: SourceFinetune, Provenance: prov})
+	if err != nil {
 		return err
 	}
-	if st.testCur, err = s.data.Test.ReadRows(testGen, s.test0.IDs); err != nil {
+	if _, err := set.WriteEmbedded(gen, f, func(x []float32, _ int, dst []float32) { copy(dst, x) }, 0, nil); err != nil {
 		return err
 	}
-	st.poolGen, st.testGen = poolGen, testGen
+	// Read back, so a resumed and an uninterrupted run see the same values
+	// whatever the set's storage type.
+	if st.poolCur, err = set.ReadRows(gen, s.pool0.IDs); err != nil {
+		return err
+	}
+	st.poolGen = gen
 	ph.Realign = time.Since(t).Seconds()
 	return nil
-}
-
-// storeAligned writes net's Embed of the matrices into the generation of
-// set whose provenance is prov, adding it when missing, and returns its
-// number. Samples already stored (by an interrupted run) are not written
-// again. A simulation's generations are its working state: never marked
-// complete.
-func (s *sim) storeAligned(set *cache.Set, prov map[string]string, net *nn.Net, mats ...*features.Matrix) (int, error) {
-	gen, _, err := set.EnsureGeneration(cache.GenInfo{Dim: mats[0].Cols, Source: "adapter", Provenance: prov})
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range mats {
-		if _, err := set.WriteEmbedded(gen, m, net.Embed, 0, nil); err != nil {
-			return 0, err
-		}
-	}
-	return gen, nil
 }

@@ -235,3 +235,36 @@ func prod(v []int) int {
 	}
 	return p
 }
+
+// featureBatch is the number of samples Features computes at a time, to
+// bound the memory of the split activations.
+const featureBatch = 2048
+
+// Features returns the features of a tuned tail (or, with t nil, the
+// pretrained ones) of every row of acts, a matrix of the activations set,
+// with acts' IDs.
+func (s *Source) Features(t *finetune.Tuned, acts *features.Matrix) (*features.Matrix, error) {
+	dim := s.Pre.Dim()
+	out := features.NewMatrix(acts.Rows, dim)
+	copy(out.IDs, acts.IDs)
+	for lo := 0; lo < acts.Rows; lo += featureBatch {
+		hi := min(lo+featureBatch, acts.Rows)
+		rows := make([]int, hi-lo)
+		for i := range rows {
+			rows[i] = lo + i
+		}
+		a := s.Split(acts, rows)
+		var f []float32
+		var err error
+		if t == nil {
+			f, err = s.Pre.Features(a)
+		} else {
+			f, err = t.Features(a)
+		}
+		if err != nil {
+			return nil, err
+		}
+		copy(out.Data[lo*dim:hi*dim], f)
+	}
+	return out, nil
+}

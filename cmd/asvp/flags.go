@@ -279,3 +279,20 @@ func (m *modelFlags) resolve() (models.Card, string, error) {
 	}
 	return card, path, nil
 }
+
+// backboneOf returns the card and ONNX file of the registry backbone a
+// feature set was extracted with, checked against its sha256.
+func backboneOf(info cache.SetInfo) (models.Card, string, error) {
+	card, path, err := registry().Lookup(info.Model)
+	if err != nil {
+		return card, "", fmt.Errorf("the backbone %q of %s is not a registry model (asvp models ls), so its tail cannot be fine-tuned here: %w", info.Model, info.Dataset, err)
+	}
+	sum, err := card.VerifyFile(path)
+	if err != nil {
+		return card, "", err
+	}
+	if sum != info.ModelSHA256 {
+		return card, "", fmt.Errorf("backbone %s has sha256 %s, the features of %s came from sha256 %s: %w", path, cache.ShortKey(sum), info.Dataset, cache.ShortKey(info.ModelSHA256), cache.ErrMismatch)
+	}
+	return card, path, nil
+}

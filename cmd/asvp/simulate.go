@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/asvp-dev/asvp/loop"
+	"github.com/asvp-dev/asvp/models/finetune"
 	"github.com/asvp-dev/asvp/models/nn"
 	"github.com/asvp-dev/asvp/realign"
 	"github.com/asvp-dev/asvp/report"
@@ -25,6 +26,7 @@ type simulateCmd struct {
 	beta, target                     float64
 	proxyEpochs, init, budget        int
 	rounds, seeds, ftEpochs          int
+	tuneEpochs, tuneSampleEpochs     int
 	poolLimit                        int
 	costs                            simulate.CostConfig
 	extractSec                       float64
@@ -56,7 +58,9 @@ func (c *simulateCmd) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.target, "target-acc", 0, "accuracy for the labels-to-target column (0: random's final mean accuracy)")
 	indicatorFlags(fs, &c.ind)
 	fs.StringVar(&c.switchMode, "switch", realign.SwitchAuto, "asvp final-model method: auto (lpft before the first re-alignment, ft after), lpft, ft or lp")
-	fs.IntVar(&c.ftEpochs, "ft-epochs", 0, "epochs of every fine-tune (and of LP-FT's two stages); 0: the nn defaults")
+	fs.IntVar(&c.tuneEpochs, "tune-epochs", 0, "epochs of every fine-tune of the backbone's tail (and of each LP-FT stage); 0: scaled to the labels (--tune-sample-epochs)")
+	fs.IntVar(&c.tuneSampleEpochs, "tune-sample-epochs", finetune.DefaultRecipe(finetune.MethodFT).SampleEpochs, "labels x epochs a fine-tune stage aims at when --tune-epochs is 0 (so its cost stays about constant as labels grow)")
+	fs.IntVar(&c.ftEpochs, "ft-epochs", 0, "features-only mode (no cached activations): epochs of the network trained on the frozen features; 0: the nn defaults")
 	fs.IntVar(&c.poolLimit, "pool-limit", 0, "use a random subset of N pool samples (fixed seed 0, the same for every pipeline and seed; 0: all)")
 	c.rf.register(fs, "selection goroutines (0: all CPUs); results do not depend on it")
 	fs.Lookup("workers").DefValue, c.rf.workers = "0", 0
@@ -89,7 +93,9 @@ func (c *simulateCmd) config(log io.Writer) simulate.Config {
 		Proxy: selector.DefaultProxyConfig(c.proxy), Init: c.init, Budget: c.budget, Rounds: c.rounds,
 		Indicator: c.ind, Switch: realign.SwitchConfig{Mode: c.switchMode},
 		FT: nn.DefaultRecipe(nn.MethodFT), LPFT: nn.DefaultRecipe(nn.MethodLPFT), Workers: c.rf.workers,
+		Tune: finetune.DefaultRecipe(finetune.MethodFT),
 	}
+	cfg.Tune.Epochs, cfg.Tune.SampleEpochs = c.tuneEpochs, c.tuneSampleEpochs
 	for _, p := range strings.Split(c.pipelines, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.Pipelines = append(cfg.Pipelines, p)
@@ -127,7 +133,7 @@ func (c *simulateCmd) run(ctx context.Context, out, log io.Writer) error {
 	costs.ExtractSeconds = c.extractSec
 	res, err := loop.Simulate(ctx, loop.SimulateOptions{
 		Cache: c.cache, Pool: c.pool, Test: c.test, Output: c.output, Config: c.config(c.rf.log(log)),
-		PoolLimit: c.poolLimit, Costs: costs, TargetAccuracy: c.target, Out: c.out, Log: c.rf.log(log),
+		PoolLimit: c.poolLimit, Costs: costs, TargetAccuracy: c.target, Out: c.out, Log: c.rf.log(log), ModelFor: backboneOf,
 	})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
