@@ -8,7 +8,8 @@ import (
 
 // FindSet returns the feature set of a dataset (as extraction named it) and
 // backbone output. An empty dataset means the file's only dataset; an empty
-// output means the dataset's only set. When nothing matches the error wraps
+// output means the dataset's only set of features (cached activations,
+// ActivationsOutput, are named only explicitly). When nothing matches the error wraps
 // ErrNotFound, when several do ErrAmbiguous; both list what the file holds.
 func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	infos, err := db.Sets()
@@ -24,7 +25,8 @@ func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	}
 	var match []SetInfo
 	for _, si := range infos {
-		if si.Dataset == dataset && (output == "" || si.Output == output) {
+		_, _, acts := ParseActivationsOutput(si.Output)
+		if si.Dataset == dataset && (si.Output == output || output == "" && !acts) {
 			match = append(match, si)
 		}
 	}
@@ -67,4 +69,24 @@ func ListSets(sets []SetInfo) string {
 		fmt.Fprintf(&b, "  dataset %q output %q model %s dim %d key %s\n", si.Dataset, si.Output, si.Model, si.Dim, short(si.Key))
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// ActivationsOutput names the cached inputs of the backbone's tail above
+// cut that computes output (the cut activation and the tail's frozen
+// inputs, one vector per sample): extraction stores them as a set of that
+// output name, beside the output's own features, for the built-in
+// fine-tuning.
+func ActivationsOutput(cut, output string) string { return activationsPrefix + cut + ">" + output }
+
+const activationsPrefix = "tail-input:"
+
+// ParseActivationsOutput returns the cut and output of an ActivationsOutput
+// name, and whether name is one.
+func ParseActivationsOutput(name string) (cut, output string, ok bool) {
+	rest, ok := strings.CutPrefix(name, activationsPrefix)
+	if !ok {
+		return "", "", false
+	}
+	cut, output, ok = strings.Cut(rest, ">")
+	return cut, output, ok && cut != "" && output != ""
 }

@@ -31,7 +31,7 @@ type ExtractOptions struct {
 	// TuneFrom is the cut of the built-in fine-tuning ("" for none): the
 	// inputs of the tail above it that computes the first output (the cut
 	// activation and the tail's frozen inputs) are stored too, as the set
-	// models.ActivationsOutput(TuneFrom, output), in ActivationsDType
+	// cache.ActivationsOutput(TuneFrom, output), in ActivationsDType
 	// ("float16" when empty).
 	TuneFrom         string
 	ActivationsDType string
@@ -135,7 +135,7 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 		plan = append(plan, setOf{outs[k], opts.DType, []int{k}})
 	}
 	if len(sources) > 0 {
-		p := setOf{output: models.ActivationsOutput(opts.TuneFrom, outs[0]), dtype: opts.ActivationsDType}
+		p := setOf{output: cache.ActivationsOutput(opts.TuneFrom, outs[0]), dtype: opts.ActivationsDType}
 		for k := range sources {
 			p.parts = append(p.parts, len(outs)+k)
 		}

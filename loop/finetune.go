@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
-	"github.com/asvp-dev/asvp/models/nn"
+	"github.com/asvp-dev/asvp/models"
+	"github.com/asvp-dev/asvp/models/finetune"
+	"github.com/asvp-dev/asvp/simulate"
+	"github.com/asvp-dev/asvp/tuning"
 )
 
 // FinetuneOptions says what Finetune trains and where it writes.
@@ -23,16 +27,18 @@ type FinetuneOptions struct {
 	Cache           string
 	Dataset, Output string // the feature set ("" for the only one)
 	Labeled         string // id,label CSV
-	Recipe          nn.Recipe
-	// Test names a dataset whose cached features (same output) and oracle
-	// labels measure held-out accuracy; "" for none.
-	Test string
-	// Gen is the generation to train on: 0 (the pre-trained features; a
-	// re-alignment restarts from the pre-trained model) or < 0 for the
-	// newest complete one.
-	Gen        int
+	Recipe          finetune.Recipe
+	// Cut picks the cached activations when the set has several ("" for
+	// the only one).
+	Cut string
+	// ModelFor returns the card and ONNX file of the set's backbone, whose
+	// tail is fine-tuned.
+	ModelFor func(cache.SetInfo) (models.Card, string, error)
+	// Test names a dataset whose cached activations and oracle labels
+	// measure held-out accuracy; "" for none.
+	Test       string
 	Round      int    // selection round, recorded in the provenance
-	Save       string // file the trained network is written to ("" for none)
+	Save       string // file the fine-tuned tail and head are written to ("" for none)
 	NoWrite    bool   // train and report only: store no generation
 	WriteBatch int    // rows per write transaction (cache.DefaultWriteBatch when <= 0)
 	Datasets   datasets.Options
@@ -45,10 +51,11 @@ type FinetuneResult struct {
 	Dataset        string             `json:"dataset"`
 	Output         string             `json:"output"`
 	Set            string             `json:"set"`
+	Cut            string             `json:"cut"`
 	Method         string             `json:"method"`
 	Seed           uint64             `json:"seed"`
+	Epochs         int                `json:"epochs_per_stage"`
 	Round          int                `json:"round"`
-	ParentGen      int                `json:"parent_generation"`
 	Labels         int                `json:"labels"`
 	Classes        []string           `json:"classes"`
 	LabeledSHA256  string             `json:"labeled_sha256"`
@@ -56,20 +63,26 @@ type FinetuneResult struct {
 	Test           string             `json:"test,omitempty"`
 	TestSamples    int                `json:"test_samples,omitempty"`
 	TestAccuracy   *float64           `json:"test_accuracy,omitempty"`
+	MeanCosine     float64            `json:"mean_cosine_with_pretrained"`
 	Net            string             `json:"net,omitempty"`
 	NetSHA256      string             `json:"net_sha256"`
 	Generation     *int               `json:"generation,omitempty"`
 	TestGeneration *int               `json:"test_generation,omitempty"`
 	Reused         bool               `json:"reused_complete_generation,omitempty"`
+	Note           string             `json:"note,omitempty"`
 	Samples        int                `json:"samples"`
 	Seconds        map[string]float64 `json:"seconds"`
 }
 
-// Finetune trains the built-in network (nn.Train with Recipe) on the
-// labelled samples' features, and stores its features of every sample of
-// the set (and of the test set) as a new generation: found again by its
-// provenance when an interrupted run left it, written in transactions of
-// WriteBatch rows, and marked complete at the end.
+// Finetune fine-tunes the backbone's tail above the cut, and a fresh
+// head, on the labeled samples' cached activations (LP, FT or LP-FT, always
+// from the pretrained weights), and stores the tuned tail's features of
+// every sample of the set (and of the test set) as a new generation: the
+// re-aligned features the proxy selects on next. The generation is found
+// again by its provenance when an interrupted run left it, written in
+// transactions of WriteBatch rows, and marked complete at the end. LP
+// leaves the tail, and so the features, as they are: it writes no
+// generation.
 func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, err error) {
 	if err := opts.Recipe.Validate(); err != nil {
 		return nil, invalid("method", err)
@@ -95,10 +108,6 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 		return nil, err
 	}
 	spec := set.Info().Dataset
-	gen, err := set.PickGeneration(opts.Gen)
-	if err != nil {
-		return nil, err
-	}
 	classes, err := datasetClasses(db, spec, opts.Datasets)
 	if err != nil {
 		return nil, err
@@ -107,32 +116,40 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 	if err != nil {
 		return nil, err
 	}
-	m, err := set.ReadMatrix(gen)
+	card, modelPath, err := opts.ModelFor(set.Info())
 	if err != nil {
 		return nil, err
 	}
-	X, y, missing := labeled.Rows(m)
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("loop: %d of the %d labeled samples have no features in generation %d of %s/%s (e.g. %q, line %d of %s): extract them first",
-			len(missing), labeled.Len(), gen, spec, set.Info().Output, labeled.IDs[missing[0]], labeled.Line[missing[0]], opts.Labeled)
+	src, err := tuning.Open(db, set, card, modelPath, tuning.Options{Cut: opts.Cut})
+	if err != nil {
+		return nil, err
 	}
-	lap("read")
+	acts, err := src.Acts.ReadMatrix(0)
+	if err != nil {
+		return nil, err
+	}
+	rows, y, missing := labeled.rowsOf(acts)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("loop: %d of the %d labeled samples have no cached activations in %s (e.g. %q, line %d of %s): extract them first",
+			len(missing), labeled.Len(), spec, labeled.IDs[missing[0]], labeled.Line[missing[0]], opts.Labeled)
+	}
+	lap("prepare")
 	r := opts.Recipe
-	say("read %d samples of generation %d (dimension %d) in %.1fs; training %s on %d labels, %d classes",
-		m.Rows, gen, m.Cols, secs["read"], r.Method, X.Rows, len(classes))
-	net, st, err := nn.Train(r, X.Data, X.Rows, X.Cols, y, len(classes))
+	say("tail of %s above %s (%d BatchNorms calibrated), %d samples in %.1fs; training %s on %d labels, %d classes, %d epochs per stage",
+		card.Name, src.Cut, src.Pre.BatchNorm.Inserted, acts.Rows, secs["prepare"], r.Method, len(rows), len(classes), r.EpochsFor(len(rows)))
+	tuned, st, err := finetune.Train(src.Pre, r, src.Split(acts, rows), y, len(classes))
 	if err != nil {
 		return nil, err
 	}
 	lap("train")
 	say("trained in %.1fs, train accuracy %.4f", secs["train"], st.TrainAcc)
 	res = &FinetuneResult{
-		Cache: opts.Cache, Dataset: spec, Output: set.Info().Output, Set: set.Key(), Method: r.Method, Seed: r.Seed,
-		Round: opts.Round, ParentGen: gen, Labels: X.Rows, Classes: classes, LabeledSHA256: labeled.SHA256(),
-		TrainAccuracy: st.TrainAcc, Samples: m.Rows, Seconds: secs,
+		Cache: opts.Cache, Dataset: spec, Output: set.Info().Output, Set: set.Key(), Cut: src.Cut, Method: r.Method, Seed: r.Seed,
+		Epochs: r.EpochsFor(len(rows)), Round: opts.Round, Labels: len(rows), Classes: classes, LabeledSHA256: labeled.SHA256(),
+		TrainAccuracy: st.TrainAcc, Samples: acts.Rows, Seconds: secs,
 	}
 	var netBytes bytes.Buffer
-	if err := net.Save(&netBytes); err != nil {
+	if err := tuned.Save(&netBytes); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(netBytes.Bytes())
@@ -143,11 +160,29 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 		}
 		res.Net = opts.Save
 	}
+	pretrained, err := set.ReadRows(0, acts.IDs)
+	if err != nil {
+		return nil, err
+	}
+	f, err := src.Features(tuned, acts)
+	if err != nil {
+		return nil, err
+	}
+	res.MeanCosine = meanCosine(pretrained, f)
+	lap("features")
+	say("features of %d samples in %.1fs; mean cosine with the pretrained ones %.3f", f.Rows, secs["features"], res.MeanCosine)
 
 	var testSet *cache.Set
-	var testM *features.Matrix
+	var testActs *features.Matrix
 	if opts.Test != "" {
-		if testSet, testM, err = heldOut(db, set, gen, opts.Test); err != nil {
+		if testSet, err = db.FindSet(opts.Test, set.Info().Output); err != nil {
+			return nil, &OptionError{Option: "test", Err: err}
+		}
+		ta, _, err := tuning.FindActivations(db, testSet, src.Cut)
+		if err != nil {
+			return nil, &OptionError{Option: "test", Err: err}
+		}
+		if testActs, err = ta.ReadMatrix(0); err != nil {
 			return nil, err
 		}
 		_, testLabels, err := db.OracleLabels(opts.Test)
@@ -155,50 +190,59 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 			return nil, &OptionError{Option: "test", Err: err}
 		}
 		used := labeled.Map()
-		held := make(map[string]int, len(testLabels))
-		for id, c := range testLabels {
-			if _, ok := used[id]; !ok || testSet.Key() != set.Key() {
-				held[id] = c
+		var held []int
+		var heldY []int
+		for i, id := range testActs.IDs {
+			c, ok := testLabels[id]
+			if _, train := used[id]; ok && (!train || testSet.Key() != set.Key()) {
+				held, heldY = append(held, i), append(heldY, c)
 			}
 		}
-		Xt, yt := oracleRows(testM, held)
-		if Xt.Rows == 0 {
-			return nil, optionErr("test", "%s: no labeled held-out samples with features", opts.Test)
+		if len(held) == 0 {
+			return nil, optionErr("test", "%s: no labeled held-out samples with cached activations", opts.Test)
 		}
-		acc := net.Accuracy(Xt.Data, Xt.Rows, yt)
-		res.Test, res.TestSamples, res.TestAccuracy = opts.Test, Xt.Rows, &acc
+		p, err := tuned.Predict(src.Split(testActs, held))
+		if err != nil {
+			return nil, err
+		}
+		acc := finetune.Accuracy(p, heldY, len(classes))
+		res.Test, res.TestSamples, res.TestAccuracy = opts.Test, len(held), &acc
 		lap("test")
-		say("held-out accuracy %.4f on %d samples of %s", acc, Xt.Rows, opts.Test)
+		say("held-out accuracy %.4f on %d samples of %s", acc, len(held), opts.Test)
 	}
 	if opts.NoWrite {
 		return res, nil
 	}
+	if r.Method == finetune.MethodLP {
+		res.Note = "lp trains the head only: the features are the pretrained ones, so no generation is written"
+		return res, nil
+	}
 	prov := map[string]string{
-		"labeled_sha256": res.LabeledSHA256, "labels": strconv.Itoa(X.Rows), "method": r.Method,
-		"seed": strconv.FormatUint(r.Seed, 10), "round": strconv.Itoa(opts.Round), "parent_gen": strconv.Itoa(gen),
-		"net_sha256": res.NetSHA256, "pool": spec,
+		"labeled_sha256": res.LabeledSHA256, "labels": strconv.Itoa(len(rows)), "method": r.Method,
+		"seed": strconv.FormatUint(r.Seed, 10), "round": strconv.Itoa(opts.Round), "parent_gen": "0",
+		"net_sha256": res.NetSHA256, "pool": spec, "cut": src.Cut,
 	}
 	if cj, err := json.Marshal(classes); err == nil {
 		prov["classes"] = string(cj)
 	}
-	write := func(s *cache.Set, name string, src *features.Matrix) (int, bool, error) {
-		g, done, err := s.EnsureGeneration(cache.GenInfo{Dim: src.Cols, Source: "adapter", Provenance: prov})
+	write := func(s *cache.Set, name string, src *features.Matrix, embed cache.EmbedFunc) (int, bool, error) {
+		g, done, err := s.EnsureGeneration(cache.GenInfo{Dim: s.Info().Dim, Source: simulate.SourceFinetune, Provenance: prov})
 		if err != nil || done {
 			return g, done, err
 		}
 		what := fmt.Sprintf("generation %d of %s", g, name)
-		if _, err := s.WriteEmbedded(g, src, net.Embed, opts.WriteBatch, progress(opts.Log, "finetune: writing "+what)); err != nil {
+		if _, err := s.WriteEmbedded(g, src, embed, opts.WriteBatch, progress(opts.Log, "finetune: writing "+what)); err != nil {
 			return g, false, err
 		}
 		return g, false, s.Finish(g, src.Rows)
 	}
-	g, done, err := write(set, spec, m)
+	g, done, err := write(set, spec, f, func(x []float32, _ int, dst []float32) { copy(dst, x) })
 	if err != nil {
 		return nil, err
 	}
 	res.Generation, res.Reused = &g, done
 	if testSet != nil && testSet.Key() != set.Key() {
-		tg, _, err := write(testSet, opts.Test, testM)
+		tg, _, err := write(testSet, opts.Test, testActs, src.Embed(tuned))
 		if err != nil {
 			return nil, err
 		}
@@ -208,31 +252,22 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 	return res, ctx.Err()
 }
 
-// heldOut returns the test set of dataset test (same output as set) and
-// its features aligned like generation gen of set: generation 0 when gen
-// is 0, else the generation of the test set written with gen's provenance.
-func heldOut(db *cache.DB, set *cache.Set, gen int, test string) (*cache.Set, *features.Matrix, error) {
-	testSet, err := db.FindSet(test, set.Info().Output)
-	if err != nil {
-		return nil, nil, &OptionError{Option: "test", Err: err}
-	}
-	testGen := 0
-	if gen > 0 {
-		g, err := set.Generation(gen)
-		if err != nil {
-			return nil, nil, err
+// meanCosine is the mean over rows of the cosine between a and b's rows.
+func meanCosine(a, b *features.Matrix) float64 {
+	var sum float64
+	for i := range a.Rows {
+		var ab, aa, bb float64
+		for j, x := range a.Row(i) {
+			y := float64(b.Row(i)[j])
+			ab += float64(x) * y
+			aa += float64(x) * float64(x)
+			bb += y * y
 		}
-		if testSet.Key() == set.Key() {
-			testGen = gen
-		} else if testGen, err = testSet.FindAligned(g); err != nil {
-			return nil, nil, err
-		} else if testGen < 0 {
-			return nil, nil, optionErr("test", "%s has no complete generation aligned like generation %d of %s (re-align it the same way): it cannot be compared",
-				test, gen, set.Info().Dataset)
+		if aa > 0 && bb > 0 {
+			sum += ab / math.Sqrt(aa*bb)
 		}
 	}
-	m, err := testSet.ReadMatrix(testGen)
-	return testSet, m, err
+	return sum / float64(max(a.Rows, 1))
 }
 
 // progress returns a write-progress reporter that prints at most every two

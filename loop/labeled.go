@@ -144,3 +144,22 @@ func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string,
 	}
 	return ds.Classes(), nil
 }
+
+// rowsOf returns the row of m of each labeled sample, in the labeled set's
+// order, with its class; missing lists (in that order) the labeled IDs that
+// m does not hold.
+func (l *Labeled) rowsOf(m *features.Matrix) (rows, y, missing []int) {
+	row := make(map[string]int, m.Rows)
+	for i, id := range m.IDs {
+		row[id] = i
+	}
+	for k, id := range l.IDs {
+		i, ok := row[id]
+		if !ok {
+			missing = append(missing, k)
+			continue
+		}
+		rows, y = append(rows, i), append(y, l.Class[k])
+	}
+	return rows, y, missing
+}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/selector"
 )
@@ -48,7 +49,7 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 			return nil, err
 		}
 		for _, in := range infos {
-			if in.Dataset == opts.Pool {
+			if _, _, acts := cache.ParseActivationsOutput(in.Output); in.Dataset == opts.Pool && !acts {
 				outs = append(outs, in.Output)
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 )
 
 // Errors returned by this package; test for them with errors.Is.
@@ -162,21 +161,4 @@ func (c Card) VerifyFile(path string) (string, error) {
 			path, sum, c.Name, c.SHA256, ErrChecksum)
 	}
 	return sum, nil
-}
-
-// ActivationsOutput names the cached inputs of the tail above cut that
-// computes output: the cut activation and the tail's frozen inputs, one
-// vector per sample. Extraction stores them as a feature set of that
-// output name, beside the output's own features.
-func ActivationsOutput(cut, output string) string { return "tail-input:" + cut + ">" + output }
-
-// ParseActivationsOutput returns the cut and output of an ActivationsOutput
-// name, and whether name is one.
-func ParseActivationsOutput(name string) (cut, output string, ok bool) {
-	rest, ok := strings.CutPrefix(name, "tail-input:")
-	if !ok {
-		return "", "", false
-	}
-	cut, output, ok = strings.Cut(rest, ">")
-	return cut, output, ok && cut != "" && output != ""
 }

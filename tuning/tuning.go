@@ -6,7 +6,7 @@
 // # Types
 //
 //   - Source: what fine-tuning a feature set needs. Open finds the set's
-//     cached activations (models.ActivationsOutput), reads the backbone's
+//     cached activations (cache.ActivationsOutput), reads the backbone's
 //     ONNX file, cuts its tail and calibrates the BatchNorms inserted into it
 //     on a fixed sample of the activations. Its Pretrained is the starting
 //     point of every fine-tune, so the same labels and seed give the same
@@ -62,7 +62,7 @@ type Source struct {
 
 // FindActivations returns the activations set of set: the set of the same
 // dataset, model and preprocessing whose output is
-// models.ActivationsOutput(cut, set's output), for cut when given. The
+// cache.ActivationsOutput(cut, set's output), for cut when given. The
 // error wraps ErrNoActivations when there is none, cache.ErrAmbiguous when
 // several cuts are cached and none is named.
 func FindActivations(db *cache.DB, set *cache.Set, cut string) (*cache.Set, string, error) {
@@ -74,7 +74,7 @@ func FindActivations(db *cache.DB, set *cache.Set, cut string) (*cache.Set, stri
 	var match []cache.SetInfo
 	var cuts []string
 	for _, si := range infos {
-		c, out, ok := models.ParseActivationsOutput(si.Output)
+		c, out, ok := cache.ParseActivationsOutput(si.Output)
 		if ok && out == info.Output && si.Dataset == info.Dataset && si.ModelSHA256 == info.ModelSHA256 &&
 			si.CardHash == info.CardHash && si.Shard == info.Shard && (cut == "" || c == cut) {
 			match = append(match, si)

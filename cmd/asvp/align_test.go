@@ -63,7 +63,7 @@ func TestExportAndAlign(t *testing.T) {
 	dir := t.TempDir()
 	labeled, _ := fixtureLabels(t, c, 100)
 	netPath := filepath.Join(dir, "net.bin")
-	finetune(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--epochs", "10", "--save", netPath)
+	ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--epochs", "10", "--save", netPath)
 	net := loadNet(t, netPath)
 	deploy := filepath.Join(dir, "deploy.onnx")
 	ex := exportNet(t, "--cache", c, "--net", netPath, "--out", deploy)
@@ -158,7 +158,7 @@ func TestExportAndAlign(t *testing.T) {
 	if _, _, err := asvpRun("align", "--quiet", "--cache", c, "--data", fixTest, "--model", deploy); err != nil {
 		t.Fatal(err)
 	}
-	next := finetune(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "5", "--test", fixTest, "--no-write", "--gen", "-1")
+	next := ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "5", "--test", fixTest, "--no-write", "--gen", "-1")
 	if next.ParentGen != tr.Generation || next.TestAccuracy == nil || next.TestSamples != fixTestN {
 		t.Fatalf("finetune on the aligned generation: parent %d (want %d), test %v on %d", next.ParentGen, tr.Generation, next.TestAccuracy, next.TestSamples)
 	}

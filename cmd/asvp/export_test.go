@@ -16,7 +16,7 @@ func TestExportErrors(t *testing.T) {
 	dir := t.TempDir()
 	labeled, _ := fixtureLabels(t, c, 40)
 	netPath := filepath.Join(dir, "net.bin")
-	finetune(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "2", "--save", netPath)
+	ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "2", "--save", netPath)
 	deploy := filepath.Join(dir, "deploy.onnx")
 	exportNet(t, "--cache", c, "--net", netPath, "--out", deploy)
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/loop"
-	"github.com/asvp-dev/asvp/models/nn"
 )
 
 // Real Fashion-MNIST features shared by the finetune, align and export
@@ -102,7 +100,7 @@ func fixtureLabels(t *testing.T, cachePath string, n int) (string, map[string]in
 	return p, labels
 }
 
-func finetune(t *testing.T, args ...string) loop.FinetuneResult {
+func ftJSON(t *testing.T, args ...string) loop.FinetuneResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	if err := runFinetune(t.Context(), args, &stdout, &stderr); err != nil {
@@ -143,20 +141,6 @@ func readGen(t *testing.T, cachePath, spec string, gen int) (*features.Matrix, c
 	return m, g, done
 }
 
-func loadNet(t *testing.T, path string) *nn.Net {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	net, err := nn.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net
-}
-
 func maxDiff32(a, b []float32) float64 {
 	if len(a) != len(b) {
 		return 1e300
@@ -169,119 +153,71 @@ func maxDiff32(a, b []float32) float64 {
 	return m
 }
 
-// oracleAccuracy recomputes a net's accuracy on generation-0 test features
-// with the oracle labels, by its own argmax.
-func oracleAccuracy(t *testing.T, cachePath string, net *nn.Net) float64 {
-	t.Helper()
-	m, _, _ := readGen(t, cachePath, fixTest, 0)
-	db, err := cache.Open(cachePath, &cache.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	_, oracle, err := db.OracleLabels(fixTest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := net.Predict(m.Data, m.Rows)
-	right := 0
-	for i, id := range m.IDs {
-		row := p[i*net.Classes : (i+1)*net.Classes]
-		if slices.Index(row, slices.Max(row)) == oracle[id] {
-			right++
-		}
-	}
-	return float64(right) / float64(m.Rows)
-}
-
 func TestFinetuneGenerations(t *testing.T) {
 	c := alignFixture(t)
 	labeled, _ := fixtureLabels(t, c, 120)
-	base := []string{"--cache", c, "--data", fixPool, "--labeled", labeled, "--seed", "3", "--test", fixTest}
+	base := []string{"--cache", c, "--data", fixPool, "--labeled", labeled, "--seed", "3", "--test", fixTest, "--epochs", "4"}
 	gen0, _, _ := readGen(t, c, fixPool, 0)
-	test0, _, _ := readGen(t, c, fixTest, 0)
 
-	// LP leaves the adapter the identity: the new generation is generation 0 bit for bit.
-	lp := finetune(t, append(base, "--method", "lp", "--round", "1")...)
-	if lp.Generation == nil || *lp.Generation != 1 || lp.TestGeneration == nil || *lp.TestGeneration != 1 {
-		t.Fatalf("lp generations %v %v, want 1 and 1", lp.Generation, lp.TestGeneration)
+	// LP trains the head only: the features stay the pretrained ones, so no generation is written.
+	lp := ftJSON(t, append(base, "--method", "lp", "--round", "1")...)
+	if lp.Generation != nil || lp.Note == "" || lp.TestAccuracy == nil || lp.TestSamples != fixTestN {
+		t.Fatalf("lp: generation %v, note %q, test %v on %d; want no generation and a held-out accuracy", lp.Generation, lp.Note, lp.TestAccuracy, lp.TestSamples)
+	}
+	if lp.MeanCosine < 0.999 {
+		t.Errorf("lp moved the features: mean cosine %.4f with the pretrained ones", lp.MeanCosine)
+	}
+	if *lp.TestAccuracy < 0.5 { // 120 labels of 10 classes on real features: far above chance
+		t.Errorf("lp test accuracy %g, want well above chance", *lp.TestAccuracy)
+	}
+	if got := generationCount(t, c); got != 4 { // pool and test, features and activations: generation 0 each
+		t.Fatalf("%d generations after lp, want 4 (no new one)", got)
+	}
+
+	// FT trains the tail: the features move, a generation of the pool and of the test set is written.
+	netPath := filepath.Join(t.TempDir(), "net.bin")
+	ft := ftJSON(t, append(base, "--method", "ft", "--round", "2", "--save", netPath)...)
+	if ft.Generation == nil || *ft.Generation != 1 || ft.TestGeneration == nil || *ft.TestGeneration != 1 || ft.Cut != "block_12_add" {
+		t.Fatalf("ft: generation %v, test generation %v, cut %q; want 1, 1, block_12_add", ft.Generation, ft.TestGeneration, ft.Cut)
 	}
 	g1, info1, done1 := readGen(t, c, fixPool, 1)
-	if g1.Rows != fixPoolN || !done1 || info1.Source != "adapter" {
-		t.Fatalf("lp generation: %d rows, done %v, source %q", g1.Rows, done1, info1.Source)
+	if g1.Rows != fixPoolN || !done1 || info1.Source != "finetune" || info1.Dim != gen0.Cols {
+		t.Fatalf("ft generation: %d rows, done %v, source %q, dim %d", g1.Rows, done1, info1.Source, info1.Dim)
 	}
-	if !slices.Equal(g1.IDs, gen0.IDs) || !slices.Equal(g1.Data, gen0.Data) {
-		t.Fatalf("lp generation differs from generation 0 (max diff %g)", maxDiff32(g1.Data, gen0.Data))
+	if ft.MeanCosine > 0.99 || maxDiff32(g1.Data, gen0.Data) < 1e-2 {
+		t.Fatalf("ft features barely moved: mean cosine %.4f, max diff %g", ft.MeanCosine, maxDiff32(g1.Data, gen0.Data))
 	}
-	t1, _, _ := readGen(t, c, fixTest, 1)
-	if !slices.Equal(t1.Data, test0.Data) {
-		t.Fatal("lp test generation differs from its generation 0")
-	}
-	want := map[string]string{"method": "lp", "seed": "3", "round": "1", "parent_gen": "0", "labels": "120",
-		"labeled_sha256": lp.LabeledSHA256, "net_sha256": lp.NetSHA256}
+	want := map[string]string{"method": "ft", "seed": "3", "round": "2", "parent_gen": "0", "labels": "120", "cut": "block_12_add",
+		"labeled_sha256": ft.LabeledSHA256, "net_sha256": ft.NetSHA256}
 	for k, v := range want {
 		if info1.Provenance[k] != v {
 			t.Errorf("provenance %s = %q, want %q", k, info1.Provenance[k], v)
 		}
 	}
-
-	// FT changes the features: the generation is net.Embed of generation 0.
-	netPath := filepath.Join(t.TempDir(), "net.bin")
-	ft := finetune(t, append(base, "--method", "ft", "--gen", "0", "--save", netPath)...)
-	if *ft.Generation != 2 || ft.ParentGen != 0 {
-		t.Fatalf("ft generation %d parent %d, want 2 and 0", *ft.Generation, ft.ParentGen)
-	}
-	net := loadNet(t, netPath)
-	g2, _, done2 := readGen(t, c, fixPool, 2)
-	wantEmbed := make([]float32, len(gen0.Data))
-	net.Embed(gen0.Data, gen0.Rows, wantEmbed)
-	if g2.Rows != fixPoolN || !done2 || maxDiff32(g2.Data, wantEmbed) != 0 {
-		t.Fatalf("ft generation: %d rows, done %v, max diff to Embed %g", g2.Rows, done2, maxDiff32(g2.Data, wantEmbed))
-	}
-	if maxDiff32(g2.Data, gen0.Data) < 1e-3 {
-		t.Fatal("ft generation equals generation 0: the adapter did not train")
-	}
-	if got := oracleAccuracy(t, c, net); ft.TestAccuracy == nil || *ft.TestAccuracy != got || ft.TestSamples != fixTestN {
-		t.Fatalf("test accuracy %v on %d, recomputed %g on %d", ft.TestAccuracy, ft.TestSamples, got, fixTestN)
-	}
-	if *ft.TestAccuracy < 0.5 { // 120 labels of 10 classes on real features: far above chance
-		t.Errorf("test accuracy %g, want well above chance", *ft.TestAccuracy)
+	if st, err := os.Stat(netPath); err != nil || st.Size() == 0 {
+		t.Fatalf("--save wrote nothing: %v", err)
 	}
 
 	// The same command again finds its complete generation and writes nothing.
-	again := finetune(t, append(base, "--method", "ft", "--gen", "0", "--save", netPath)...)
-	if *again.Generation != 2 || !again.Reused {
-		t.Fatalf("rerun: generation %d reused %v, want 2 and true", *again.Generation, again.Reused)
-	}
-
-	// The default parent is generation 0, so a rerun without --gen (after a
-	// kill between marking the generation done and exiting) is the same command.
-	dflt := finetune(t, append(base, "--method", "ft", "--save", netPath)...)
-	if *dflt.Generation != 2 || !dflt.Reused || dflt.ParentGen != 0 {
-		t.Fatalf("rerun without --gen: generation %d reused %v parent %d, want 2, true, 0", *dflt.Generation, dflt.Reused, dflt.ParentGen)
-	}
-
-	// With --gen -1, finetune trains on the newest complete generation.
-	latest := finetune(t, append(base, "--method", "lp", "--no-write", "--gen", "-1")...)
-	if latest.ParentGen != 2 || latest.Generation != nil {
-		t.Fatalf("--no-write on latest: parent %d generation %v, want 2 and none", latest.ParentGen, latest.Generation)
+	again := ftJSON(t, append(base, "--method", "ft", "--round", "2", "--save", netPath)...)
+	if *again.Generation != 1 || !again.Reused || again.NetSHA256 != ft.NetSHA256 {
+		t.Fatalf("rerun: generation %d reused %v (same net %v), want 1, true, the same net", *again.Generation, again.Reused, again.NetSHA256 == ft.NetSHA256)
 	}
 }
 
 // TestFinetuneResumesIncomplete plays a run killed after some batches: a
 // generation with the run's provenance, part of its rows and no completion
-// record. It must not count as complete, and the rerun must finish it.
+// record. It must not count as complete, and the rerun must finish it to
+// the bits of an uninterrupted run.
 func TestFinetuneResumesIncomplete(t *testing.T) {
+	ref := alignFixture(t)
 	c := alignFixture(t)
 	labeled, _ := fixtureLabels(t, c, 60)
-	netPath := filepath.Join(t.TempDir(), "net.bin")
-	args := []string{"--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--seed", "5", "--epochs", "3",
-		"--save", netPath, "--write-batch", "64"}
-	dry := finetune(t, append(args, "--no-write")...)
-	net := loadNet(t, netPath)
-	gen0, _, _ := readGen(t, c, fixPool, 0)
-	embed := make([]float32, len(gen0.Data))
-	net.Embed(gen0.Data, gen0.Rows, embed)
+	args := func(cache string) []string {
+		return []string{"--cache", cache, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--seed", "5", "--epochs", "2", "--write-batch", "64"}
+	}
+	want := ftJSON(t, args(ref)...)
+	full, info, _ := readGen(t, ref, fixPool, *want.Generation)
 
 	// What the killed run left: two batches of 64 rows.
 	db, err := cache.Open(c, nil)
@@ -292,34 +228,31 @@ func TestFinetuneResumesIncomplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cj, _ := json.Marshal(dry.Classes)
-	prov := map[string]string{"labeled_sha256": dry.LabeledSHA256, "labels": "60", "method": "ft", "seed": "5", "round": "0",
-		"parent_gen": "0", "net_sha256": dry.NetSHA256, "pool": fixPool, "classes": string(cj)}
-	gen, err := set.AddGeneration(cache.GenInfo{Dim: gen0.Cols, Source: "adapter", Provenance: prov})
+	gen, err := set.AddGeneration(cache.GenInfo{Dim: full.Cols, Source: info.Source, Provenance: info.Provenance})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const partial = 128
-	if err := set.PutBatch(gen, gen0.IDs[:partial], embed[:partial*gen0.Cols]); err != nil {
+	if err := set.PutBatch(gen, full.IDs[:partial], full.Data[:partial*full.Cols]); err != nil {
 		t.Fatal(err)
 	}
 	if latest, err := set.LatestComplete(); err != nil || latest != 0 {
 		t.Fatalf("latest complete generation %d (%v), want 0: the half generation looks complete", latest, err)
 	}
 	if _, err := set.PickGeneration(gen); err == nil || !strings.Contains(err.Error(), "incomplete") {
-		t.Fatalf("--gen %d on the half generation: %v, want an incomplete error", gen, err)
+		t.Fatalf("the half generation %d: %v, want an incomplete error", gen, err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	res := finetune(t, args...)
+	res := ftJSON(t, args(c)...)
 	if *res.Generation != gen || res.Reused {
 		t.Fatalf("rerun wrote generation %d (reused %v), want to finish %d", *res.Generation, res.Reused, gen)
 	}
 	m, _, done := readGen(t, c, fixPool, gen)
-	if !done || m.Rows != fixPoolN || maxDiff32(m.Data, embed) != 0 {
-		t.Fatalf("finished generation: done %v, %d rows, max diff %g", done, m.Rows, maxDiff32(m.Data, embed))
+	if !done || m.Rows != fixPoolN || maxDiff32(m.Data, full.Data) != 0 {
+		t.Fatalf("finished generation: done %v, %d rows, max diff to an uninterrupted run %g", done, m.Rows, maxDiff32(m.Data, full.Data))
 	}
 }
 
@@ -350,8 +283,8 @@ func TestFinetuneErrors(t *testing.T) {
 		{"index out of range", append(base, "--labeled", outOfRange), false, "neither a class name nor an index"},
 		{"labels without features", append(base, "--labeled", notCached), false, `"test/09999"`},
 		{"no such dataset", []string{"--cache", c, "--data", "fashion-mnist:nope", "--labeled", labeled}, false, "no feature set"},
-		{"no such generation", append(base, "--labeled", labeled, "--gen", "7"), false, "generation 7"},
 		{"test without features", append(base, "--labeled", labeled, "--test", "folder:/nonexistent"), false, "no feature set"},
+		{"no such cut", append(base, "--labeled", labeled, "--tune-from", "block_3_add"), false, "no cached activations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,9 @@ func (r Recipe) EpochsFor(rows int) int {
 	return min(max(e, r.MinEpochs), r.MaxEpochs)
 }
 
-func (r Recipe) validate() error {
+// Validate returns an error wrapping ErrInvalidRecipe for a recipe Train
+// cannot run: an unknown method, or a field out of range.
+func (r Recipe) Validate() error {
 	switch r.Method {
 	case MethodLP, MethodFT, MethodLPFT:
 	default:

@@ -45,7 +45,7 @@ func (s Stats) FinalLoss() float64 {
 // data give the same weights bit for bit.
 func Train(pre *Pretrained, r Recipe, a Activations, y []int, classes int) (*Tuned, Stats, error) {
 	start := time.Now()
-	if err := r.validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, Stats{}, err
 	}
 	if err := a.check(pre.InputShape(), pre.FrozenShapes()); err != nil {
