@@ -7,15 +7,23 @@ import (
 )
 
 // This file holds MatMul32's engine, the float32 twin of gemm.go: a packed,
-// register-blocked GEMM in the style of GotoBLAS/BLIS. B is packed once
-// into panels of gemm32NR columns (k×NR each); B's panels are cut into
-// chunks that fit a core's L2 cache, and one task computes a panel of
-// gemm32MR rows of C against one chunk: it packs that row panel of A (k×MR)
-// and runs the micro-kernel, which computes one MR×NR tile of C, over the
-// chunk's B panels. Tasks are handed out chunk by chunk, so the workers
-// share the B chunk that is hot in their caches. On amd64 with AVX2 and
-// FMA the micro-kernel is assembly (gemm32_amd64.s); elsewhere it is
-// gemm32KernelGo.
+// register-blocked GEMM in the style of GotoBLAS/BLIS, without splitting
+// the inner dimension.
+//
+//   - B is packed once, whole, into panels of gemm32NR columns (k×NR each),
+//     and its panels are cut into chunks of about gemm32ChunkBytes.
+//   - The rows of A are cut into groups of up to gemm32Group row panels of
+//     gemm32MR rows; a worker packs a group (k×MR per panel) into its own
+//     scratch, about gemm32GroupBytes, which stays in its L2 cache.
+//   - A task is one group against one chunk: for each row panel of the
+//     group, for each B panel of the chunk, the micro-kernel computes one
+//     MR×NR tile of C over the whole of k. The chunk is read from L3 once
+//     per task and then from L2 for the group's other row panels.
+//   - Tasks are numbered group by group and handed out in order, so a
+//     worker mostly finds the group it needs already packed.
+//
+// On amd64 with AVX2 and FMA the micro-kernel is assembly
+// (gemm32_amd64.s); elsewhere it is gemm32KernelGo.
 //
 // Determinism: every element of C is one float32 accumulator that starts
 // at zero and takes acc = fma(A[i,p], B[p,j], acc), rounded once to
@@ -30,10 +38,16 @@ import (
 const (
 	gemm32MR = 6  // rows of a micro-kernel tile
 	gemm32NR = 16 // columns of a micro-kernel tile: two AVX registers
-	// gemm32ChunkBytes bounds the packed B one task walks with one
-	// packed A panel, so that B stays in a core's L2 cache while the
-	// worker runs row panel after row panel against it.
-	gemm32ChunkBytes = 384 << 10
+	// gemm32ChunkBytes bounds the packed B of one task (half of a 1 MiB
+	// L2 cache).
+	gemm32ChunkBytes = 512 << 10
+	// gemm32GroupBytes bounds the packed A of one task (a quarter of
+	// the L2 cache), and gemm32Group the number of row panels in it.
+	gemm32GroupBytes = 256 << 10
+	gemm32Group      = 8
+	// gemm32Band is the number of row panels of A packed in one piece:
+	// 96 columns of a transposed A, read 384 bytes at a time.
+	gemm32Band = 16
 	// gemm32SerialWork is the number of multiply-adds below which a
 	// product runs on the calling goroutine alone.
 	gemm32SerialWork = 1 << 18
@@ -57,9 +71,22 @@ func gemm32(m, n, k int, a, b strided32, c []float32, ldc int, accumulate bool) 
 	gemm32Workers(runtime.GOMAXPROCS(0), m, n, k, a, b, c, ldc, accumulate)
 }
 
-// gemm32Chunk is the number of B panels in a chunk for inner size k.
-func gemm32Chunk(k int) int {
-	return max(1, gemm32ChunkBytes/(4*gemm32NR*k))
+// gemm32Blocking returns the row panels per group and the B panels per
+// chunk for a product of the given shape on workers goroutines. Neither
+// changes the result, only the speed.
+func gemm32Blocking(workers, m, n, k int) (group, chunk int) {
+	rowPanels := (m + gemm32MR - 1) / gemm32MR
+	nPanels := (n + gemm32NR - 1) / gemm32NR
+	group = max(1, min(gemm32Group, gemm32GroupBytes/(4*gemm32MR*k), rowPanels))
+	chunk = max(1, min(gemm32ChunkBytes/(4*gemm32NR*k), nPanels))
+	// Give every worker a few tasks, cutting B finer when there are
+	// few groups.
+	groups := (rowPanels + group - 1) / group
+	if want := 3 * workers; workers > 1 && groups*((nPanels+chunk-1)/chunk) < want {
+		nChunks := min(nPanels, (want+groups-1)/groups)
+		chunk = (nPanels + nChunks - 1) / nChunks
+	}
+	return group, chunk
 }
 
 // gemm32Workers is gemm32 on at most workers goroutines (the calling one
@@ -76,103 +103,150 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 		}
 		return
 	}
-	nPanels := (n + gemm32NR - 1) / gemm32NR
-	bp := getBuf32(nPanels * k * gemm32NR)
-	defer putBuf32(bp)
-	chunk := gemm32Chunk(k)
-	nChunks := (nPanels + chunk - 1) / chunk
-	rowPanels := (m + gemm32MR - 1) / gemm32MR
-	tasks := rowPanels * nChunks
-
 	if m*n*k < gemm32SerialWork {
 		workers = 1
 	}
+	const mr, nr = gemm32MR, gemm32NR
+	rowPanels := (m + mr - 1) / mr
+	nPanels := (n + nr - 1) / nr
+	group, chunk := gemm32Blocking(workers, m, n, k)
+	groups := (rowPanels + group - 1) / group
+	nChunks := (nPanels + chunk - 1) / chunk
+	tasks := groups * nChunks
 	workers = max(1, min(workers, tasks))
-	parallelFor(workers, nPanels, func(jp int) {
-		packB32(b, k, n, jp, bp[jp*k*gemm32NR:(jp+1)*k*gemm32NR])
-	})
+
 	asm := useGemm32Asm
+	// Pack A and B whole, A in bands of gemm32Band row panels, B panel by
+	// panel, spread over the workers.
+	ap := getBuf32(rowPanels * k * mr)
+	defer putBuf32(ap)
+	bp := getBuf32(nPanels * k * nr)
+	defer putBuf32(bp)
+	bands := (rowPanels + gemm32Band - 1) / gemm32Band
+	parallelFor(workers, bands+nPanels, func(t int) {
+		if t < bands {
+			ip0, ip1 := t*gemm32Band, min((t+1)*gemm32Band, rowPanels)
+			packA32Band(a, k, m, ip0, ip1, ap[ip0*k*mr:ip1*k*mr], asm)
+			return
+		}
+		jp := t - bands
+		packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
+	})
+
 	// Each task owns a disjoint block of C, so the order in which the
 	// workers take tasks does not matter.
-	parallelForWorker(workers, tasks, func() any { return newGemm32Scratch(k) }, func(s any, t int) {
-		sc := s.(*gemm32Scratch)
-		ch, ip := t/rowPanels, t%rowPanels
-		i0 := ip * gemm32MR
-		rows := min(gemm32MR, m-i0)
-		if sc.packed != ip {
-			packA32(a, k, m, ip, sc.ap)
-			sc.packed = ip
-		}
-		for jp := ch * chunk; jp < min((ch+1)*chunk, nPanels); jp++ {
-			j0 := jp * gemm32NR
-			cols := min(gemm32NR, n-j0)
-			panel := bp[jp*k*gemm32NR : (jp+1)*k*gemm32NR]
-			if rows == gemm32MR && cols == gemm32NR {
-				if asm {
-					gemm32KernelAsm(k, &sc.ap[0], &panel[0], &c[i0*ldc+j0], ldc, accumulate)
-				} else {
-					gemm32KernelGo(k, sc.ap, panel, c[i0*ldc+j0:], ldc, accumulate)
-				}
-				continue
-			}
-			// An edge tile: compute the whole tile into scratch, then
-			// store or add the part inside C.
-			if asm {
-				gemm32KernelAsm(k, &sc.ap[0], &panel[0], &sc.tile[0], gemm32NR, false)
-			} else {
-				gemm32KernelGo(k, sc.ap, panel, sc.tile[:], gemm32NR, false)
-			}
-			for r := range rows {
-				dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+cols]
-				src := sc.tile[r*gemm32NR : r*gemm32NR+cols]
-				if accumulate {
-					for q, v := range src {
-						dst[q] += v
+	parallelForWorker(workers, tasks, func() any { return new([mr * nr]float32) }, func(s any, t int) {
+		tile := s.(*[mr * nr]float32)
+		g, ch := t/nChunks, t%nChunks
+		for ip := g * group; ip < min((g+1)*group, rowPanels); ip++ {
+			i0 := ip * mr
+			rows := min(mr, m-i0)
+			panelA := ap[ip*k*mr : (ip+1)*k*mr]
+			for jp := ch * chunk; jp < min((ch+1)*chunk, nPanels); jp++ {
+				j0 := jp * nr
+				cols := min(nr, n-j0)
+				panelB := bp[jp*k*nr : (jp+1)*k*nr]
+				if rows == mr && cols == nr {
+					if asm {
+						gemm32KernelAsm(k, &panelA[0], &panelB[0], &c[i0*ldc+j0], ldc, accumulate)
+					} else {
+						gemm32KernelGo(k, panelA, panelB, c[i0*ldc+j0:], ldc, accumulate)
 					}
+					continue
+				}
+				// An edge tile: compute the whole tile into scratch,
+				// then store or add the part inside C.
+				if asm {
+					gemm32KernelAsm(k, &panelA[0], &panelB[0], &tile[0], nr, false)
 				} else {
-					copy(dst, src)
+					gemm32KernelGo(k, panelA, panelB, tile[:], nr, false)
+				}
+				for r := range rows {
+					dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+cols]
+					src := tile[r*nr : r*nr+cols]
+					if accumulate {
+						for q, v := range src {
+							dst[q] += v
+						}
+					} else {
+						copy(dst, src)
+					}
 				}
 			}
 		}
 	})
 }
 
-type gemm32Scratch struct {
-	ap     []float32 // packed A panel, k×gemm32MR
-	packed int       // row panel held in ap, -1 for none
-	tile   [gemm32MR * gemm32NR]float32
-}
-
-func newGemm32Scratch(k int) *gemm32Scratch {
-	return &gemm32Scratch{ap: make([]float32, k*gemm32MR), packed: -1}
-}
-
-// packA32 writes rows [ip·MR, ip·MR+MR) of A to ap as ap[p*MR + r] =
-// A(i0+r, p), with zeros for rows past m.
-func packA32(a strided32, k, m, ip int, ap []float32) {
+// packA32Band packs row panels [ip0, ip1) of A into ap, panel after
+// panel, each as packA32 lays it out, with the assembly packers when asm.
+func packA32Band(a strided32, k, m, ip0, ip1 int, ap []float32, asm bool) {
 	const mr = gemm32MR
-	i0 := ip * mr
-	rows := min(mr, m-i0)
-	if rows < mr {
-		clear(ap)
-	}
-	if a.rs == 1 && rows == mr { // A stored transposed: rows are adjacent
+	if a.rs == 1 && ip1*mr <= m {
+		// A stored transposed: row p of the stored matrix holds element
+		// p of every row of the band, side by side. Read it once, left to
+		// right, into all the band's panels; reading rows one short
+		// panel at a time would cost a cache miss per row.
+		i0, np, step := ip0*mr, ip1-ip0, k*mr
+		if asm {
+			_ = a.data[i0+(k-1)*a.cs+np*mr-1]
+			_ = ap[np*step-1]
+			packA32TAsm(&a.data[i0], a.cs, &ap[0], k, np)
+			return
+		}
 		for p := range k {
-			*(*[mr]float32)(ap[p*mr:]) = *(*[mr]float32)(a.data[i0+p*a.cs:])
+			s := a.data[i0+p*a.cs:][:np*mr]
+			off := p * mr
+			for j := range np {
+				*(*[4]float32)(ap[off:]) = *(*[4]float32)(s[j*mr:])
+				*(*[2]float32)(ap[off+4:]) = *(*[2]float32)(s[j*mr+4:])
+				off += step
+			}
 		}
 		return
 	}
-	for r := range rows {
-		base := (i0 + r) * a.rs
-		if a.cs == 1 {
-			src := a.data[base : base+k]
-			for p, v := range src {
-				ap[p*mr+r] = v
-			}
-			continue
+	for ip := ip0; ip < ip1; ip++ {
+		packA32(a, k, m, ip, ap[(ip-ip0)*k*mr:(ip-ip0+1)*k*mr], asm)
+	}
+}
+
+// packA32 writes rows [ip·MR, ip·MR+MR) of A to ap as ap[p*MR + r] =
+// A(i0+r, p), with zeros for rows past m, with the assembly packer when
+// asm and it applies.
+func packA32(a strided32, k, m, ip int, ap []float32, asm bool) {
+	const mr = gemm32MR
+	i0 := ip * mr
+	rows := min(mr, m-i0)
+	ap = ap[:k*mr]
+	if rows < mr {
+		clear(ap)
+	}
+	switch {
+	case rows == mr && a.cs == 1 && asm:
+		_ = a.data[(i0+mr-1)*a.rs+k-1]
+		packA32NAsm(&a.data[i0*a.rs], a.rs, &ap[0], k)
+	case rows == mr && a.cs == 1: // rows of A are contiguous
+		r0 := a.data[i0*a.rs:][:k]
+		r1 := a.data[(i0+1)*a.rs:][:len(r0)]
+		r2 := a.data[(i0+2)*a.rs:][:len(r0)]
+		r3 := a.data[(i0+3)*a.rs:][:len(r0)]
+		r4 := a.data[(i0+4)*a.rs:][:len(r0)]
+		r5 := a.data[(i0+5)*a.rs:][:len(r0)]
+		for p := range r0 {
+			d := ap[p*mr : p*mr+mr : p*mr+mr]
+			d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 		}
+	case rows == mr && a.rs == 1: // A stored transposed: a panel's rows are adjacent
 		for p := range k {
-			ap[p*mr+r] = a.data[base+p*a.cs]
+			s := a.data[i0+p*a.cs:][:mr]
+			d := ap[p*mr : p*mr+mr : p*mr+mr]
+			d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+		}
+	default:
+		for r := range rows {
+			base := (i0 + r) * a.rs
+			for p := range k {
+				ap[p*mr+r] = a.data[base+p*a.cs]
+			}
 		}
 	}
 }
@@ -183,16 +257,11 @@ func packB32(b strided32, k, n, jp int, bp []float32) {
 	const nr = gemm32NR
 	j0 := jp * nr
 	cols := min(nr, n-j0)
+	bp = bp[:k*nr]
 	if cols < nr {
 		clear(bp)
 	}
-	if b.cs == 1 {
-		if cols == nr {
-			for p := range k {
-				*(*[nr]float32)(bp[p*nr:]) = *(*[nr]float32)(b.data[p*b.rs+j0:])
-			}
-			return
-		}
+	if b.cs == 1 { // rows of B are contiguous
 		for p := range k {
 			copy(bp[p*nr:p*nr+cols], b.data[p*b.rs+j0:p*b.rs+j0+cols])
 		}
@@ -200,6 +269,12 @@ func packB32(b strided32, k, n, jp int, bp []float32) {
 	}
 	for q := range cols {
 		base := (j0 + q) * b.cs
+		if b.rs == 1 { // B stored transposed: its columns are contiguous
+			for p, v := range b.data[base : base+k] {
+				bp[p*nr+q] = v
+			}
+			continue
+		}
 		for p := range k {
 			bp[p*nr+q] = b.data[base+p*b.rs]
 		}

@@ -163,11 +163,11 @@ func TestMatMul32Workers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	// Big enough to be split over workers, B split into several chunks
 	// (k = 2304 gives one 16-column panel per chunk), ragged edges.
-	for _, sh := range []struct{ m, n, k int }{{301, 200, 150}, {97, 45, 2304}} {
+	for _, sh := range []struct{ m, n, k int }{{301, 200, 150}, {97, 100, 2304}} {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			ta, tb := tr[0], tr[1]
 			m, n, k := sh.m, sh.n, sh.k
-			if gemm32Chunk(k)*gemm32NR >= n && k > 1000 {
+			if _, chunk := gemm32Blocking(1, m, n, k); chunk*gemm32NR >= n && k > 1000 {
 				t.Fatalf("k=%d: B fits one chunk, the test would not split it", k)
 			}
 			a, lda, b, ldb, _, ldc := operands32(rng, ta, tb, m, n, k, 1)
@@ -422,5 +422,77 @@ func TestMatMul32Panics(t *testing.T) {
 			}()
 			MatMul32(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.a, tc.lda, tc.b, tc.ldb, tc.c, tc.ldc, false)
 		})
+	}
+}
+
+// TestGemm32Pack checks the assembly packers of A against the Go ones,
+// element for element, for every k up to 40 and a few larger (the
+// row-major packer works eight steps at a time with overlapping stores),
+// and that neither writes past its panels.
+func TestGemm32Pack(t *testing.T) {
+	if !haveGemm32Asm {
+		t.Log("no assembly packers on this machine")
+		return
+	}
+	const mr = gemm32MR
+	rng := rand.New(rand.NewPCG(41, 42))
+	ks := []int{96, 97, 576, 961}
+	for k := 1; k <= 40; k++ {
+		ks = append(ks, k)
+	}
+	for _, k := range ks {
+		for _, tr := range []bool{false, true} {
+			const m, pad, slack = 3*mr + 2, 5, 11 // three full panels, one edge
+			var a strided32
+			if tr {
+				a = strided32{data: rand32(rng, k*(m+pad)), rs: 1, cs: m + pad}
+			} else {
+				a = strided32{data: rand32(rng, m*(k+pad)), rs: k + pad, cs: 1}
+			}
+			panels := (m + mr - 1) / mr
+			goAP := make([]float32, panels*k*mr+slack)
+			asmAP := make([]float32, panels*k*mr+slack)
+			for i := range goAP {
+				goAP[i], asmAP[i] = -7, -7
+			}
+			// Full panels as one band, then the edge panel alone.
+			packA32Band(a, k, m, 0, 3, goAP[:3*k*mr], false)
+			packA32Band(a, k, m, 3, 4, goAP[3*k*mr:4*k*mr], false)
+			packA32Band(a, k, m, 0, 3, asmAP[:3*k*mr], true)
+			packA32Band(a, k, m, 3, 4, asmAP[3*k*mr:4*k*mr], true)
+			bitsEqual32(t, fmt.Sprintf("k=%d transposed=%v: asm vs go packing", k, tr), asmAP, goAP)
+			for i, v := range asmAP[panels*k*mr:] {
+				if v != -7 {
+					t.Fatalf("k=%d transposed=%v: packing wrote %d past the panels", k, tr, i)
+				}
+			}
+			// Each full panel alone, into a buffer with a guard after it.
+			for ip := range 3 {
+				one := make([]float32, k*mr+slack)
+				for i := range one {
+					one[i] = -7
+				}
+				packA32(a, k, m, ip, one[:k*mr], true)
+				bitsEqual32(t, fmt.Sprintf("k=%d transposed=%v: panel %d alone", k, tr, ip), one[:k*mr], goAP[ip*k*mr:(ip+1)*k*mr])
+				for i, v := range one[k*mr:] {
+					if v != -7 {
+						t.Fatalf("k=%d transposed=%v: packing panel %d wrote %d past it", k, tr, ip, i)
+					}
+				}
+			}
+			for ip := range panels {
+				for p := range k {
+					for r := range mr {
+						want := float32(0)
+						if i := ip*mr + r; i < m {
+							want = a.data[i*a.rs+p*a.cs]
+						}
+						if got := goAP[ip*k*mr+p*mr+r]; got != want {
+							t.Fatalf("k=%d transposed=%v: panel %d [p=%d r=%d] = %v, want %v", k, tr, ip, p, r, got, want)
+						}
+					}
+				}
+			}
+		}
 	}
 }
