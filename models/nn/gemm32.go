@@ -10,17 +10,20 @@ import (
 // register-blocked GEMM in the style of GotoBLAS/BLIS, without splitting
 // the inner dimension.
 //
-//   - B is packed once, whole, into panels of gemm32NR columns (k×NR each),
-//     and its panels are cut into chunks of about gemm32ChunkBytes.
-//   - The rows of A are cut into groups of up to gemm32Group row panels of
-//     gemm32MR rows; a worker packs a group (k×MR per panel) into its own
-//     scratch, about gemm32GroupBytes, which stays in its L2 cache.
+//   - A and B are packed once, whole: A into row panels of gemm32MR rows
+//     (k×MR each), B into panels of gemm32NR columns (k×NR each). On
+//     amd64 the packing of A is assembly too; a transposed A is packed a
+//     stored row segment at a time, since reading a row panel's few
+//     columns row by row would miss the cache on every row.
+//   - The row panels are cut into groups of up to gemm32Group panels,
+//     about gemm32GroupBytes, and B's panels into chunks of about
+//     gemm32ChunkBytes, so that a group and a chunk fit a core's L2 cache
+//     together.
 //   - A task is one group against one chunk: for each row panel of the
 //     group, for each B panel of the chunk, the micro-kernel computes one
-//     MR×NR tile of C over the whole of k. The chunk is read from L3 once
-//     per task and then from L2 for the group's other row panels.
-//   - Tasks are numbered group by group and handed out in order, so a
-//     worker mostly finds the group it needs already packed.
+//     MR×NR tile of C over the whole of k. Tasks are numbered group by
+//     group and handed out in order, so the workers sweep B with the
+//     group that is hot in their caches.
 //
 // On amd64 with AVX2 and FMA the micro-kernel is assembly
 // (gemm32_amd64.s); elsewhere it is gemm32KernelGo.
@@ -79,6 +82,9 @@ func gemm32Blocking(workers, m, n, k int) (group, chunk int) {
 	nPanels := (n + gemm32NR - 1) / gemm32NR
 	group = max(1, min(gemm32Group, gemm32GroupBytes/(4*gemm32MR*k), rowPanels))
 	chunk = max(1, min(gemm32ChunkBytes/(4*gemm32NR*k), nPanels))
+	// Chunks of even size: 10 panels as 5+5, not 8+2.
+	nChunks := (nPanels + chunk - 1) / chunk
+	chunk = (nPanels + nChunks - 1) / nChunks
 	// Give every worker a few tasks, cutting B finer when there are
 	// few groups.
 	groups := (rowPanels + group - 1) / group
