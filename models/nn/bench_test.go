@@ -57,7 +57,7 @@ var matMulShapes = []struct {
 	{"dW_960x160x2304_TN", true, false, 960, 160, 2304},
 	{"dW_320x960x2304_TN", true, false, 320, 960, 2304},
 	{"dW_576x96x576_TN", true, false, 576, 96, 576},
-	{"TT_960x160x576", true, true, 960, 160, 576},
+	{"both_960x160x576_TT", true, true, 960, 160, 576},
 	{"head_64x10x960_NT", false, true, 64, 10, 960},
 	{"head_dW_10x960x64_TN", true, false, 10, 960, 64},
 	{"head_dx_64x960x10_NN", false, false, 64, 960, 10},

@@ -53,7 +53,7 @@ const (
 	gemm32Band = 16
 	// gemm32SerialWork is the number of multiply-adds below which a
 	// product runs on the calling goroutine alone.
-	gemm32SerialWork = 1 << 18
+	gemm32SerialWork = 1 << 20
 )
 
 // useGemm32Asm selects the assembly micro-kernel. It is haveGemm32Asm;
@@ -85,12 +85,20 @@ func gemm32Blocking(workers, m, n, k int) (group, chunk int) {
 	// Chunks of even size: 10 panels as 5+5, not 8+2.
 	nChunks := (nPanels + chunk - 1) / chunk
 	chunk = (nPanels + nChunks - 1) / nChunks
-	// Give every worker a few tasks, cutting B finer when there are
-	// few groups.
+	// Give every worker a few tasks: cut B finer when there are few
+	// groups, then the groups smaller if that was not enough.
+	if workers <= 1 {
+		return group, chunk
+	}
+	want := 3 * workers
 	groups := (rowPanels + group - 1) / group
-	if want := 3 * workers; workers > 1 && groups*((nPanels+chunk-1)/chunk) < want {
-		nChunks := min(nPanels, (want+groups-1)/groups)
+	if groups*nChunks < want {
+		nChunks = min(nPanels, (want+groups-1)/groups)
 		chunk = (nPanels + nChunks - 1) / nChunks
+	}
+	if groups*nChunks < want {
+		groups = min(rowPanels, (want+nChunks-1)/nChunks)
+		group = (rowPanels + groups - 1) / groups
 	}
 	return group, chunk
 }
