@@ -106,3 +106,25 @@ func BenchmarkMatMul(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatMul32GoKernel times MatMul32 with the portable micro-kernel
+// and packers forced, on two of the tail's shapes, to show what CPUs
+// without AVX2/FMA get.
+func BenchmarkMatMul32GoKernel(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range matMulShapes {
+		if s.name != "fwd_576x160x576_NT" && s.name != "dW_576x96x576_TN" {
+			continue
+		}
+		b.Run(s.name, func(b *testing.B) {
+			lda, ldb := matMulLeads(s.transA, s.transB, s.m, s.n, s.k)
+			a, bm, c := rand32(rng, s.m*s.k), rand32(rng, s.k*s.n), make([]float32, s.m*s.n)
+			withGoKernel(func() {
+				for b.Loop() {
+					MatMul32(s.transA, s.transB, s.m, s.n, s.k, a, lda, bm, ldb, c, s.n, false)
+				}
+			})
+			b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -306,8 +306,20 @@ func gemm32KernelGo(k int, ap, bp, c []float32, ldc int, accumulate bool) {
 		b := (*[gemm32NR]float32)(bp[p*gemm32NR:])
 		for r, av := range a {
 			row := (*[gemm32NR]float32)(acc[r*gemm32NR:])
+			x := float64(av)
 			for q, bv := range b {
-				row[q] = fma32(av, bv, row[q])
+				// fma32(av, bv, row[q]), by hand: it is too big for the
+				// inliner, and a call per multiply-add costs a third.
+				p, c := x*float64(bv), float64(row[q])
+				s := p + c
+				bb := s - p
+				e := (p - (s - bb)) + (c - bb)
+				// Branch-free, as an exact sum is common and unpredictable:
+				// odd is 1 when e != 0 and s is finite, else 0.
+				u, eb := math.Float64bits(s), math.Float64bits(e)
+				odd := ((eb<<1 | -(eb << 1)) >> 63) &^ ((u>>52&0x7ff + 1) >> 11)
+				u = (u - odd&((u^eb)>>63)) | odd
+				row[q] = float32(math.Float64frombits(u))
 			}
 		}
 	}
@@ -334,24 +346,18 @@ func gemm32KernelGo(k int, ap, bp, c []float32, ldc int, accumulate bool) {
 // rounding to float32 is correct (Boldo and Melquiond, "Emulation of FMA
 // and correctly rounded sums: proved algorithms using rounding to odd").
 func fma32(x, y, acc float32) float32 {
-	p := float64(float64(x) * float64(y)) // exact
-	a := float64(acc)
+	// p is exact, so a compiler fusing p + a into one fma changes nothing.
+	p, a := float64(x)*float64(y), float64(acc)
 	s := p + a
 	// TwoSum: e = (p + a) - s exactly.
 	bv := s - p
 	e := (p - (s - bv)) + (a - bv)
-	if e > 0 || e < 0 { // inexact (and not NaN: s is then ±Inf or NaN)
-		bits := math.Float64bits(s)
-		if bits&1 == 0 {
-			// The exact sum lies strictly between s and its neighbour
-			// towards e; of the two, take the odd one.
-			if (e > 0) == (s > 0) {
-				bits++
-			} else {
-				bits--
-			}
-			s = math.Float64frombits(bits)
-		}
+	if e != 0 && e == e { // inexact (e is NaN when s is ±Inf or NaN)
+		// The exact sum lies strictly between s and its neighbour
+		// towards e. Truncate (step s one ulp towards zero when e points
+		// that way) and set the last bit: that is the odd one of the two.
+		u := math.Float64bits(s)
+		s = math.Float64frombits((u - (u^math.Float64bits(e))>>63) | 1)
 	}
 	return float32(s)
 }
