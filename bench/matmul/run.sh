@@ -16,7 +16,7 @@ OUT=$(mktemp -d)
 go test -c -o "$OUT/nn.test" ./models/nn/
 for r in $(seq "$ROUNDS"); do
 	GOMAXPROCS=$THREADS "$OUT/nn.test" -test.run '^$' -test.bench '^BenchmarkMatMul(32)?$' -test.benchtime 0.3s >>"$OUT/go.txt"
-	NAMES=$(sed -n 's|^BenchmarkMatMul32/\([^ ]*\)-[0-9]* .*|\1|p' "$OUT/go.txt" | sort -u)
+	NAMES=$(sed -n 's|^BenchmarkMatMul32/\([^ -]*\)[-0-9]* .*|\1|p' "$OUT/go.txt" | sort -u)
 	THREADS=$THREADS REPS=1 $PY bench/matmul/matmul_numpy.py $NAMES >>"$OUT/np.json"
 	if [ -n "${OPENBLAS_DIR:-}" ]; then
 		LD_LIBRARY_PATH=$OPENBLAS_DIR THREADS=$THREADS REPS=1 $PY bench/matmul/matmul_numpy.py $NAMES >>"$OUT/ob.json"
@@ -28,7 +28,7 @@ import json, re, statistics, sys
 d = sys.argv[1]
 go = {}
 for line in open(d + "/go.txt"):
-    m = re.match(r"^Benchmark(MatMul32|MatMul)/(\S+)-\d+\s.*\s([\d.]+) GFLOP/s", line)
+    m = re.match(r"^Benchmark(MatMul32|MatMul)/([^\s-]+)(?:-\d+)?\s.*\s([\d.]+) GFLOP/s", line)
     if m:
         go.setdefault((m[1], m[2]), []).append(float(m[3]))
 def runs(path):
