@@ -10,20 +10,21 @@ import (
 // register-blocked GEMM in the style of GotoBLAS/BLIS, without splitting
 // the inner dimension.
 //
-//   - A and B are packed once, whole: A into row panels of gemm32MR rows
-//     (k×MR each), B into panels of gemm32NR columns (k×NR each). On
-//     amd64 the packing of A is assembly too; a transposed A is packed a
-//     stored row segment at a time, since reading a row panel's few
-//     columns row by row would miss the cache on every row.
-//   - The row panels are cut into groups of up to gemm32Group panels,
-//     about gemm32GroupBytes, and B's panels into chunks of about
-//     gemm32ChunkBytes, so that a group and a chunk fit a core's L2 cache
-//     together.
-//   - A task is one group against one chunk: for each row panel of the
-//     group, for each B panel of the chunk, the micro-kernel computes one
-//     MR×NR tile of C over the whole of k. Tasks are numbered group by
-//     group and handed out in order, so the workers sweep B with the
-//     group that is hot in their caches.
+//   - B is packed once, whole, into panels of gemm32NR columns (k×NR
+//     each), cut into chunks of about gemm32ChunkBytes.
+//   - A is packed into row panels of gemm32MR rows (k×MR each), grouped
+//     by up to gemm32Group panels, about gemm32GroupBytes, so that a group
+//     and a chunk fit a core's L2 cache together. A row-major A is packed
+//     a group at a time by the worker that needs it, into the worker's
+//     own scratch, where it stays in cache; a transposed A is packed
+//     whole first, a stored row segment of 16 panels at a time, since
+//     reading a group's few columns row by row would miss the cache on
+//     every row. On amd64 both packers of A are assembly too.
+//   - A task is one group against a slice of B's panels (all of them,
+//     unless there are too few groups to keep the workers busy), chunk by
+//     chunk: for each row panel of the group, for each B panel of the
+//     chunk, the micro-kernel computes one MR×NR tile of C over the whole
+//     of k.
 //
 // On amd64 with AVX2 and FMA the micro-kernel is assembly
 // (gemm32_amd64.s); elsewhere it is gemm32KernelGo.
@@ -74,10 +75,12 @@ func gemm32(m, n, k int, a, b strided32, c []float32, ldc int, accumulate bool) 
 	gemm32Workers(runtime.GOMAXPROCS(0), m, n, k, a, b, c, ldc, accumulate)
 }
 
-// gemm32Blocking returns the row panels per group and the B panels per
-// chunk for a product of the given shape on workers goroutines. Neither
-// changes the result, only the speed.
-func gemm32Blocking(workers, m, n, k int) (group, chunk int) {
+// gemm32Blocking returns how gemm32 cuts a product of the given shape on
+// workers goroutines: row panels per group, B panels per chunk, and the
+// number of slices the B panels are cut into, each slice a task of its own
+// for every group (1 unless there are too few groups to keep the workers
+// busy). None of them changes the result, only the speed.
+func gemm32Blocking(workers, m, n, k int) (group, chunk, slices int) {
 	rowPanels := (m + gemm32MR - 1) / gemm32MR
 	nPanels := (n + gemm32NR - 1) / gemm32NR
 	group = max(1, min(gemm32Group, gemm32GroupBytes/(4*gemm32MR*k), rowPanels))
@@ -85,22 +88,22 @@ func gemm32Blocking(workers, m, n, k int) (group, chunk int) {
 	// Chunks of even size: 10 panels as 5+5, not 8+2.
 	nChunks := (nPanels + chunk - 1) / chunk
 	chunk = (nPanels + nChunks - 1) / nChunks
-	// Give every worker a few tasks: cut B finer when there are few
-	// groups, then the groups smaller if that was not enough.
+	slices = 1
 	if workers <= 1 {
-		return group, chunk
+		return group, chunk, slices
 	}
+	// Give every worker a few tasks: cut B into slices when there are
+	// few groups, then the groups smaller if that was not enough.
 	want := 3 * workers
 	groups := (rowPanels + group - 1) / group
-	if groups*nChunks < want {
-		nChunks = min(nPanels, (want+groups-1)/groups)
-		chunk = (nPanels + nChunks - 1) / nChunks
+	if groups < want {
+		slices = min(nPanels, (want+groups-1)/groups)
 	}
-	if groups*nChunks < want {
-		groups = min(rowPanels, (want+nChunks-1)/nChunks)
+	if groups*slices < want {
+		groups = min(rowPanels, (want+slices-1)/slices)
 		group = (rowPanels + groups - 1) / groups
 	}
-	return group, chunk
+	return group, chunk, slices
 }
 
 // gemm32Workers is gemm32 on at most workers goroutines (the calling one
@@ -123,20 +126,26 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 	const mr, nr = gemm32MR, gemm32NR
 	rowPanels := (m + mr - 1) / mr
 	nPanels := (n + nr - 1) / nr
-	group, chunk := gemm32Blocking(workers, m, n, k)
+	group, chunk, slices := gemm32Blocking(workers, m, n, k)
 	groups := (rowPanels + group - 1) / group
-	nChunks := (nPanels + chunk - 1) / chunk
-	tasks := groups * nChunks
+	perSlice := (nPanels + slices - 1) / slices
+	tasks := groups * slices
 	workers = max(1, min(workers, tasks))
 
 	asm := useGemm32Asm
-	// Pack A and B whole, A in bands of gemm32Band row panels, B panel by
-	// panel, spread over the workers.
-	ap := getBuf32(rowPanels * k * mr)
-	defer putBuf32(ap)
+	// Pack B whole, panel by panel, and a transposed A whole, in bands of
+	// gemm32Band row panels, spread over the workers. A row-major A is
+	// packed a group at a time by the worker that needs it, into its own
+	// scratch, which stays in its cache.
+	var ap []float32
+	bands := 0
+	if a.rs == 1 {
+		ap = getBuf32(rowPanels * k * mr)
+		defer putBuf32(ap)
+		bands = (rowPanels + gemm32Band - 1) / gemm32Band
+	}
 	bp := getBuf32(nPanels * k * nr)
 	defer putBuf32(bp)
-	bands := (rowPanels + gemm32Band - 1) / gemm32Band
 	parallelFor(workers, bands+nPanels, func(t int) {
 		if t < bands {
 			ip0, ip1 := t*gemm32Band, min((t+1)*gemm32Band, rowPanels)
@@ -147,48 +156,96 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 		packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
 	})
 
-	// Each task owns a disjoint block of C, so the order in which the
-	// workers take tasks does not matter.
-	parallelForWorker(workers, tasks, func() any { return new([mr * nr]float32) }, func(s any, t int) {
-		tile := s.(*[mr * nr]float32)
-		g, ch := t/nChunks, t%nChunks
-		for ip := g * group; ip < min((g+1)*group, rowPanels); ip++ {
-			i0 := ip * mr
-			rows := min(mr, m-i0)
-			panelA := ap[ip*k*mr : (ip+1)*k*mr]
-			for jp := ch * chunk; jp < min((ch+1)*chunk, nPanels); jp++ {
-				j0 := jp * nr
-				cols := min(nr, n-j0)
-				panelB := bp[jp*k*nr : (jp+1)*k*nr]
-				if rows == mr && cols == nr {
-					if asm {
-						gemm32KernelAsm(k, &panelA[0], &panelB[0], &c[i0*ldc+j0], ldc, accumulate)
-					} else {
-						gemm32KernelGo(k, panelA, panelB, c[i0*ldc+j0:], ldc, accumulate)
-					}
-					continue
+	// A task is one group against one slice of B, chunk by chunk. Each
+	// task owns a disjoint block of C, so the order in which the workers
+	// take tasks does not matter.
+	var (
+		mu       sync.Mutex
+		scratchs []*gemm32Scratch
+	)
+	defer func() {
+		for _, sc := range scratchs {
+			if sc.ap != nil {
+				putBuf32(sc.ap)
+			}
+		}
+	}()
+	newScratch := func() any {
+		sc := &gemm32Scratch{packed: -1}
+		mu.Lock()
+		scratchs = append(scratchs, sc)
+		mu.Unlock()
+		return sc
+	}
+	parallelForWorker(workers, tasks, newScratch, func(s any, t int) {
+		sc := s.(*gemm32Scratch)
+		g, sl := t/slices, t%slices
+		ip0, ip1 := g*group, min((g+1)*group, rowPanels)
+		groupA := ap[min(len(ap), ip0*k*mr):] // panel ip at (ip-ip0)*k*mr
+		if ap == nil {
+			if sc.packed != g {
+				if sc.ap == nil {
+					sc.ap = getBuf32(group * k * mr)
 				}
-				// An edge tile: compute the whole tile into scratch,
-				// then store or add the part inside C.
-				if asm {
-					gemm32KernelAsm(k, &panelA[0], &panelB[0], &tile[0], nr, false)
-				} else {
-					gemm32KernelGo(k, panelA, panelB, tile[:], nr, false)
+				for ip := ip0; ip < ip1; ip++ {
+					packA32(a, k, m, ip, sc.ap[(ip-ip0)*k*mr:(ip-ip0+1)*k*mr], asm)
 				}
-				for r := range rows {
-					dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+cols]
-					src := tile[r*nr : r*nr+cols]
-					if accumulate {
-						for q, v := range src {
-							dst[q] += v
-						}
-					} else {
-						copy(dst, src)
-					}
+				sc.packed = g
+			}
+			groupA = sc.ap
+		}
+		jp1 := min((sl+1)*perSlice, nPanels)
+		for jc := sl * perSlice; jc < jp1; jc += chunk {
+			for ip := ip0; ip < ip1; ip++ {
+				i0 := ip * mr
+				rows := min(mr, m-i0)
+				panelA := groupA[(ip-ip0)*k*mr : (ip-ip0+1)*k*mr]
+				for jp := jc; jp < min(jc+chunk, jp1); jp++ {
+					gemm32Tile(sc, k, panelA, bp[jp*k*nr:(jp+1)*k*nr], c, ldc, i0, jp*nr, rows, min(nr, n-jp*nr), accumulate, asm)
 				}
 			}
 		}
 	})
+}
+
+// gemm32Tile computes the rows×cols tile of C at (i0, j0) from a packed
+// panel of A and one of B: straight into C when it is a whole MR×NR tile,
+// else into scratch first, and then stores or adds it.
+func gemm32Tile(sc *gemm32Scratch, k int, panelA, panelB, c []float32, ldc, i0, j0, rows, cols int, accumulate, asm bool) {
+	const mr, nr = gemm32MR, gemm32NR
+	if rows == mr && cols == nr {
+		if asm {
+			gemm32KernelAsm(k, &panelA[0], &panelB[0], &c[i0*ldc+j0], ldc, accumulate)
+		} else {
+			gemm32KernelGo(k, panelA, panelB, c[i0*ldc+j0:], ldc, accumulate)
+		}
+		return
+	}
+	tile := sc.tile[:]
+	if asm {
+		gemm32KernelAsm(k, &panelA[0], &panelB[0], &tile[0], nr, false)
+	} else {
+		gemm32KernelGo(k, panelA, panelB, tile, nr, false)
+	}
+	for r := range rows {
+		dst := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+cols]
+		src := tile[r*nr : r*nr+cols]
+		if accumulate {
+			for q, v := range src {
+				dst[q] += v
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+}
+
+// gemm32Scratch is a worker's own memory: its packed group of A (when A is
+// packed by groups) and an edge tile.
+type gemm32Scratch struct {
+	ap     []float32
+	packed int // group held in ap, -1 for none
+	tile   [gemm32MR * gemm32NR]float32
 }
 
 // packA32Band packs row panels [ip0, ip1) of A into ap, panel after

@@ -167,7 +167,7 @@ func TestMatMul32Workers(t *testing.T) {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			ta, tb := tr[0], tr[1]
 			m, n, k := sh.m, sh.n, sh.k
-			if _, chunk := gemm32Blocking(1, m, n, k); chunk*gemm32NR >= n && k > 1000 {
+			if _, chunk, _ := gemm32Blocking(1, m, n, k); chunk*gemm32NR >= n && k > 1000 {
 				t.Fatalf("k=%d: B fits one chunk, the test would not split it", k)
 			}
 			a, lda, b, ldb, _, ldc := operands32(rng, ta, tb, m, n, k, 1)
