@@ -14,12 +14,10 @@ import (
 //     each), cut into chunks of about gemm32ChunkBytes.
 //   - A is packed into row panels of gemm32MR rows (k×MR each), grouped
 //     by up to gemm32Group panels, about gemm32GroupBytes, so that a group
-//     and a chunk fit a core's L2 cache together. A row-major A is packed
-//     a group at a time by the worker that needs it, into the worker's
-//     own scratch, where it stays in cache; a transposed A is packed
-//     whole first, a stored row segment of 16 panels at a time, since
-//     reading a group's few columns row by row would miss the cache on
-//     every row. On amd64 both packers of A are assembly too.
+//     and a chunk fit a core's L2 cache together. A worker packs the group
+//     it needs into its own scratch, where it stays in cache. A transposed
+//     A is packed a stored row segment (the group's columns) at a time.
+//     On amd64 both packers of A are assembly too.
 //   - A task is one group against a slice of B's panels (all of them,
 //     unless there are too few groups to keep the workers busy), chunk by
 //     chunk: for each row panel of the group, for each B panel of the
@@ -49,9 +47,6 @@ const (
 	// the L2 cache), and gemm32Group the number of row panels in it.
 	gemm32GroupBytes = 256 << 10
 	gemm32Group      = 8
-	// gemm32Band is the number of row panels of A packed in one piece:
-	// 96 columns of a transposed A, read 384 bytes at a time.
-	gemm32Band = 16
 	// gemm32SerialWork is the number of multiply-adds below which a
 	// product runs on the calling goroutine alone.
 	gemm32SerialWork = 1 << 20
@@ -133,28 +128,10 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 	workers = max(1, min(workers, tasks))
 
 	asm := useGemm32Asm
-	// Pack B whole, panel by panel, and a transposed A whole, in bands of
-	// gemm32Band row panels, spread over the workers. A row-major A is
-	// packed a group at a time by the worker that needs it, into its own
-	// scratch, which stays in its cache.
-	var ap []float32
-	bands := 0
-	if a.rs == 1 {
-		ap = getBuf32(rowPanels * k * mr)
-		defer putBuf32(ap)
-		bands = (rowPanels + gemm32Band - 1) / gemm32Band
-	}
+	// Pack B whole, panel by panel, spread over the workers.
 	bp := getBuf32(nPanels * k * nr)
 	defer putBuf32(bp)
-	parallelFor(workers, bands+nPanels, func(t int) {
-		if t < bands {
-			ip0, ip1 := t*gemm32Band, min((t+1)*gemm32Band, rowPanels)
-			packA32Band(a, k, m, ip0, ip1, ap[ip0*k*mr:ip1*k*mr], asm)
-			return
-		}
-		jp := t - bands
-		packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
-	})
+	parallelFor(workers, nPanels, func(jp int) { packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr]) })
 
 	// A task is one group against one slice of B, chunk by chunk. Each
 	// task owns a disjoint block of C, so the order in which the workers
@@ -181,25 +158,22 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 		sc := s.(*gemm32Scratch)
 		g, sl := t/slices, t%slices
 		ip0, ip1 := g*group, min((g+1)*group, rowPanels)
-		groupA := ap[min(len(ap), ip0*k*mr):] // panel ip at (ip-ip0)*k*mr
-		if ap == nil {
-			if sc.packed != g {
-				if sc.ap == nil {
-					sc.ap = getBuf32(group * k * mr)
-				}
-				for ip := ip0; ip < ip1; ip++ {
-					packA32(a, k, m, ip, sc.ap[(ip-ip0)*k*mr:(ip-ip0+1)*k*mr], asm)
-				}
-				sc.packed = g
+		// The worker packs the group's A into its own scratch, where it
+		// stays in cache for the whole task (and the next, if that is
+		// the same group's).
+		if sc.packed != g {
+			if sc.ap == nil {
+				sc.ap = getBuf32(group * k * mr)
 			}
-			groupA = sc.ap
+			packA32Group(a, k, m, ip0, ip1, sc.ap[:(ip1-ip0)*k*mr], asm)
+			sc.packed = g
 		}
 		jp1 := min((sl+1)*perSlice, nPanels)
 		for jc := sl * perSlice; jc < jp1; jc += chunk {
 			for ip := ip0; ip < ip1; ip++ {
 				i0 := ip * mr
 				rows := min(mr, m-i0)
-				panelA := groupA[(ip-ip0)*k*mr : (ip-ip0+1)*k*mr]
+				panelA := sc.ap[(ip-ip0)*k*mr : (ip-ip0+1)*k*mr]
 				for jp := jc; jp < min(jc+chunk, jp1); jp++ {
 					gemm32Tile(sc, k, panelA, bp[jp*k*nr:(jp+1)*k*nr], c, ldc, i0, jp*nr, rows, min(nr, n-jp*nr), accumulate, asm)
 				}
@@ -240,23 +214,23 @@ func gemm32Tile(sc *gemm32Scratch, k int, panelA, panelB, c []float32, ldc, i0, 
 	}
 }
 
-// gemm32Scratch is a worker's own memory: its packed group of A (when A is
-// packed by groups) and an edge tile.
+// gemm32Scratch is a worker's own memory: its packed group of A and an
+// edge tile.
 type gemm32Scratch struct {
 	ap     []float32
 	packed int // group held in ap, -1 for none
 	tile   [gemm32MR * gemm32NR]float32
 }
 
-// packA32Band packs row panels [ip0, ip1) of A into ap, panel after
+// packA32Group packs row panels [ip0, ip1) of A into ap, panel after
 // panel, each as packA32 lays it out, with the assembly packers when asm.
-func packA32Band(a strided32, k, m, ip0, ip1 int, ap []float32, asm bool) {
+func packA32Group(a strided32, k, m, ip0, ip1 int, ap []float32, asm bool) {
 	const mr = gemm32MR
 	if a.rs == 1 && ip1*mr <= m {
 		// A stored transposed: row p of the stored matrix holds element
-		// p of every row of the band, side by side. Read it once, left to
-		// right, into all the band's panels; reading rows one short
-		// panel at a time would cost a cache miss per row.
+		// p of every row of the group, side by side. Read it once, left
+		// to right, into all the group's panels; reading it one panel
+		// (24 bytes) at a time would cost a cache miss per row and panel.
 		i0, np, step := ip0*mr, ip1-ip0, k*mr
 		if asm {
 			_ = a.data[i0+(k-1)*a.cs+np*mr-1]

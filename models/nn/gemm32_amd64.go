@@ -21,7 +21,7 @@ func gemm32KernelAsm(k int, a, b, c *float32, ldc int, accumulate bool)
 func packA32NAsm(src *float32, lda int, dst *float32, k int)
 
 // packA32TAsm packs full row panels of an A stored transposed (row stride
-// lda) as packA32Band does: dst[j*k*6 + p*6 + r] = src[p*lda + j*6 + r]
+// lda) as packA32Group does: dst[j*k*6 + p*6 + r] = src[p*lda + j*6 + r]
 // for j < panels, r < 6, p < k.
 //
 //go:noescape

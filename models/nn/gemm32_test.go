@@ -455,11 +455,11 @@ func TestGemm32Pack(t *testing.T) {
 			for i := range goAP {
 				goAP[i], asmAP[i] = -7, -7
 			}
-			// Full panels as one band, then the edge panel alone.
-			packA32Band(a, k, m, 0, 3, goAP[:3*k*mr], false)
-			packA32Band(a, k, m, 3, 4, goAP[3*k*mr:4*k*mr], false)
-			packA32Band(a, k, m, 0, 3, asmAP[:3*k*mr], true)
-			packA32Band(a, k, m, 3, 4, asmAP[3*k*mr:4*k*mr], true)
+			// Full panels as one group, then the edge panel alone.
+			packA32Group(a, k, m, 0, 3, goAP[:3*k*mr], false)
+			packA32Group(a, k, m, 3, 4, goAP[3*k*mr:4*k*mr], false)
+			packA32Group(a, k, m, 0, 3, asmAP[:3*k*mr], true)
+			packA32Group(a, k, m, 3, 4, asmAP[3*k*mr:4*k*mr], true)
 			bitsEqual32(t, fmt.Sprintf("k=%d transposed=%v: asm vs go packing", k, tr), asmAP, goAP)
 			for i, v := range asmAP[panels*k*mr:] {
 				if v != -7 {
