@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // This file holds MatMul32's engine, the float32 twin of gemm.go: a packed,
@@ -132,58 +133,69 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 	workers = max(1, min(workers, tasks))
 
 	asm := useGemm32Asm
-	// Pack B whole, panel by panel, spread over the workers.
 	bp := getBuf32(nPanels * k * nr)
 	defer putBuf32(bp)
-	parallelFor(workers, nPanels, func(jp int) { packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr]) })
-
-	// A task is one group against one slice of B, chunk by chunk. Each
-	// task owns a disjoint block of C, so the order in which the workers
+	// One parallel region on the calling goroutine and workers-1 more:
+	// first every worker packs B panels until all are taken, then waits
+	// for the others to finish packing, then takes tasks until none are
+	// left. A task is one group against one slice of B, chunk by chunk;
+	// each owns a disjoint block of C, so the order in which the workers
 	// take tasks does not matter.
-	var (
-		mu       sync.Mutex
-		scratchs []*gemm32Scratch
-	)
-	defer func() {
-		for _, sc := range scratchs {
+	var nextPanel, nextTask atomic.Int64
+	var packed sync.WaitGroup
+	packed.Add(workers)
+	run := func() {
+		for {
+			jp := int(nextPanel.Add(1) - 1)
+			if jp >= nPanels {
+				break
+			}
+			packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
+		}
+		packed.Done()
+		packed.Wait()
+		sc := gemm32Scratch{packed: -1}
+		defer func() {
 			if sc.ap != nil {
 				putBuf32(sc.ap)
 			}
-		}
-	}()
-	newScratch := func() any {
-		sc := &gemm32Scratch{packed: -1}
-		mu.Lock()
-		scratchs = append(scratchs, sc)
-		mu.Unlock()
-		return sc
-	}
-	parallelForWorker(workers, tasks, newScratch, func(s any, t int) {
-		sc := s.(*gemm32Scratch)
-		g, sl := t/slices, t%slices
-		ip0, ip1 := g*group, min((g+1)*group, rowPanels)
-		// The worker packs the group's A into its own scratch, where it
-		// stays in cache for the whole task (and the next, if that is
-		// the same group's).
-		if sc.packed != g {
-			if sc.ap == nil {
-				sc.ap = getBuf32(group * k * mr)
+		}()
+		for {
+			t := int(nextTask.Add(1) - 1)
+			if t >= tasks {
+				return
 			}
-			packA32Group(a, k, m, ip0, ip1, sc.ap[:(ip1-ip0)*k*mr], asm)
-			sc.packed = g
-		}
-		jp1 := min((sl+1)*perSlice, nPanels)
-		for jc := sl * perSlice; jc < jp1; jc += chunk {
-			for ip := ip0; ip < ip1; ip++ {
-				i0 := ip * mr
-				rows := min(mr, m-i0)
-				panelA := sc.ap[(ip-ip0)*k*mr : (ip-ip0+1)*k*mr]
-				for jp := jc; jp < min(jc+chunk, jp1); jp++ {
-					gemm32Tile(sc, k, panelA, bp[jp*k*nr:(jp+1)*k*nr], c, ldc, i0, jp*nr, rows, min(nr, n-jp*nr), accumulate, asm)
+			g, sl := t/slices, t%slices
+			ip0, ip1 := g*group, min((g+1)*group, rowPanels)
+			// The worker packs the group's A into its own scratch, where
+			// it stays in cache for the whole task (and the next, if that
+			// is the same group's).
+			if sc.packed != g {
+				if sc.ap == nil {
+					sc.ap = getBuf32(group * k * mr)
+				}
+				packA32Group(a, k, m, ip0, ip1, sc.ap[:(ip1-ip0)*k*mr], asm)
+				sc.packed = g
+			}
+			jp1 := min((sl+1)*perSlice, nPanels)
+			for jc := sl * perSlice; jc < jp1; jc += chunk {
+				for ip := ip0; ip < ip1; ip++ {
+					i0 := ip * mr
+					rows := min(mr, m-i0)
+					panelA := sc.ap[(ip-ip0)*k*mr : (ip-ip0+1)*k*mr]
+					for jp := jc; jp < min(jc+chunk, jp1); jp++ {
+						gemm32Tile(&sc, k, panelA, bp[jp*k*nr:(jp+1)*k*nr], c, ldc, i0, jp*nr, rows, min(nr, n-jp*nr), accumulate, asm)
+					}
 				}
 			}
 		}
-	})
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
 }
 
 // gemm32Tile computes the rows×cols tile of C at (i0, j0) from a packed
