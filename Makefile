@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/asvp
 DEMO_OUT ?= out/demo
 
-.PHONY: all setup setup-test build demo test vet fuzz bench clean
+.PHONY: all setup setup-test build demo fidelity test vet fuzz bench clean
 
 all: build
 
@@ -21,6 +21,10 @@ build:
 ## demo: set up, build, and run the main job on Fashion-MNIST with the default backbone
 demo: setup build
 	bash scripts/demo.sh $(DEMO_OUT)
+
+## fidelity: the longer experiment (not in CI, about an hour on 2 cores); writes docs/fidelity.md
+fidelity: setup build
+	bash scripts/fidelity.sh
 
 ## test: set up, vet, and run every test against the real ONNX Runtime library
 test: setup-test build
