@@ -33,7 +33,8 @@ var ErrBadBackbone = errors.New("export: unusable backbone model")
 // Options says which backbone output feeds the net and what to record.
 type Options struct {
 	// Output is the backbone output, a [N, Dim] float tensor, that the net
-	// was trained on. Required.
+	// was trained on. Required by Build; BuildTuned takes it from the
+	// fine-tune and only checks it when set.
 	Output string
 	// Metadata is added to the model's metadata_props. The backbone's own
 	// entries are kept under the key prefix "backbone.".

@@ -31,6 +31,10 @@ func (t *Tuned) Dim() int { return len(t.Mean) }
 // Classes returns the number of classes of the head.
 func (t *Tuned) Classes() int { return t.classes }
 
+// Output returns the index of the tail output that the head reads (the
+// features), in the order of Net().OutputNames().
+func (t *Tuned) Output() int { return t.output }
+
 // Net returns the tuned tail. It is the Tuned's own: do not train it.
 func (t *Tuned) Net() *tail.Net { return t.net }
 

@@ -129,6 +129,7 @@ func (n *Net) InsertBatchNorm(x []float32, frozen [][]float32, rows int, opts Ba
 			}
 		}
 		b := newBN(c.name+"/bn", raw, c.out, c.cout, scale, shift, rm, rv, eps)
+		b.inserted = true
 		c.out = raw
 		g.ops = append(g.ops[:i+1], append([]op[float32]{b}, g.ops[i+1:]...)...)
 		rep.Inserted++

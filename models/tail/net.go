@@ -11,7 +11,8 @@ import (
 // Net is a float32 network built from an onnxgraph.Tail. See the package
 // doc for layouts and determinism. It is not safe for concurrent use.
 type Net struct {
-	g *graph[float32]
+	g      *graph[float32]
+	digest string // of the onnxgraph.Tail the net was built from
 }
 
 // Param is one trainable tensor of a Net. Value and Grad alias the net's
@@ -44,7 +45,7 @@ func New(t *onnxgraph.Tail, input []int, frozen [][]int) (*Net, error) {
 		return nil, err
 	}
 	g.workers = runtime.GOMAXPROCS(0)
-	return &Net{g: g}, nil
+	return &Net{g: g, digest: t.Digest()}, nil
 }
 
 // SetWorkers sets how many goroutines the net's operators use (at least
@@ -53,7 +54,7 @@ func (n *Net) SetWorkers(w int) { n.g.workers = max(1, w) }
 
 // Clone returns a deep copy of the net: same structure, its own weights,
 // buffers and gradients.
-func (n *Net) Clone() *Net { return &Net{g: n.g.clone()} }
+func (n *Net) Clone() *Net { return &Net{g: n.g.clone(), digest: n.digest} }
 
 // InputShape returns the per-sample shape of the cut tensor.
 func (n *Net) InputShape() []int { return slices.Clone(n.g.slots[n.g.input].dims) }

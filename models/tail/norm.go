@@ -17,7 +17,8 @@ type bnOp[T float] struct {
 	scale, shift *param[T]
 	mean, varnc  *buffer[T]
 	eps          float64
-	xhat, invstd []T // train-mode state for backward
+	inserted     bool // added by InsertBatchNorm: not a node of the graph
+	xhat, invstd []T  // train-mode state for backward
 }
 
 func newBN[T float](name string, in, out, channels int, scale, shift *param[T], mean, variance *buffer[T], eps float64) *bnOp[T] {
