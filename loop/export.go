@@ -10,20 +10,23 @@ import (
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
+	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/models/export"
-	"github.com/asvp-dev/asvp/models/nn"
+	"github.com/asvp-dev/asvp/models/finetune"
+	"github.com/asvp-dev/asvp/tuning"
 )
 
 // ExportOptions says what Export joins.
 type ExportOptions struct {
-	Net      string // network file written by Finetune's Save
-	Backbone string // the backbone's ONNX file
-	// Cache, when given, is the cache Finetune wrote the network's
-	// generation to: it tells the backbone output the network was trained
-	// on and its class names, and proves Backbone is the model it was.
-	Cache  string
-	Output string // backbone output that feeds the network ("" to take it from Cache)
-	Out    string // ONNX file to write
+	Net string // fine-tuned tail and head, written by Finetune's Save
+	// Cache is the cache the network was fine-tuned on: its feature set (the
+	// one whose generation Finetune wrote with the network, else Dataset
+	// and Output) gives the pretrained tail the network loads onto.
+	Cache           string
+	Dataset, Output string
+	// ModelFor returns the card and ONNX file of the set's backbone.
+	ModelFor func(cache.SetInfo) (models.Card, string, error)
+	Out      string // ONNX file to write
 }
 
 // ExportResult is what Export wrote.
@@ -34,6 +37,7 @@ type ExportResult struct {
 	Backbone       string   `json:"backbone"`
 	BackboneSHA256 string   `json:"backbone_sha256"`
 	Output         string   `json:"backbone_output"`
+	Cut            string   `json:"cut"`
 	Dim            int      `json:"dim"`
 	Classes        int      `json:"classes"`
 	ClassNames     []string `json:"class_names,omitempty"`
@@ -42,54 +46,61 @@ type ExportResult struct {
 	Outputs        []string `json:"outputs"`
 }
 
-// Export writes one ONNX file: the backbone followed by a network trained
-// by Finetune, with outputs "probs" and "features".
-func Export(opts ExportOptions) (*ExportResult, error) {
+// Export writes the whole fine-tuned network as one ONNX file: the frozen
+// backbone below the cut, the tail with the tuned weights (the BatchNorms
+// that fine-tuning inserted folded back into the convolutions) and the
+// head, with outputs "features" and "probs".
+func Export(opts ExportOptions) (res *ExportResult, err error) {
 	netBytes, err := os.ReadFile(opts.Net)
 	if err != nil {
 		return nil, &OptionError{Option: "net", Err: err}
 	}
-	net, err := nn.Load(bytes.NewReader(netBytes))
+	netSum := sha256.Sum256(netBytes)
+	netSHA := hex.EncodeToString(netSum[:])
+	db, err := openExisting(opts.Cache, true)
+	if err != nil {
+		return nil, err
+	}
+	defer closeInto(db, &err)
+	set, classes, err := netOrigin(db, netSHA)
+	if err != nil {
+		return nil, err
+	}
+	if set == nil { // no generation written with it (LP, or --no-write): the named set
+		if set, err = db.FindSet(opts.Dataset, opts.Output); err != nil {
+			return nil, err
+		}
+	}
+	card, backbonePath, err := opts.ModelFor(set.Info())
+	if err != nil {
+		return nil, err
+	}
+	src, err := tuning.Open(db, set, card, backbonePath, tuning.Options{})
+	if err != nil {
+		return nil, err
+	}
+	tuned, err := finetune.Load(bytes.NewReader(netBytes), src.Pre)
 	if err != nil {
 		return nil, &OptionError{Option: "net", Err: fmt.Errorf("%s: %w", opts.Net, err)}
 	}
-	netSum := sha256.Sum256(netBytes)
-	netSHA := hex.EncodeToString(netSum[:])
-	backbone, err := os.ReadFile(opts.Backbone)
+	backbone, err := os.ReadFile(backbonePath)
 	if err != nil {
-		return nil, &OptionError{Option: "model", Err: err}
+		return nil, err
 	}
 	bbSum := sha256.Sum256(backbone)
-	res := &ExportResult{Out: opts.Out, Backbone: opts.Backbone, BackboneSHA256: hex.EncodeToString(bbSum[:]), Output: opts.Output,
-		Dim: net.Dim, Classes: net.Classes, Net: opts.Net, NetSHA256: netSHA,
+	info := set.Info()
+	res = &ExportResult{Out: opts.Out, Backbone: backbonePath, BackboneSHA256: hex.EncodeToString(bbSum[:]), Output: info.Output,
+		Cut: src.Cut, Dim: tuned.Dim(), Classes: tuned.Classes(), Net: opts.Net, NetSHA256: netSHA,
 		Outputs: []string{export.FeaturesOutput, export.ProbsOutput}}
-	if opts.Cache != "" {
-		info, classes, err := netOrigin(opts.Cache, netSHA)
-		if err != nil {
-			return nil, err
-		}
-		if info.ModelSHA256 != res.BackboneSHA256 {
-			return nil, &OptionError{Option: "model", Err: fmt.Errorf("the network was trained on features of model %s (sha256 %s), but %s has sha256 %s",
-				info.Model, cache.ShortKey(info.ModelSHA256), opts.Backbone, cache.ShortKey(res.BackboneSHA256))}
-		}
-		if opts.Output == "" {
-			res.Output = info.Output
-		} else if opts.Output != info.Output {
-			return nil, optionErr("output", "%s, but the network was trained on output %s", opts.Output, info.Output)
-		}
-		if len(classes) == net.Classes {
-			res.ClassNames = classes
-		}
-	}
-	if res.Output == "" {
-		return nil, optionErr("output", "name the backbone output that feeds the network, or give the cache its generation was written to")
+	if len(classes) == tuned.Classes() {
+		res.ClassNames = classes
 	}
 	meta := map[string]string{"asvp.net_sha256": netSHA, "asvp.backbone_sha256": res.BackboneSHA256}
 	if res.ClassNames != nil {
 		cj, _ := json.Marshal(res.ClassNames)
 		meta["asvp.classes"] = string(cj)
 	}
-	onnx, err := export.Build(backbone, net.Weights(), export.Options{Output: res.Output, Metadata: meta})
+	onnx, err := export.BuildTuned(backbone, tuned, export.Options{Output: info.Output, Metadata: meta})
 	if err != nil {
 		return nil, err
 	}
@@ -102,33 +113,28 @@ func Export(opts ExportOptions) (*ExportResult, error) {
 }
 
 // netOrigin finds the feature set whose generation Finetune wrote with the
-// network of this sha256, and the class names it recorded.
-func netOrigin(path, netSHA string) (info cache.SetInfo, classes []string, err error) {
-	db, err := cache.Open(path, &cache.Options{ReadOnly: true})
-	if err != nil {
-		return info, nil, err
-	}
-	defer closeInto(db, &err)
+// network of this sha256, and the class names it recorded; nil when none.
+func netOrigin(db *cache.DB, netSHA string) (*cache.Set, []string, error) {
 	infos, err := db.Sets()
 	if err != nil {
-		return info, nil, err
+		return nil, nil, err
 	}
 	for _, in := range infos {
 		set, err := db.Set(in.Key)
 		if err != nil {
-			return info, nil, err
+			return nil, nil, err
 		}
 		gens, err := set.Generations()
 		if err != nil {
-			return info, nil, err
+			return nil, nil, err
 		}
 		for _, g := range gens {
 			if g.Provenance["net_sha256"] == netSHA {
+				var classes []string
 				_ = json.Unmarshal([]byte(g.Provenance["classes"]), &classes) // optional
-				return in, classes, nil
+				return set, classes, nil
 			}
 		}
 	}
-	return info, nil, optionErr("cache", "%s has no generation written with network sha256 %s (was it trained without writing one?): name the backbone output instead",
-		path, cache.ShortKey(netSHA))
+	return nil, nil, nil
 }

@@ -161,7 +161,7 @@ func defaultSimName(cfg simulate.Config, poolKey, testKey string, poolLimit int)
 func openTuning(db *cache.DB, data *simulate.Data, modelFor func(cache.SetInfo) (models.Card, string, error), log io.Writer) error {
 	if _, _, err := tuning.FindActivations(db, data.Pool, ""); errors.Is(err, tuning.ErrNoActivations) || modelFor == nil {
 		if log != nil {
-			fmt.Fprintf(log, "simulate: no cached activations of %s: features-only mode (random and svpp; their models train on the frozen features)\n", data.Pool.Info().Dataset)
+			fmt.Fprintf(log, "simulate features-only mode: no cached activations of %s (random and svpp; their models train on the frozen features)\n", data.Pool.Info().Dataset)
 		}
 		return nil
 	} else if err != nil {
@@ -178,7 +178,7 @@ func openTuning(db *cache.DB, data *simulate.Data, modelFor func(cache.SetInfo) 
 		return fmt.Errorf("loop: the test set: %w", err)
 	}
 	if log != nil {
-		fmt.Fprintf(log, "simulate: models fine-tune the tail of %s above %s from cached activations (%d BatchNorms calibrated)\n",
+		fmt.Fprintf(log, "simulate tail mode: models fine-tune the tail of %s above %s from cached activations (%d BatchNorms calibrated)\n",
 			card.Name, data.Tune.Cut, data.Tune.Pre.BatchNorm.Inserted)
 	}
 	return nil

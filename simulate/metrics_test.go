@@ -218,14 +218,15 @@ func TestRoundCost(t *testing.T) {
 		compute       float64
 		finetunes, ex int
 	}{
-		// Three hour-long fine-tunes, the last being the final model: 3 h.
-		{"standard measured", std, measured, 3, 9, 3, 0},
+		// Three hour-long fine-tunes, the last being the final model, and
+		// the extraction every pipeline pays: 5 h; 2 passes over the pool.
+		{"standard measured", std, measured, 5, 15, 3, 2},
 		// 2x1800 + 2x360 selection + 3600 final model + 7200 extraction = 15120 s.
 		{"svpp measured", svpp, measured, 4.2, 12.6, 1, 1},
 		// 36+1800+360+36+360+720 selection + 3600 final + 7200 extraction = 14112 s.
 		{"asvp measured", asvp, measured, 14112.0 / 3600, 3 * 14112.0 / 3600, 2, 2},
-		// Projected: 3 fine-tunes x 100; no cheap phases.
-		{"standard projected", std, projected, 0, 300, 3, 0},
+		// Projected: 3 fine-tunes x 100 and 2 passes over the pool x 10; no cheap phases.
+		{"standard projected", std, projected, 0, 320, 3, 2},
 		// 1 fine-tune + 1 extraction, plus 2x(1800+360) s of cheap phases at 3/h.
 		{"svpp projected", svpp, projected, 4320.0 / 3600, 110 + 3*4320.0/3600, 1, 1},
 		// 2 fine-tunes + 2 extractions, plus 36+1800+360+36 s.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/internal/fmnisttest"
+	"github.com/asvp-dev/asvp/models/finetune"
 	"github.com/asvp-dev/asvp/models/nn"
 	"github.com/asvp-dev/asvp/realign"
 	"github.com/asvp-dev/asvp/selector"
@@ -91,10 +93,12 @@ func simTestConfig(name string, rounds int) Config {
 	proxy.Epochs = 15
 	ind := realign.DefaultIndicatorConfig()
 	ind.Rule, ind.Every, ind.MinLabels = realign.RuleEvery, 2, 0
+	tune := finetune.DefaultRecipe(finetune.MethodFT)
+	tune.Epochs = 2
 	return Config{
 		Name: name, Pipelines: PipelineNames(), Strategy: "margin", Proxy: proxy,
 		Init: 40, Budget: 30, Rounds: rounds, Seeds: []uint64{1, 2},
-		Indicator: ind, Switch: realign.SwitchConfig{Mode: realign.SwitchAuto}, FT: ft, LPFT: lpft, Workers: 2,
+		Indicator: ind, Switch: realign.SwitchConfig{Mode: realign.SwitchAuto}, FT: ft, LPFT: lpft, Tune: tune, Workers: 2,
 	}
 }
 
@@ -109,15 +113,18 @@ func accuracies(res *Results) map[string]float64 {
 // TestSimulateResume runs 2 rounds, then resumes to 4, and compares with an
 // uninterrupted 4-round run in a second cache: every accuracy, pick and
 // generation must be equal.
+// TestSimulateResume runs the four pipelines in tail mode (the real
+// backbone's tail fine-tuned from cached activations) for 2 rounds, then
+// resumes to 4, and compares every round with an uninterrupted run.
 func TestSimulateResume(t *testing.T) {
 	ctx := context.Background()
-	_, a := simFixture(t)
+	_, a := tailFixture(t)
 	part, err := Run(ctx, simTestConfig("r", 2), a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(part.Records); got != 4*2*3 {
-		t.Fatalf("2-round run: %d records, want %d", got, 4*2*3)
+	if got := len(part.Records); got != 5*2*3 { // asvp-ft derived from asvp
+		t.Fatalf("2-round run: %d records, want %d", got, 5*2*3)
 	}
 	var resumed int
 	cfg := simTestConfig("r", 4)
@@ -134,13 +141,13 @@ func TestSimulateResume(t *testing.T) {
 		t.Errorf("resumed %d rounds, want %d", resumed, 4*2*3)
 	}
 
-	_, b := simFixture(t)
+	_, b := tailFixture(t)
 	full, err := Run(ctx, simTestConfig("r", 4), b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Records) != len(full.Records) || len(full.Records) != 4*2*5 {
-		t.Fatalf("records: resumed %d, uninterrupted %d, want %d", len(res.Records), len(full.Records), 4*2*5)
+	if len(res.Records) != len(full.Records) || len(full.Records) != 5*2*5 {
+		t.Fatalf("records: resumed %d, uninterrupted %d, want %d", len(res.Records), len(full.Records), 5*2*5)
 	}
 	for i, r := range res.Records {
 		f := full.Records[i]
@@ -156,14 +163,31 @@ func TestSimulateResume(t *testing.T) {
 		}
 	}
 	// asvp re-aligned after rounds 1 and 3 (every 2 rounds on the same
-	// features, counting round 0), and switched from lpft to ft.
+	// features, counting round 0), and switched from lpft to ft; asvp-ft
+	// has its selections with ft models (the same model once asvp uses ft).
+	asvp := map[string]RoundRecord{}
 	for _, r := range full.Records {
-		if r.Pipeline != PipelineASVP {
+		if r.Pipeline == PipelineASVP {
+			asvp[fmt.Sprint(r.Seed, r.Round)] = r
+			wantUpd := map[int]int{0: 0, 1: 1, 2: 1, 3: 2, 4: 2}[r.Round]
+			if r.Updates != wantUpd || (r.Updates == 0) != (r.Method == finetune.MethodLPFT) || r.Indicator == nil || r.AccuracyFT == nil {
+				t.Errorf("asvp seed %d round %d: updates %d method %s indicator %+v, want updates %d", r.Seed, r.Round, r.Updates, r.Method, r.Indicator, wantUpd)
+			}
+		}
+	}
+	for _, r := range full.Records {
+		if r.Pipeline != PipelineASVPFT {
 			continue
 		}
-		wantUpd := map[int]int{0: 0, 1: 1, 2: 1, 3: 2, 4: 2}[r.Round]
-		if r.Updates != wantUpd || (r.Updates == 0) != (r.Method == nn.MethodLPFT) || r.Indicator == nil {
-			t.Errorf("asvp seed %d round %d: updates %d method %s indicator %+v, want updates %d", r.Seed, r.Round, r.Updates, r.Method, r.Indicator, wantUpd)
+		a := asvp[fmt.Sprint(r.Seed, r.Round)]
+		if r.Method != finetune.MethodFT || r.Labeled != a.Labeled || (a.Method == finetune.MethodFT && r.Accuracy != a.Accuracy) {
+			t.Errorf("asvp-ft seed %d round %d: method %s acc %v, asvp: method %s acc %v (same labels %v)", r.Seed, r.Round, r.Method, r.Accuracy, a.Method, a.Accuracy, r.Labeled == a.Labeled)
+		}
+	}
+	// Standard AL selected with its fine-tuned models: it paid passes over the pool.
+	for _, r := range full.Records {
+		if r.Pipeline == PipelineStandard && r.Round > 0 && r.Seconds.Realign <= 0 {
+			t.Errorf("standard round %d: no pass over the pool with its fine-tuned model", r.Round)
 		}
 	}
 	// Every pipeline and seed starts from the same initial batch.
@@ -196,7 +220,7 @@ func TestSimulateResume(t *testing.T) {
 // accuracy.
 func TestSimulateCrashAfterRealign(t *testing.T) {
 	ctx := context.Background()
-	_, d := simFixture(t)
+	_, d := tailFixture(t)
 	cfg := simTestConfig("c", 1)
 	cfg.Pipelines, cfg.Seeds = []string{PipelineASVP}, []uint64{7}
 	res, err := Run(ctx, cfg, d)
@@ -258,5 +282,35 @@ func TestSimulateConfigErrors(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+// TestSimulateFeaturesOnly runs a cache without activations (features
+// computed elsewhere: here, pixels): random and svpp run, their models
+// trained on the frozen features; standard and asvp, which fine-tune the
+// backbone, are refused with a reason.
+func TestSimulateFeaturesOnly(t *testing.T) {
+	ctx := context.Background()
+	_, d := simFixture(t)
+	cfg := simTestConfig("f", 2)
+	cfg.Pipelines = []string{PipelineRandom, PipelineSVPP}
+	res, err := Run(ctx, cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 2*2*3 {
+		t.Fatalf("%d records, want %d", len(res.Records), 2*2*3)
+	}
+	for _, r := range res.Records {
+		if r.Accuracy < 0.3 {
+			t.Errorf("%s round %d: accuracy %v on real pixels, want well above chance", r.Pipeline, r.Round, r.Accuracy)
+		}
+	}
+	for _, p := range []string{PipelineStandard, PipelineASVP} {
+		cfg := simTestConfig("f-"+p, 1)
+		cfg.Pipelines = []string{p}
+		if _, err := Run(ctx, cfg, d); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "activations") {
+			t.Errorf("%s without activations: %v, want ErrConfig naming the activations", p, err)
+		}
 	}
 }

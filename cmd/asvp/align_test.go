@@ -53,27 +53,28 @@ func generationCount(t *testing.T, cachePath string) int {
 	return len(gens)
 }
 
-// TestExportAndAlign trains a net on real Fashion-MNIST features, exports
-// backbone + net as one ONNX file, and re-extracts the images with it: its
-// "features" must equal net.Embed and its "probs" net.Predict of the cached
-// generation-0 features. Then the trainer protocol: a trainer that copies the
-// exported model gives the same generation; failing trainers add none.
+// TestExportAndAlign fine-tunes the backbone's tail on real Fashion-MNIST
+// activations, exports backbone + tuned tail + head as one ONNX file, and
+// re-extracts the images with it: its "features" must equal the generation
+// finetune wrote (the tuned tail over the cached activations; they are
+// float16, so within 1e-2, where the export's own test, on float32
+// activations, holds 1e-4), and its "probs" must be distributions. Then the
+// trainer protocol: a trainer that copies the exported model gives the same
+// generation; failing trainers add none.
 func TestExportAndAlign(t *testing.T) {
 	c := alignFixture(t)
 	dir := t.TempDir()
 	labeled, _ := fixtureLabels(t, c, 100)
 	netPath := filepath.Join(dir, "net.bin")
-	ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--epochs", "10", "--save", netPath)
-	net := loadNet(t, netPath)
+	ft := ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "ft", "--epochs", "5", "--save", netPath)
 	deploy := filepath.Join(dir, "deploy.onnx")
 	ex := exportNet(t, "--cache", c, "--net", netPath, "--out", deploy)
-	if ex.Output != "pool_blocks_10_13_16" || len(ex.ClassNames) != 10 || ex.Dim != net.Dim {
+	if ex.Output != "pool_blocks_10_13_16" || len(ex.ClassNames) != 10 || ex.Dim != 576 || ex.Cut != "block_12_add" {
 		t.Fatalf("export result %+v", ex)
 	}
 	gen0, _, _ := readGen(t, c, fixPool, 0)
-	wantFeat := make([]float32, len(gen0.Data))
-	net.Embed(gen0.Data, gen0.Rows, wantFeat)
-	wantProbs := net.Predict(gen0.Data, gen0.Rows)
+	tuned, _, _ := readGen(t, c, fixPool, *ft.Generation)
+	wantFeat := tuned.Data
 
 	before := generationCount(t, c)
 	feat := align(t, "--cache", c, "--data", fixPool, "--model", deploy)
@@ -84,11 +85,11 @@ func TestExportAndAlign(t *testing.T) {
 	if !done || info.Source != "onnx" || info.Provenance["model_sha256"] != ex.SHA256 {
 		t.Fatalf("align generation: done %v, %+v", done, info)
 	}
-	if d := maxDiff32(m.Data, wantFeat); d > 1e-4 {
-		t.Fatalf("re-extracted features differ from net.Embed of generation 0 by %g", d)
+	if d := maxDiff32(m.Data, wantFeat); d > 1e-2 {
+		t.Fatalf("re-extracted features differ from the fine-tuned generation by %g", d)
 	}
-	if maxDiff32(m.Data, gen0.Data) < 1e-3 {
-		t.Fatal("re-extracted features equal generation 0: the adapter is not in the exported model")
+	if maxDiff32(m.Data, gen0.Data) < 1e-2 {
+		t.Fatal("re-extracted features equal generation 0: the tuned tail is not in the exported model")
 	}
 
 	probs := align(t, "--cache", c, "--data", fixPool, "--model", deploy, "--model-output", "probs")
@@ -96,8 +97,14 @@ func TestExportAndAlign(t *testing.T) {
 	if probs.Dim != 10 || mp.Rows != fixPoolN {
 		t.Fatalf("align probs: dim %d, %d rows", probs.Dim, mp.Rows)
 	}
-	if d := maxDiff32(mp.Data, wantProbs); d > 1e-4 {
-		t.Fatalf("exported probs differ from net.Predict by %g", d)
+	for i := range mp.Rows {
+		var sum float64
+		for _, v := range mp.Row(i) {
+			sum += float64(v)
+		}
+		if sum < 0.999 || sum > 1.001 {
+			t.Fatalf("exported probs of row %d sum to %g", i, sum)
+		}
 	}
 
 	// The same align again reuses its complete generation.
@@ -123,8 +130,8 @@ func TestExportAndAlign(t *testing.T) {
 		t.Fatalf("trainer align: %+v", tr)
 	}
 	mt, it, _ := readGen(t, c, fixPool, tr.Generation)
-	if d := maxDiff32(mt.Data, wantFeat); d > 1e-4 || it.Provenance["labeled_sha256"] == "" {
-		t.Fatalf("trainer generation: max diff to net.Embed %g, provenance %v", d, it.Provenance)
+	if d := maxDiff32(mt.Data, m.Data); d != 0 || it.Provenance["labeled_sha256"] == "" {
+		t.Fatalf("trainer generation: max diff to the exported model's %g, provenance %v", d, it.Provenance)
 	}
 
 	// Failing trainers: a clear error, and no new generation.
@@ -151,16 +158,6 @@ func TestExportAndAlign(t *testing.T) {
 				t.Fatalf("%d generations after a failed trainer, want %d", got, n)
 			}
 		})
-	}
-
-	// Finetune with --gen -1 trains on the newest complete generation (the trainer's) and measures
-	// on the test set's generation from the same model.
-	if _, _, err := asvpRun("align", "--quiet", "--cache", c, "--data", fixTest, "--model", deploy); err != nil {
-		t.Fatal(err)
-	}
-	next := ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "5", "--test", fixTest, "--no-write", "--gen", "-1")
-	if next.ParentGen != tr.Generation || next.TestAccuracy == nil || next.TestSamples != fixTestN {
-		t.Fatalf("finetune on the aligned generation: parent %d (want %d), test %v on %d", next.ParentGen, tr.Generation, next.TestAccuracy, next.TestSamples)
 	}
 
 	// The trainer command runs where asvp was started, so a relative script

@@ -7,30 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/asvp-dev/asvp/models/nn"
 )
 
 func TestExportErrors(t *testing.T) {
 	c := alignFixture(t)
 	dir := t.TempDir()
 	labeled, _ := fixtureLabels(t, c, 40)
-	netPath := filepath.Join(dir, "net.bin")
-	ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "2", "--save", netPath)
-	deploy := filepath.Join(dir, "deploy.onnx")
-	exportNet(t, "--cache", c, "--net", netPath, "--out", deploy)
+	lpNet := filepath.Join(dir, "lp.bin")
+	ftJSON(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--method", "lp", "--epochs", "2", "--save", lpNet)
+	// LP writes no generation: the set is named.
+	exportNet(t, "--cache", c, "--data", fixPool, "--net", lpNet, "--out", filepath.Join(dir, "lp.onnx"))
 
-	// A net that no generation of the cache was written with.
-	unknownNet := filepath.Join(dir, "other.bin")
-	var buf bytes.Buffer
-	if err := nn.NewNet(576, 8, 10, 9).Save(&buf); err != nil {
-		t.Fatal(err)
-	}
 	garbage := filepath.Join(dir, "garbage.bin")
-	for p, b := range map[string][]byte{unknownNet: buf.Bytes(), garbage: []byte("asvp-nn\nbroken")} {
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(garbage, []byte("asvp-finetune\nbroken"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "x.onnx")
 	tests := []struct {
@@ -39,13 +29,11 @@ func TestExportErrors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{"no net", []string{"--out", out}, true, "required"},
-		{"garbage net", []string{"--net", garbage, "--out", out, "--output", "pool_final"}, false, "not a valid saved network"},
-		{"no output known", []string{"--net", unknownNet, "--out", out}, true, "--output"},
-		{"net not in cache", []string{"--cache", c, "--net", unknownNet, "--out", out}, true, "no generation written with net"},
-		{"other backbone", []string{"--cache", c, "--net", netPath, "--model", deploy, "--out", out}, false, "was trained on features of model"},
-		{"other output", []string{"--cache", c, "--net", netPath, "--output", "pool_final", "--out", out}, true, "trained on output pool_blocks_10_13_16"},
-		{"dimension mismatch", []string{"--net", netPath, "--output", "pool_final", "--out", out}, false, "the net takes 576"},
+		{"no net", []string{"--cache", c, "--out", out}, true, "required"},
+		{"no cache", []string{"--net", lpNet, "--out", out}, true, "required"},
+		{"garbage net", []string{"--cache", c, "--data", fixPool, "--net", garbage, "--out", out}, false, "not a valid saved fine-tune"},
+		{"lp net, set not named", []string{"--cache", c, "--net", lpNet, "--out", out}, true, "--data"},
+		{"no such net", []string{"--cache", c, "--data", fixPool, "--net", filepath.Join(dir, "nope.bin"), "--out", out}, false, "--net"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,14 +62,16 @@ func simCache(t *testing.T, poolN, testN int) string {
 	return path
 }
 
-// TestSimulateCommand runs the command end to end on 2,000 pool and 500
-// test Fashion-MNIST samples and checks the outputs; then runs it again
-// with one more round and checks that the stored rounds are reused.
+// TestSimulateCommand runs the command end to end on the real features and
+// activations of 2,000 pool and 500 test Fashion-MNIST samples (every model
+// the backbone's tail, fine-tuned for one epoch to keep the test short) and
+// checks the outputs; then runs it again with one more round and checks
+// that the stored rounds are reused.
 func TestSimulateCommand(t *testing.T) {
-	path := simCache(t, 2000, 500)
+	path := crashFixture(t)
 	out := filepath.Join(t.TempDir(), "report")
 	mk := func(rounds string) []string {
-		return []string{"--cache", path, "--pool", "fashion-mnist:train", "--test", "fashion-mnist:test", "--output", "pool_2x2",
+		return []string{"--cache", path, "--pool", crashPool, "--test", crashTest, "--output", crashOutput, "--pool-limit", "2000", "--tune-epochs", "1",
 			"--strategy", "margin", "--proxy", "mlp", "--proxy-epochs", "20", "--ft-epochs", "10",
 			"--init", "50", "--budget", "50", "--rounds", rounds, "--seeds", "2", "--out", out,
 			"--indicator", "every", "--every", "2", "--min-labels", "0", "--extract-seconds", "36"}
@@ -101,7 +103,7 @@ func TestSimulateCommand(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Results.PoolSize != 2000 || doc.Results.TestSize != 500 || len(doc.Results.Records) != 24 {
+	if doc.Results.PoolSize != 2000 || doc.Results.TestSize != 500 || len(doc.Results.Records) != 30 {
 		t.Fatalf("results: pool %d test %d records %d", doc.Results.PoolSize, doc.Results.TestSize, len(doc.Results.Records))
 	}
 	if doc.Summary.Costs.ExtractSeconds != 36 || doc.Summary.Costs.PriceLabel != 0.10 || doc.Summary.Costs.PriceHour != 3 {
@@ -134,7 +136,7 @@ func TestSimulateCommand(t *testing.T) {
 
 func TestSimulateCommandErrors(t *testing.T) {
 	path := simCache(t, 100, 50)
-	base := []string{"--cache", path, "--test", "fashion-mnist:test", "--out", t.TempDir()}
+	base := []string{"--cache", path, "--test", "fashion-mnist:test", "--pipelines", "random,svpp", "--out", t.TempDir()}
 	for _, tc := range []struct {
 		name  string
 		args  []string
