@@ -357,15 +357,22 @@ func gemm32KernelGo(k int, ap, bp, c []float32, ldc int, accumulate bool) {
 			for q, bv := range b {
 				// fma32(av, bv, row[q]), by hand: it is too big for the
 				// inliner, and a call per multiply-add costs a third.
+				// Rounding s to float32 can only go wrong when s is a
+				// float32 midpoint (the low 29 bits of its significand
+				// are 1 then 0s) or below float32's normal range, where
+				// the midpoints are elsewhere; only then is s rounded to
+				// odd first, which keeps the common case short.
 				p, c := x*float64(bv), float64(row[q])
 				s := p + c
-				bb := s - p
-				e := (p - (s - bb)) + (c - bb)
-				// Branch-free, as an exact sum is common and unpredictable:
-				// odd is 1 when e != 0 and s is finite, else 0.
-				u, eb := math.Float64bits(s), math.Float64bits(e)
-				odd := ((eb<<1 | -(eb << 1)) >> 63) &^ ((u>>52&0x7ff + 1) >> 11)
-				u = (u - odd&((u^eb)>>63)) | odd
+				u := math.Float64bits(s)
+				if u&(1<<29-1) == 1<<28 || u&(0x7ff<<52) < (1023-126)<<52 {
+					bb := s - p
+					e := (p - (s - bb)) + (c - bb)
+					// odd is 1 when e != 0 and s is finite, else 0.
+					eb := math.Float64bits(e)
+					odd := ((eb<<1 | -(eb << 1)) >> 63) &^ ((u>>52&0x7ff + 1) >> 11)
+					u = (u - odd&((u^eb)>>63)) | odd
+				}
 				row[q] = float32(math.Float64frombits(u))
 			}
 		}
