@@ -137,13 +137,13 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 	defer putBuf32(bp)
 	// One parallel region on the calling goroutine and workers-1 more:
 	// first every worker packs B panels until all are taken, then waits
-	// for the others to finish packing, then takes tasks until none are
-	// left. A task is one group against one slice of B, chunk by chunk;
-	// each owns a disjoint block of C, so the order in which the workers
-	// take tasks does not matter.
-	var nextPanel, nextTask atomic.Int64
-	var packed sync.WaitGroup
-	packed.Add(workers)
+	// until all are packed, then takes tasks until none are left. (A
+	// worker that starts late finds B packed and goes straight to the
+	// tasks; nobody waits for it to start.) A task is one group against
+	// one slice of B, chunk by chunk; each owns a disjoint block of C, so
+	// the order in which the workers take tasks does not matter.
+	var nextPanel, donePanels, nextTask atomic.Int64
+	allPacked := make(chan struct{})
 	run := func() {
 		for {
 			jp := int(nextPanel.Add(1) - 1)
@@ -151,9 +151,11 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 				break
 			}
 			packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
+			if donePanels.Add(1) == int64(nPanels) {
+				close(allPacked)
+			}
 		}
-		packed.Done()
-		packed.Wait()
+		<-allPacked
 		sc := gemm32Scratch{packed: -1}
 		defer func() {
 			if sc.ap != nil {
