@@ -137,13 +137,13 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 	defer putBuf32(bp)
 	// One parallel region on the calling goroutine and workers-1 more:
 	// first every worker packs B panels until all are taken, then waits
-	// for the others to finish packing, then takes tasks until none are
-	// left. A task is one group against one slice of B, chunk by chunk;
-	// each owns a disjoint block of C, so the order in which the workers
-	// take tasks does not matter.
-	var nextPanel, nextTask atomic.Int64
-	var packed sync.WaitGroup
-	packed.Add(workers)
+	// until all are packed, then takes tasks until none are left. (A
+	// worker that starts late finds B packed and goes straight to the
+	// tasks; nobody waits for it to start.) A task is one group against
+	// one slice of B, chunk by chunk; each owns a disjoint block of C, so
+	// the order in which the workers take tasks does not matter.
+	var nextPanel, donePanels, nextTask atomic.Int64
+	allPacked := make(chan struct{})
 	run := func() {
 		for {
 			jp := int(nextPanel.Add(1) - 1)
@@ -151,9 +151,11 @@ func gemm32Workers(workers, m, n, k int, a, b strided32, c []float32, ldc int, a
 				break
 			}
 			packB32(b, k, n, jp, bp[jp*k*nr:(jp+1)*k*nr])
+			if donePanels.Add(1) == int64(nPanels) {
+				close(allPacked)
+			}
 		}
-		packed.Done()
-		packed.Wait()
+		<-allPacked
 		sc := gemm32Scratch{packed: -1}
 		defer func() {
 			if sc.ap != nil {
@@ -357,15 +359,22 @@ func gemm32KernelGo(k int, ap, bp, c []float32, ldc int, accumulate bool) {
 			for q, bv := range b {
 				// fma32(av, bv, row[q]), by hand: it is too big for the
 				// inliner, and a call per multiply-add costs a third.
+				// Rounding s to float32 can only go wrong when s is a
+				// float32 midpoint (the low 29 bits of its significand
+				// are 1 then 0s) or below float32's normal range, where
+				// the midpoints are elsewhere; only then is s rounded to
+				// odd first, which keeps the common case short.
 				p, c := x*float64(bv), float64(row[q])
 				s := p + c
-				bb := s - p
-				e := (p - (s - bb)) + (c - bb)
-				// Branch-free, as an exact sum is common and unpredictable:
-				// odd is 1 when e != 0 and s is finite, else 0.
-				u, eb := math.Float64bits(s), math.Float64bits(e)
-				odd := ((eb<<1 | -(eb << 1)) >> 63) &^ ((u>>52&0x7ff + 1) >> 11)
-				u = (u - odd&((u^eb)>>63)) | odd
+				u := math.Float64bits(s)
+				if u&(1<<29-1) == 1<<28 || u&(0x7ff<<52) < (1023-126)<<52 {
+					bb := s - p
+					e := (p - (s - bb)) + (c - bb)
+					// odd is 1 when e != 0 and s is finite, else 0.
+					eb := math.Float64bits(e)
+					odd := ((eb<<1 | -(eb << 1)) >> 63) &^ ((u>>52&0x7ff + 1) >> 11)
+					u = (u - odd&((u^eb)>>63)) | odd
+				}
 				row[q] = float32(math.Float64frombits(u))
 			}
 		}

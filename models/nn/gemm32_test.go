@@ -240,21 +240,44 @@ func TestMatMul32GoKernel(t *testing.T) {
 // then to float32 differs from rounding it once, or nearly so: x*y is a
 // product of significands 2²³+a and 2²⁴-2a±1, within about 2⁻²⁹ of a power
 // of two, scaled to half an ulp of acc, so the float64 sum sits on (or very
-// near) a float32 midpoint.
+// near) a float32 midpoint. A quarter of the cases put acc among float32's
+// subnormals, whose midpoints (odd multiples of 2⁻¹⁵⁰) are not where a
+// normal float32's would be.
 func hardCase32(rng *rand.Rand) (x, y, acc float32) {
+	xs, ys, accs := hardOperands32(rng, rng.IntN(4) == 0, 1, 1)
+	return xs, ys[0], accs[0]
+}
+
+// hardOperands32 returns one x, ny values y and nacc values acc such that
+// every x*y[j] + acc[i] is a hard case as hardCase32 describes, with acc
+// normal or subnormal.
+func hardOperands32(rng *rand.Rand, subnormal bool, ny, nacc int) (x float32, y, acc []float32) {
 	a := rng.IntN(256) + 1
-	ex := rng.IntN(60) - 30
-	x = float32(math.Ldexp(float64(1<<23+a), -23))
-	y = float32(math.Ldexp(float64(1<<24-2*a+rng.IntN(3)-1), ex-48))
-	acc = float32(math.Ldexp(float64(1<<23+rng.IntN(1<<23)), ex-23))
-	if rng.IntN(2) == 0 {
-		y = -y
+	// x*y ≈ 2^(ex-24), half an ulp of acc ∈ [2^ex, 2^(ex+1)); for a
+	// subnormal acc, 2⁻¹⁵⁰, half the subnormal spacing.
+	ex, xe := rng.IntN(60)-30, -23
+	if subnormal {
+		ex, xe = -126, -98
 	}
-	if rng.IntN(2) == 0 {
-		acc = -acc
+	x = float32(math.Ldexp(float64(1<<23+a), xe))
+	for range ny {
+		v := float32(math.Ldexp(float64(1<<24-2*a+rng.IntN(3)-1), ex-48-(xe+23)))
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		y = append(y, v)
 	}
-	if rng.IntN(4) == 0 { // results near float32's subnormals
-		x, acc = float32(math.Ldexp(float64(x), -100)), float32(math.Ldexp(float64(acc), -100))
+	for range nacc {
+		var v float32
+		if subnormal {
+			v = float32(math.Ldexp(float64(1+rng.IntN(1<<23-1)), -149))
+		} else {
+			v = float32(math.Ldexp(float64(1<<23+rng.IntN(1<<23)), ex-23))
+		}
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		acc = append(acc, v)
 	}
 	return x, y, acc
 }
@@ -328,31 +351,21 @@ func TestGemm32Kernels(t *testing.T) {
 	}
 	const mr, nr = gemm32MR, gemm32NR
 	rng := rand.New(rand.NewPCG(39, 40))
-	naiveDiffers := 0
-	for _, hard := range []bool{false, true} {
+	naiveDiffers := map[string]int{}
+	for _, hard := range []string{"", "normal", "subnormal"} {
 		for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 64, 577} {
 			for _, acc := range []bool{false, true} {
 				ap, bp := rand32(rng, k*mr), rand32(rng, k*nr)
-				if hard && k >= 2 {
+				if hard != "" && k >= 2 {
 					// Step 0 sets accumulator (r, q) to acc_r (a = acc_r,
 					// b = 1); step 1 adds x·y_q, a product within about
 					// 2⁻²⁹ of half an ulp of acc_r (see hardCase32).
-					a := rng.IntN(256) + 1
-					x := float32(math.Ldexp(float64(1<<23+a), -23))
-					ex := rng.IntN(60) - 30
+					x, ys, accs := hardOperands32(rng, hard == "subnormal", nr, mr)
 					for r := range mr {
-						ap[r] = float32(math.Ldexp(float64(1<<23+rng.IntN(1<<23)), ex-23))
-						if rng.IntN(2) == 0 {
-							ap[r] = -ap[r]
-						}
-						ap[mr+r] = x
+						ap[r], ap[mr+r] = accs[r], x
 					}
 					for q := range nr {
-						bp[q] = 1
-						bp[nr+q] = float32(math.Ldexp(float64(1<<24-2*a+rng.IntN(3)-1), ex-48))
-						if rng.IntN(2) == 0 {
-							bp[nr+q] = -bp[nr+q]
-						}
+						bp[q], bp[nr+q] = 1, ys[q]
 					}
 				}
 				const ldc = nr + 5
@@ -365,12 +378,12 @@ func TestGemm32Kernels(t *testing.T) {
 					a0, b0 = &ap[0], &bp[0]
 				}
 				gemm32KernelAsm(k, a0, b0, &ca[0], ldc, acc)
-				bitsEqual32(t, fmt.Sprintf("hard=%v k=%d accumulate=%v: asm vs go", hard, k, acc), ca, cg)
-				if hard && k == 2 && !acc {
+				bitsEqual32(t, fmt.Sprintf("hard=%q k=%d accumulate=%v: asm vs go", hard, k, acc), ca, cg)
+				if hard != "" && k == 2 && !acc {
 					for r := range mr {
 						for q := range nr {
 							if fma32Double(ap[mr+r], bp[nr+q], ap[r]) != ca[r*ldc+q] {
-								naiveDiffers++
+								naiveDiffers[hard]++
 							}
 						}
 					}
@@ -378,10 +391,12 @@ func TestGemm32Kernels(t *testing.T) {
 			}
 		}
 	}
-	if naiveDiffers == 0 {
-		t.Fatal("no hard case in the kernel test tripped double rounding; the test lost its point")
+	for _, hard := range []string{"normal", "subnormal"} {
+		if naiveDiffers[hard] == 0 {
+			t.Fatalf("no %s hard case in the kernel test tripped double rounding; the test lost its point", hard)
+		}
 	}
-	t.Logf("%d of %d hard accumulators would double-round through float64", naiveDiffers, 2*gemm32MR*gemm32NR)
+	t.Logf("of %d hard accumulators, %d normal and %d subnormal ones would double-round through float64", gemm32MR*gemm32NR, naiveDiffers["normal"], naiveDiffers["subnormal"])
 }
 
 // TestMatMul32Panics checks that bad shapes panic before any work starts.
