@@ -1,17 +1,19 @@
 package nn
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // MatMul32 is MatMul for float32 data: C = op(A)·op(B), or C += op(A)·op(B)
 // when accumulate is true. Shapes, strides and transposes are as for
-// MatMul. It is the product behind the convolutional tail's layers.
+// MatMul. It is the product behind the convolutional tail's layers; the
+// engine is gemm32 (gemm32.go), a packed GEMM with an AVX2/FMA micro-kernel
+// where the CPU has one.
 //
 // Determinism: every element of the product is one float32 accumulator
 // that starts at zero and takes acc = fma(A[i,p], B[p,j], acc) for p = 0,
-// 1, ..., k-1 in that order, then is stored (or added to C). No element's
+// 1, ..., k-1 in that order, then is stored (or added to C). Each fma is a
+// true fused multiply-add, rounded once to float32, on every path: the
+// AVX2 kernel's VFMADD231PS and the portable kernel's fma32 give the same
+// bits (NaN payloads aside). No element's
 // sum is split, so the result does not depend on tiling, on goroutines, on
 // GOMAXPROCS, or on the other rows of A. A and B are not modified and must
 // not overlap C.
@@ -22,37 +24,38 @@ func MatMul32(transA, transB bool, m, n, k int, a []float32, lda int, b []float3
 	if m == 0 || n == 0 {
 		return
 	}
-	ars, acs := lda, 1
+	// The slices must hold the matrices they are said to hold: the packing
+	// runs on other goroutines, where an index panic could not be
+	// recovered by the caller, and the assembly kernel writes whole tiles
+	// of C unchecked.
+	ra, ca := m, k
 	if transA {
-		ars, acs = 1, lda
+		ra, ca = k, m
 	}
-	brs, bcs := ldb, 1
+	rb, cb := k, n
 	if transB {
-		brs, bcs = 1, ldb
+		rb, cb = n, k
 	}
-	matMul32Go(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, accumulate)
+	if !fits32(len(a), ra, ca, lda) || !fits32(len(b), rb, cb, ldb) || !fits32(len(c), m, n, ldc) {
+		panic(fmt.Sprintf("nn: MatMul32 bad shape m=%d n=%d k=%d: len(a)=%d lda=%d, len(b)=%d ldb=%d, len(c)=%d ldc=%d",
+			m, n, k, len(a), lda, len(b), ldb, len(c), ldc))
+	}
+	as := strided32{data: a, rs: lda, cs: 1}
+	if transA {
+		as = strided32{data: a, rs: 1, cs: lda}
+	}
+	bs := strided32{data: b, rs: ldb, cs: 1}
+	if transB {
+		bs = strided32{data: b, rs: 1, cs: ldb}
+	}
+	gemm32(m, n, k, as, bs, c, ldc, accumulate)
 }
 
-// matMul32Go is the portable reference implementation of MatMul32.
-func matMul32Go(m, n, k int, a []float32, ars, acs int, b []float32, brs, bcs int, c []float32, ldc int, accumulate bool) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var acc float32
-			for p := 0; p < k; p++ {
-				acc = fma32(a[i*ars+p*acs], b[p*brs+j*bcs], acc)
-			}
-			if accumulate {
-				c[i*ldc+j] += acc
-			} else {
-				c[i*ldc+j] = acc
-			}
-		}
+// fits32 reports whether a slice of length size holds a rows×cols
+// row-major matrix with row stride ld.
+func fits32(size, rows, cols, ld int) bool {
+	if rows == 0 || cols == 0 {
+		return ld >= 0
 	}
-}
-
-// fma32 returns x*y + acc rounded to float32. The product of two float32
-// values is exact in float64, so the only roundings are the float64 sum and
-// its conversion to float32.
-func fma32(x, y, acc float32) float32 {
-	return float32(math.FMA(float64(x), float64(y), float64(acc)))
+	return ld >= cols && (rows-1)*ld+cols <= size
 }

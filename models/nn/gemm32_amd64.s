@@ -1,0 +1,332 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// func gemm32KernelAsm(k int, a, b, c *float32, ldc int, accumulate bool)
+//
+// Y0..Y11 hold the 6×16 tile (row r in Y(2r), Y(2r+1)); each step p loads
+// b[p*16 : p*16+16] into Y12, Y13, broadcasts a[p*6+r] into Y14 and does
+// acc = fma(a, b, acc) with one float32 rounding, matching gemm32KernelGo
+// bit for bit. The loop is unrolled four times; a second loop takes the
+// last k mod 4 steps. The order of the steps is the same either way.
+TEXT ·gemm32KernelAsm(SB), NOSPLIT, $0-41
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), BX
+	SHLQ $2, BX
+	MOVBLZX accumulate+40(FP), AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ CX, R8
+	SHRQ $2, R8
+	ANDQ $3, CX
+	TESTQ R8, R8
+	JEQ tail
+loop4:
+	VMOVUPS 0(DI), Y12
+	VMOVUPS 32(DI), Y13
+	VBROADCASTSS 0(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y13, Y14, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS Y12, Y14, Y6
+	VFMADD231PS Y13, Y14, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y14
+	VFMADD231PS Y12, Y14, Y10
+	VFMADD231PS Y13, Y14, Y11
+	VMOVUPS 64(DI), Y12
+	VMOVUPS 96(DI), Y13
+	VBROADCASTSS 24(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 28(SI), Y14
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y13, Y14, Y3
+	VBROADCASTSS 32(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 36(SI), Y14
+	VFMADD231PS Y12, Y14, Y6
+	VFMADD231PS Y13, Y14, Y7
+	VBROADCASTSS 40(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 44(SI), Y14
+	VFMADD231PS Y12, Y14, Y10
+	VFMADD231PS Y13, Y14, Y11
+	VMOVUPS 128(DI), Y12
+	VMOVUPS 160(DI), Y13
+	VBROADCASTSS 48(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 52(SI), Y14
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y13, Y14, Y3
+	VBROADCASTSS 56(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 60(SI), Y14
+	VFMADD231PS Y12, Y14, Y6
+	VFMADD231PS Y13, Y14, Y7
+	VBROADCASTSS 64(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 68(SI), Y14
+	VFMADD231PS Y12, Y14, Y10
+	VFMADD231PS Y13, Y14, Y11
+	VMOVUPS 192(DI), Y12
+	VMOVUPS 224(DI), Y13
+	VBROADCASTSS 72(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 76(SI), Y14
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y13, Y14, Y3
+	VBROADCASTSS 80(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 84(SI), Y14
+	VFMADD231PS Y12, Y14, Y6
+	VFMADD231PS Y13, Y14, Y7
+	VBROADCASTSS 88(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 92(SI), Y14
+	VFMADD231PS Y12, Y14, Y10
+	VFMADD231PS Y13, Y14, Y11
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ R8
+	JNE loop4
+tail:
+	TESTQ CX, CX
+	JEQ store
+loop1:
+	VMOVUPS 0(DI), Y12
+	VMOVUPS 32(DI), Y13
+	VBROADCASTSS 0(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y13, Y14, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS Y12, Y14, Y6
+	VFMADD231PS Y13, Y14, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y14
+	VFMADD231PS Y12, Y14, Y10
+	VFMADD231PS Y13, Y14, Y11
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE loop1
+store:
+	TESTQ AX, AX
+	JEQ overwrite
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ BX, DX
+	VADDPS (DX), Y2, Y2
+	VADDPS 32(DX), Y3, Y3
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ BX, DX
+	VADDPS (DX), Y4, Y4
+	VADDPS 32(DX), Y5, Y5
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ BX, DX
+	VADDPS (DX), Y6, Y6
+	VADDPS 32(DX), Y7, Y7
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ BX, DX
+	VADDPS (DX), Y8, Y8
+	VADDPS 32(DX), Y9, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ BX, DX
+	VADDPS (DX), Y10, Y10
+	VADDPS 32(DX), Y11, Y11
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+overwrite:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ BX, DX
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ BX, DX
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ BX, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ BX, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ BX, DX
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
+// func packA32NAsm(src *float32, lda int, dst *float32, k int)
+//
+// Packs one full row panel of a row-major A: dst[p*6 + r] = src[r*lda + p]
+// for r < 6, p < k. Eight steps at a time, the six rows' next eight
+// elements are transposed in registers (rows 6 and 7 of the 8×8 transpose
+// are junk) and stored as eight overlapping 32-byte rows, 24 bytes apart,
+// in increasing order, so each store's 8 junk bytes are overwritten by the
+// next one; the block loop stops while eight more steps remain, so the
+// last junk lands on a step still to be written. The remaining steps are
+// copied one float at a time.
+TEXT ·packA32NAsm(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), AX
+	MOVQ lda+8(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+16(FP), DI
+	MOVQ k+24(FP), CX
+	LEAQ (AX)(R8*1), BX
+	LEAQ (BX)(R8*1), DX
+	LEAQ (DX)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	XORQ SI, SI // byte offset of step p in the source rows
+block:
+	MOVQ CX, R9
+	SUBQ $8, R9
+	SHLQ $2, R9
+	CMPQ SI, R9
+	JGE tail // fewer than nine steps left: p+8 >= k
+	VMOVUPS (AX)(SI*1), Y0
+	VMOVUPS (BX)(SI*1), Y1
+	VMOVUPS (DX)(SI*1), Y2
+	VMOVUPS (R11)(SI*1), Y3
+	VMOVUPS (R12)(SI*1), Y4
+	VMOVUPS (R13)(SI*1), Y5
+	VUNPCKLPS Y1, Y0, Y6  // r0[0] r1[0] r0[1] r1[1] | [4] [5]
+	VUNPCKHPS Y1, Y0, Y7  // r0[2] r1[2] r0[3] r1[3] | [6] [7]
+	VUNPCKLPS Y3, Y2, Y8
+	VUNPCKHPS Y3, Y2, Y9
+	VUNPCKLPS Y5, Y4, Y10
+	VUNPCKHPS Y5, Y4, Y11
+	VSHUFPS $0x44, Y8, Y6, Y0  // r0..r3[0] | [4]
+	VSHUFPS $0xEE, Y8, Y6, Y1  // r0..r3[1] | [5]
+	VSHUFPS $0x44, Y9, Y7, Y2  // r0..r3[2] | [6]
+	VSHUFPS $0xEE, Y9, Y7, Y3  // r0..r3[3] | [7]
+	VSHUFPS $0x44, Y10, Y10, Y4 // r4 r5 [0] junk | [4]
+	VSHUFPS $0xEE, Y10, Y10, Y5 // [1] | [5]
+	VSHUFPS $0x44, Y11, Y11, Y6 // [2] | [6]
+	VSHUFPS $0xEE, Y11, Y11, Y7 // [3] | [7]
+	VPERM2F128 $0x20, Y4, Y0, Y8  // step 0
+	VPERM2F128 $0x20, Y5, Y1, Y9  // step 1
+	VPERM2F128 $0x20, Y6, Y2, Y10 // step 2
+	VPERM2F128 $0x20, Y7, Y3, Y11 // step 3
+	VPERM2F128 $0x31, Y4, Y0, Y12 // step 4
+	VPERM2F128 $0x31, Y5, Y1, Y13 // step 5
+	VPERM2F128 $0x31, Y6, Y2, Y14 // step 6
+	VPERM2F128 $0x31, Y7, Y3, Y15 // step 7
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 24(DI)
+	VMOVUPS Y10, 48(DI)
+	VMOVUPS Y11, 72(DI)
+	VMOVUPS Y12, 96(DI)
+	VMOVUPS Y13, 120(DI)
+	VMOVUPS Y14, 144(DI)
+	VMOVUPS Y15, 168(DI)
+	ADDQ $32, SI
+	ADDQ $192, DI
+	JMP block
+tail:
+	SHLQ $2, CX
+tailloop:
+	CMPQ SI, CX
+	JGE done
+	MOVL (AX)(SI*1), R9
+	MOVL R9, 0(DI)
+	MOVL (BX)(SI*1), R9
+	MOVL R9, 4(DI)
+	MOVL (DX)(SI*1), R9
+	MOVL R9, 8(DI)
+	MOVL (R11)(SI*1), R9
+	MOVL R9, 12(DI)
+	MOVL (R12)(SI*1), R9
+	MOVL R9, 16(DI)
+	MOVL (R13)(SI*1), R9
+	MOVL R9, 20(DI)
+	ADDQ $4, SI
+	ADDQ $24, DI
+	JMP tailloop
+done:
+	VZEROUPPER
+	RET
+
+// func packA32TAsm(src *float32, lda int, dst *float32, k, panels int)
+//
+// Packs row panels of an A stored transposed (k×m, row stride lda):
+// dst[j*k*6 + p*6 + r] = src[p*lda + j*6 + r] for j < panels, r < 6,
+// p < k. Each stored row is read once, left to right, into all the panels.
+TEXT ·packA32TAsm(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), SI
+	MOVQ lda+8(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+16(FP), DI
+	MOVQ k+24(FP), CX
+	MOVQ panels+32(FP), R9
+	MOVQ CX, R10
+	IMULQ $24, R10 // bytes from one panel to the next
+	TESTQ CX, CX
+	JEQ tdone
+	TESTQ R9, R9
+	JEQ tdone
+trow:
+	MOVQ SI, AX
+	MOVQ DI, DX
+	MOVQ R9, BX
+tpanel:
+	MOVUPS (AX), X0
+	MOVQ 16(AX), R11
+	MOVUPS X0, (DX)
+	MOVQ R11, 16(DX)
+	ADDQ $24, AX
+	ADDQ R10, DX
+	DECQ BX
+	JNE tpanel
+	ADDQ R8, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNE trow
+tdone:
+	RET
