@@ -134,7 +134,7 @@ func (n *Net) InsertBatchNorm(x []float32, frozen [][]float32, rows int, opts Ba
 		rep.Inserted++
 		rep.Channels += c.cout
 	}
-	g.vals, g.grads = nil, nil // slots changed: reallocate
+	g.planned = false // ops and slots changed: plan and reallocate
 	return rep, nil
 }
 

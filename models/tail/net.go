@@ -138,29 +138,24 @@ func (n *Net) Backward(grads [][]float32) error {
 	if len(grads) != len(g.outputs) {
 		return fmt.Errorf("tail: %d output gradients for %d outputs", len(grads), len(g.outputs))
 	}
-	g.zeroSlotGrads()
+	for k, o := range g.outputs {
+		if grads[k] != nil && len(grads[k]) != g.n*g.slots[o].size() {
+			s := g.slots[o]
+			return fmt.Errorf("tail: gradient of output %q has %d values, want %d", s.name, len(grads[k]), g.n*s.size())
+		}
+	}
+	clear(g.written)
 	for k, o := range g.outputs {
 		if grads[k] == nil {
 			continue
 		}
 		s := g.slots[o]
-		if len(grads[k]) != g.n*s.size() {
-			return fmt.Errorf("tail: gradient of output %q has %d values, want %d", s.name, len(grads[k]), g.n*s.size())
+		if g.claim(o) {
+			toChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
+		} else {
+			addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
 		}
-		addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
 	}
 	g.back()
 	return nil
-}
-
-// addChannelMajor adds a row-major batch src ([n, c, s]) into dst ([c, n, s]).
-func addChannelMajor[T float](dst []T, src []float32, n, c, s int) {
-	for i := range n {
-		for ch := range c {
-			d := dst[(ch*n+i)*s : (ch*n+i+1)*s]
-			for k, v := range src[(i*c+ch)*s : (i*c+ch+1)*s] {
-				d[k] += T(v)
-			}
-		}
-	}
 }

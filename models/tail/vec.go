@@ -1,0 +1,261 @@
+package tail
+
+import "math"
+
+// This file holds the element-wise and reduction loops of the operators,
+// written once for both element types. For float32 on amd64 with AVX2 the
+// bulk of each slice goes through an assembly kernel (vec_amd64.s) and the
+// last len mod 8 (or 16) elements through the Go loop; the Go loops are
+// written so that they compute exactly what the kernels compute, in the
+// same order, with the same roundings, so that a result never depends on
+// which path ran (or on where a slice was cut):
+//
+//   - every product or sum is rounded to T before it is used (an explicit
+//     conversion T(x*y) keeps the compiler from fusing it into an FMA);
+//   - a sum over a slice is kept in lanes, element i going to lane i mod L
+//     (L = sumLanes for float32 sums, sum64Lanes for float64 ones); the
+//     lanes are added at the end in lane order. The assembly kernels take
+//     whole blocks, the Go loop the rest, and the lane of every element is
+//     the same either way.
+
+const (
+	sumLanes   = 32 // lanes of a sum kept in T
+	sum64Lanes = 16 // lanes of a sum kept in float64
+	vecBlock   = 8  // elements the float32 kernels take at a time
+)
+
+// blocked returns n rounded down to whole kernel blocks of size b, or 0
+// when the assembly kernels do not run for T.
+func blocked[T float](n, b int) int {
+	if !useVecAsm {
+		return 0
+	}
+	var z T
+	if _, ok := any(z).(float32); !ok {
+		return 0
+	}
+	return n &^ (b - 1)
+}
+
+// f32 returns s as a []float32 when T is float32 (nil otherwise).
+func f32[T float](s []T) []float32 {
+	v, _ := any(s).([]float32)
+	return v
+}
+
+// clamp is Clip's forward: lo below lo, hi above hi, v otherwise (a NaN
+// passes through).
+func clamp[T float](v, lo, hi T) T {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+// dwTaps computes, for i < n, the sum of w[j]·x[offs[j]+i] over j in
+// order (each product rounded, then added), and stores it plus b in y[i]
+// (add false) or adds it to y[i] (add true, b unused). len(offs) =
+// len(w) >= 1.
+func dwTaps[T float](y, x []T, n int, offs []int, w []T, b T, add bool) {
+	y = y[:n]
+	lo := blocked[T](n, vecBlock)
+	if lo > 0 {
+		for _, o := range offs {
+			_ = x[o+lo-1]
+		}
+		dwTapsAsm(&f32(y)[0], &f32(x)[0], lo, &offs[0], &f32(w)[0], len(offs), float32(b), add)
+	}
+	for i := lo; i < n; i++ {
+		acc := T(w[0] * x[offs[0]+i])
+		for j := 1; j < len(offs); j++ {
+			acc += T(w[j] * x[offs[j]+i])
+		}
+		if add {
+			y[i] += acc
+		} else {
+			y[i] = acc + b
+		}
+	}
+}
+
+// dotPairs adds a[pa+i]·b[pb+i] (rounded) to acc[i mod sumLanes] for i <
+// n and each pair (pa, pb) = (pairs[2p], pairs[2p+1]): first the whole
+// blocks of every pair, pair after pair, then the rest of every pair.
+func dotPairs[T float](acc *[sumLanes]T, a, b []T, n int, pairs []int) {
+	whole := n &^ (vecBlock - 1)
+	lo := 0
+	if blocked[T](n, vecBlock) > 0 && len(pairs) > 0 {
+		for p := 0; p < len(pairs); p += 2 {
+			_, _ = a[pairs[p]+whole-1], b[pairs[p+1]+whole-1]
+		}
+		dotPairsAsm((*[sumLanes]float32)(f32(acc[:])), &f32(a)[0], &f32(b)[0], whole, &pairs[0], len(pairs)/2)
+		lo = whole
+	}
+	for _, r := range [2][2]int{{lo, whole}, {whole, n}} {
+		for p := 0; p < len(pairs); p += 2 {
+			pa, pb := a[pairs[p]:pairs[p]+n], b[pairs[p+1]:pairs[p+1]+n]
+			for i := r[0]; i < r[1]; i++ {
+				acc[i%sumLanes] += T(pa[i] * pb[i])
+			}
+		}
+	}
+}
+
+// sumInto adds x[i] to acc[i mod sumLanes].
+func sumInto[T float](acc *[sumLanes]T, x []T) {
+	lo := blocked[T](len(x), vecBlock)
+	if lo > 0 {
+		sumLanesAsm((*[sumLanes]float32)(f32(acc[:])), &f32(x)[0], lo)
+	}
+	for i := lo; i < len(x); i++ {
+		acc[i%sumLanes] += x[i]
+	}
+}
+
+// reduce returns the lanes added in order.
+func reduce[T float](acc *[sumLanes]T) T {
+	var s T
+	for _, v := range acc {
+		s += v
+	}
+	return s
+}
+
+// sum returns the sum of x, in lanes.
+func sum[T float](x []T) T {
+	var acc [sumLanes]T
+	sumInto(&acc, x)
+	return reduce(&acc)
+}
+
+// sum64 returns the sum of x in float64, in lanes.
+func sum64[T float](x []T) float64 {
+	var acc [sum64Lanes]float64
+	lo := blocked[T](len(x), sum64Lanes)
+	if lo > 0 {
+		sum64Asm(&acc, &f32(x)[0], lo)
+	}
+	for i := lo; i < len(x); i++ {
+		acc[i%sum64Lanes] += float64(x[i])
+	}
+	var s float64
+	for _, v := range acc {
+		s += v
+	}
+	return s
+}
+
+// sqDev64 returns the sum of (x-mu)² in float64, in lanes.
+func sqDev64[T float](x []T, mu float64) float64 {
+	var acc [sum64Lanes]float64
+	lo := blocked[T](len(x), sum64Lanes)
+	if lo > 0 {
+		sqDev64Asm(&acc, &f32(x)[0], lo, mu)
+	}
+	for i := lo; i < len(x); i++ {
+		d := float64(x[i]) - mu
+		acc[i%sum64Lanes] += float64(d * d)
+	}
+	var s float64
+	for _, v := range acc {
+		s += v
+	}
+	return s
+}
+
+// bnNorm is a train-mode BatchNorm's forward on one channel, with an
+// optional Clip after it (lo, hi: ±Inf for none): xh = (x-mu)·inv and
+// out = clamp(sc·xh + sh, lo, hi).
+func bnNorm[T float](xh, out, x []T, mu, inv, sc, sh, lo, hi T) {
+	n := len(x)
+	xh, out = xh[:n], out[:n]
+	i0 := blocked[T](n, vecBlock)
+	if i0 > 0 {
+		bnNormAsm(&f32(xh)[0], &f32(out)[0], &f32(x)[0], i0, &[6]float32{float32(mu), float32(inv), float32(sc), float32(sh), float32(lo), float32(hi)})
+	}
+	for i := i0; i < n; i++ {
+		h := T(T(x[i]-mu) * inv)
+		xh[i] = h
+		out[i] = clamp(T(sc*h)+sh, lo, hi)
+	}
+}
+
+// affineClamp sets out = clamp(a·x + b, lo, hi): an eval-mode BatchNorm
+// and the Clip after it, if any (lo, hi: ±Inf for none).
+func affineClamp[T float](out, x []T, a, b, lo, hi T) {
+	n := len(x)
+	out = out[:n]
+	i0 := blocked[T](n, vecBlock)
+	if i0 > 0 {
+		affineClampAsm(&f32(out)[0], &f32(x)[0], i0, &[4]float32{float32(a), float32(b), float32(lo), float32(hi)})
+	}
+	for i := i0; i < n; i++ {
+		out[i] = clamp(T(a*x[i])+b, lo, hi)
+	}
+}
+
+// bnPass says whether the gradient at a BatchNorm output y = sc·xh + sh
+// passes the Clip after it: lo < y < hi (always, when not masked).
+func bnPass[T float](xh, sc, sh, lo, hi T, masked bool) bool {
+	if !masked {
+		return true
+	}
+	y := T(sc*xh) + sh
+	return lo < y && y < hi
+}
+
+// bnGradSums returns the sums of g and of g·xh over one channel of a
+// train-mode BatchNorm, in float64, where g is dy, zeroed where the Clip
+// after the BatchNorm (when masked) stops the gradient.
+func bnGradSums[T float](dy, xh []T, sc, sh, lo, hi T, masked bool) (sg, sgx float64) {
+	n := len(dy)
+	xh = xh[:n]
+	var acc [2 * vecBlock]float64 // lanes of sg, then of sgx
+	i0 := blocked[T](n, vecBlock)
+	if i0 > 0 {
+		bnGradSumsAsm(&acc, &f32(dy)[0], &f32(xh)[0], i0, &[4]float32{float32(sc), float32(sh), float32(lo), float32(hi)}, masked)
+	}
+	for i := i0; i < n; i++ {
+		var g float64 // +0 where the gradient does not pass, as in the kernel
+		if bnPass(xh[i], sc, sh, lo, hi, masked) {
+			g = float64(dy[i])
+		}
+		acc[i%vecBlock] += g
+		acc[vecBlock+i%vecBlock] += float64(g * float64(xh[i]))
+	}
+	for l := range vecBlock {
+		sg += acc[l]
+		sgx += acc[vecBlock+l]
+	}
+	return sg, sgx
+}
+
+// bnGradInput sets (or, with add, adds to) dx the input gradient of one
+// channel of a train-mode BatchNorm: k·(g - mg - xh·mgx) in float64,
+// rounded to T, g as in bnGradSums.
+func bnGradInput[T float](dx, dy, xh []T, k, mg, mgx float64, sc, sh, lo, hi T, masked, add bool) {
+	n := len(dy)
+	dx, xh = dx[:n], xh[:n]
+	i0 := blocked[T](n, vecBlock)
+	if i0 > 0 {
+		bnGradInputAsm(&f32(dx)[0], &f32(dy)[0], &f32(xh)[0], i0, &[3]float64{k, mg, mgx}, &[4]float32{float32(sc), float32(sh), float32(lo), float32(hi)}, masked, add)
+	}
+	for i := i0; i < n; i++ {
+		var g float64
+		if bnPass(xh[i], sc, sh, lo, hi, masked) {
+			g = float64(dy[i])
+		}
+		v := T(k * float64(float64(g-mg)-float64(float64(xh[i])*mgx)))
+		if add {
+			dx[i] += v
+		} else {
+			dx[i] = v
+		}
+	}
+}
+
+// inf returns +Inf as T.
+func inf[T float]() T { return T(math.Inf(1)) }
