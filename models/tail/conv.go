@@ -146,10 +146,14 @@ func (c *convOp[T]) backward(g *graph[T]) {
 	}
 }
 
-// fill sets every element of s to v.
+// fill sets every element of s to v, doubling copies.
 func fill[T float](s []T, v T) {
-	for i := range s {
-		s[i] = v
+	if len(s) == 0 {
+		return
+	}
+	s[0] = v
+	for i := 1; i < len(s); i *= 2 {
+		copy(s[i:], s[:i])
 	}
 }
 

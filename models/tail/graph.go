@@ -303,8 +303,9 @@ func transpose[D, S float](dst []D, src []S, rows, cols int, add bool) {
 	}
 }
 
-// setInputs fills the input slots from row-major batches.
-func (g *graph[T]) setInputs(x []float32, frozen [][]float32, n int) error {
+// checkInputs checks that x and frozen hold rows samples of the input
+// shapes.
+func (g *graph[T]) checkInputs(x []float32, frozen [][]float32, rows int) error {
 	if len(frozen) != len(g.frozen) {
 		return fmt.Errorf("tail: %d frozen inputs given, the net has %d", len(frozen), len(g.frozen))
 	}
@@ -312,13 +313,20 @@ func (g *graph[T]) setInputs(x []float32, frozen [][]float32, n int) error {
 	data := append([][]float32{x}, frozen...)
 	for k, si := range ins {
 		s := g.slots[si]
-		if len(data[k]) != n*s.size() {
-			return fmt.Errorf("tail: input %q has %d values, want %d for %d samples of %v", s.name, len(data[k]), n*s.size(), n, s.dims)
+		if len(data[k]) != rows*s.size() {
+			return fmt.Errorf("tail: input %q has %d values, want %d for %d samples of %v", s.name, len(data[k]), rows*s.size(), rows, s.dims)
 		}
 	}
+	return nil
+}
+
+// setInputs fills the input slots with samples [lo, hi) of the checked
+// row-major batches x and frozen.
+func (g *graph[T]) setInputs(x []float32, frozen [][]float32, rows, lo, hi int) {
+	ins := append([]int{g.input}, g.frozen...)
+	data := append([][]float32{x}, frozen...)
 	for k, si := range ins {
 		s := g.slots[si]
-		toChannelMajor(g.vals[si], data[k], n, s.channels(), s.spatial())
+		toChannelMajor(g.vals[si], data[k][lo*s.size():hi*s.size()], hi-lo, s.channels(), s.spatial())
 	}
-	return nil
 }

@@ -102,6 +102,12 @@ func (n *Net) ZeroGrad() {
 	}
 }
 
+// evalRows is the number of samples an eval-mode Forward runs at a time:
+// the activations of a few dozen samples stay in cache from one operator
+// to the next, those of hundreds do not. Eval-mode outputs do not depend
+// on it (a sample's outputs do not depend on its batch-mates).
+const evalRows = 64
+
 // Forward computes the outputs of rows samples: x holds the cut
 // activations (rows × the input shape, NCHW), frozen one row-major batch
 // per frozen input. It returns one row-major [rows, dim] slice per output,
@@ -109,20 +115,40 @@ func (n *Net) ZeroGrad() {
 // statistics and the net keeps what Backward needs; otherwise it is
 // inference, and a sample's outputs do not depend on its batch-mates.
 func (n *Net) Forward(x []float32, frozen [][]float32, rows int, train bool) ([][]float32, error) {
+	step := rows
+	if !train {
+		step = evalRows
+	}
+	return n.g.forward(x, frozen, rows, train, step)
+}
+
+// forward runs rows samples step at a time (all of them in one pass when
+// training) and returns the outputs as Forward does. After it, g holds the
+// state of the last pass.
+func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool, step int) ([][]float32, error) {
 	if rows <= 0 {
 		return nil, fmt.Errorf("tail: forward of %d rows", rows)
 	}
-	g := n.g
-	g.alloc(rows, train)
-	if err := g.setInputs(x, frozen, rows); err != nil {
+	if err := g.checkInputs(x, frozen, rows); err != nil {
 		return nil, err
 	}
-	g.run()
+	if train {
+		step = rows
+	}
+	step = max(1, min(step, rows))
 	out := make([][]float32, len(g.outputs))
 	for k, o := range g.outputs {
-		s := g.slots[o]
-		out[k] = make([]float32, rows*s.size())
-		fromChannelMajor(out[k], g.vals[o], rows, s.channels(), s.spatial())
+		out[k] = make([]float32, rows*g.slots[o].size())
+	}
+	for lo := 0; lo < rows; lo += step {
+		hi := min(lo+step, rows)
+		g.alloc(hi-lo, train)
+		g.setInputs(x, frozen, rows, lo, hi)
+		g.run()
+		for k, o := range g.outputs {
+			s := g.slots[o]
+			fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial())
+		}
 	}
 	return out, nil
 }

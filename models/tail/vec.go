@@ -115,13 +115,16 @@ func sumInto[T float](acc *[sumLanes]T, x []T) {
 	}
 }
 
-// reduce returns the lanes added in order.
+// reduce returns the sum of the lanes, added pairwise (lane l and l+16,
+// then l and l+8, ...): independent additions, not a chain of 32. It
+// overwrites acc.
 func reduce[T float](acc *[sumLanes]T) T {
-	var s T
-	for _, v := range acc {
-		s += v
+	for w := sumLanes / 2; w >= 1; w /= 2 {
+		for l := range w {
+			acc[l] += acc[l+w]
+		}
 	}
-	return s
+	return acc[0]
 }
 
 // sum returns the sum of x, in lanes.

@@ -1,3 +1,5 @@
+//go:build !amd64
+
 package tail
 
 // useVecAsm is false: there are no assembly kernels for this

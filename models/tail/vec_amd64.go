@@ -1,0 +1,55 @@
+package tail
+
+import "golang.org/x/sys/cpu"
+
+// useVecAsm selects the AVX2 kernels of vec_amd64.s for float32 slices.
+// Tests turn it off to check that the Go loops compute the same bits.
+var useVecAsm = cpu.X86.HasAVX2
+
+// The kernels take n elements, a multiple of 8 (of 16 for sum64Asm and
+// sqDev64Asm), and compute for them exactly what the Go loops of vec.go
+// compute, in the same order, with the same roundings (no fused
+// multiply-adds); see the Go function of the same name, less Asm, for
+// what each does.
+
+//go:noescape
+func dwTapsAsm(y, x *float32, n int, offs *int, w *float32, taps int, b float32, add bool)
+
+//go:noescape
+func dotPairsAsm(acc *[sumLanes]float32, a, b *float32, n int, pairs *int, npairs int)
+
+// sumLanesAsm is sumInto's kernel.
+//
+//go:noescape
+func sumLanesAsm(acc *[sumLanes]float32, x *float32, n int)
+
+// sum64Asm adds x[i] to acc[i mod 16], in float64.
+//
+//go:noescape
+func sum64Asm(acc *[sum64Lanes]float64, x *float32, n int)
+
+// sqDev64Asm adds (x[i]-mu)² to acc[i mod 16], in float64.
+//
+//go:noescape
+func sqDev64Asm(acc *[sum64Lanes]float64, x *float32, n int, mu float64)
+
+// bnNormAsm: p holds mu, inv, sc, sh, lo, hi.
+//
+//go:noescape
+func bnNormAsm(xh, out, x *float32, n int, p *[6]float32)
+
+// affineClampAsm: p holds a, b, lo, hi.
+//
+//go:noescape
+func affineClampAsm(out, x *float32, n int, p *[4]float32)
+
+// bnGradSumsAsm adds the lanes of sg (acc[0:8]) and sgx (acc[8:16]);
+// p holds sc, sh, lo, hi.
+//
+//go:noescape
+func bnGradSumsAsm(acc *[2 * vecBlock]float64, dy, xh *float32, n int, p *[4]float32, masked bool)
+
+// bnGradInputAsm: k holds k, mg, mgx; p holds sc, sh, lo, hi.
+//
+//go:noescape
+func bnGradInputAsm(dx, dy, xh *float32, n int, k *[3]float64, p *[4]float32, masked, add bool)

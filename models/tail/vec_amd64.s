@@ -1,0 +1,528 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// AVX2 kernels of vec.go; see vec_amd64.go. None uses a fused
+// multiply-add: every product is rounded before it is added, as in Go.
+// Go's operand order: VOP src2, src1, dst computes dst = src1 OP src2.
+
+// func dwTapsAsm(y, x *float32, n int, offs *int, w *float32, taps int, b float32, add bool)
+//
+// For i < n: acc = w[0]*x[offs[0]+i]; acc += w[j]*x[offs[j]+i], j = 1..;
+// then y[i] = acc + b, or y[i] = y[i] + acc when add. Four blocks of 8 at
+// a time while they last, then one.
+TEXT ·dwTapsAsm(SB), NOSPLIT, $0-53
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ offs+24(FP), R8
+	MOVQ w+32(FP), R9
+	MOVQ taps+40(FP), R10
+	VBROADCASTSS b+48(FP), Y15
+	MOVBLZX add+52(FP), AX
+	XORQ R11, R11 // i
+
+dw_loop32:
+	MOVQ CX, DX
+	SUBQ R11, DX
+	CMPQ DX, $32
+	JLT dw_loop8
+	MOVQ (R8), R12
+	VBROADCASTSS (R9), Y14
+	LEAQ (SI)(R12*4), R13
+	VMULPS (R13)(R11*4), Y14, Y0
+	VMULPS 32(R13)(R11*4), Y14, Y1
+	VMULPS 64(R13)(R11*4), Y14, Y2
+	VMULPS 96(R13)(R11*4), Y14, Y3
+	MOVQ $1, BX
+
+dw_taps32:
+	CMPQ BX, R10
+	JGE dw_store32
+	MOVQ (R8)(BX*8), R12
+	VBROADCASTSS (R9)(BX*4), Y14
+	LEAQ (SI)(R12*4), R13
+	VMULPS (R13)(R11*4), Y14, Y4
+	VMULPS 32(R13)(R11*4), Y14, Y5
+	VMULPS 64(R13)(R11*4), Y14, Y6
+	VMULPS 96(R13)(R11*4), Y14, Y7
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	INCQ BX
+	JMP dw_taps32
+
+dw_store32:
+	TESTQ AX, AX
+	JNE dw_add32
+	VADDPS Y15, Y0, Y0
+	VADDPS Y15, Y1, Y1
+	VADDPS Y15, Y2, Y2
+	VADDPS Y15, Y3, Y3
+	JMP dw_put32
+
+dw_add32:
+	VADDPS (DI)(R11*4), Y0, Y0
+	VADDPS 32(DI)(R11*4), Y1, Y1
+	VADDPS 64(DI)(R11*4), Y2, Y2
+	VADDPS 96(DI)(R11*4), Y3, Y3
+
+dw_put32:
+	VMOVUPS Y0, (DI)(R11*4)
+	VMOVUPS Y1, 32(DI)(R11*4)
+	VMOVUPS Y2, 64(DI)(R11*4)
+	VMOVUPS Y3, 96(DI)(R11*4)
+	ADDQ $32, R11
+	JMP dw_loop32
+
+dw_loop8:
+	CMPQ R11, CX
+	JGE dw_done
+	MOVQ (R8), R12
+	VBROADCASTSS (R9), Y14
+	LEAQ (SI)(R12*4), R13
+	VMULPS (R13)(R11*4), Y14, Y0
+	MOVQ $1, BX
+
+dw_taps8:
+	CMPQ BX, R10
+	JGE dw_store8
+	MOVQ (R8)(BX*8), R12
+	VBROADCASTSS (R9)(BX*4), Y14
+	LEAQ (SI)(R12*4), R13
+	VMULPS (R13)(R11*4), Y14, Y4
+	VADDPS Y4, Y0, Y0
+	INCQ BX
+	JMP dw_taps8
+
+dw_store8:
+	TESTQ AX, AX
+	JNE dw_add8
+	VADDPS Y15, Y0, Y0
+	JMP dw_put8
+
+dw_add8:
+	VADDPS (DI)(R11*4), Y0, Y0
+
+dw_put8:
+	VMOVUPS Y0, (DI)(R11*4)
+	ADDQ $8, R11
+	JMP dw_loop8
+
+dw_done:
+	VZEROUPPER
+	RET
+
+// func dotPairsAsm(acc *[32]float32, a, b *float32, n int, pairs *int, npairs int)
+//
+// For each pair p, for i < n: acc[i mod 32] += a[pairs[2p]+i]*b[pairs[2p+1]+i].
+// Lanes 8q..8q+7 live in Y(q); block i/8 goes to Y((i/8) mod 4).
+TEXT ·dotPairsAsm(SB), NOSPLIT, $0-48
+	MOVQ acc+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ pairs+32(FP), R8
+	MOVQ npairs+40(FP), R9
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+
+dp_pair:
+	TESTQ R9, R9
+	JEQ dp_done
+	MOVQ 0(R8), R12
+	MOVQ 8(R8), R13
+	LEAQ (SI)(R12*4), R12
+	LEAQ (DX)(R13*4), R13
+	XORQ R11, R11
+
+dp_loop32:
+	MOVQ CX, BX
+	SUBQ R11, BX
+	CMPQ BX, $32
+	JLT dp_rest
+	VMOVUPS (R12)(R11*4), Y4
+	VMOVUPS 32(R12)(R11*4), Y5
+	VMOVUPS 64(R12)(R11*4), Y6
+	VMOVUPS 96(R12)(R11*4), Y7
+	VMULPS (R13)(R11*4), Y4, Y4
+	VMULPS 32(R13)(R11*4), Y5, Y5
+	VMULPS 64(R13)(R11*4), Y6, Y6
+	VMULPS 96(R13)(R11*4), Y7, Y7
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	ADDQ $32, R11
+	JMP dp_loop32
+
+dp_rest:
+	// At most three blocks of 8 are left: to Y0, Y1, Y2.
+	CMPQ BX, $8
+	JLT dp_next
+	VMOVUPS (R12)(R11*4), Y4
+	VMULPS (R13)(R11*4), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	CMPQ BX, $16
+	JLT dp_next
+	VMOVUPS 32(R12)(R11*4), Y5
+	VMULPS 32(R13)(R11*4), Y5, Y5
+	VADDPS Y5, Y1, Y1
+	CMPQ BX, $24
+	JLT dp_next
+	VMOVUPS 64(R12)(R11*4), Y6
+	VMULPS 64(R13)(R11*4), Y6, Y6
+	VADDPS Y6, Y2, Y2
+
+dp_next:
+	ADDQ $16, R8
+	DECQ R9
+	JMP dp_pair
+
+dp_done:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func sumLanesAsm(acc *[32]float32, x *float32, n int)
+//
+// For i < n: acc[i mod 32] += x[i], lanes as in dotPairsAsm.
+TEXT ·sumLanesAsm(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	XORQ R11, R11
+
+sl_loop32:
+	MOVQ CX, BX
+	SUBQ R11, BX
+	CMPQ BX, $32
+	JLT sl_rest
+	VADDPS (SI)(R11*4), Y0, Y0
+	VADDPS 32(SI)(R11*4), Y1, Y1
+	VADDPS 64(SI)(R11*4), Y2, Y2
+	VADDPS 96(SI)(R11*4), Y3, Y3
+	ADDQ $32, R11
+	JMP sl_loop32
+
+sl_rest:
+	CMPQ BX, $8
+	JLT sl_done
+	VADDPS (SI)(R11*4), Y0, Y0
+	CMPQ BX, $16
+	JLT sl_done
+	VADDPS 32(SI)(R11*4), Y1, Y1
+	CMPQ BX, $24
+	JLT sl_done
+	VADDPS 64(SI)(R11*4), Y2, Y2
+
+sl_done:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func sum64Asm(acc *[16]float64, x *float32, n int)
+//
+// For i < n (a multiple of 16): acc[i mod 16] += float64(x[i]).
+TEXT ·sum64Asm(SB), NOSPLIT, $0-24
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	SHRQ $4, CX
+	JEQ s64_done
+
+s64_loop:
+	VCVTPS2PD 0(SI), Y4
+	VCVTPS2PD 16(SI), Y5
+	VCVTPS2PD 32(SI), Y6
+	VCVTPS2PD 48(SI), Y7
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $64, SI
+	DECQ CX
+	JNE s64_loop
+
+s64_done:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func sqDev64Asm(acc *[16]float64, x *float32, n int, mu float64)
+//
+// For i < n (a multiple of 16): d = float64(x[i]) - mu; acc[i mod 16] += d*d.
+TEXT ·sqDev64Asm(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD mu+24(FP), Y15
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	SHRQ $4, CX
+	JEQ sq_done
+
+sq_loop:
+	VCVTPS2PD 0(SI), Y4
+	VCVTPS2PD 16(SI), Y5
+	VCVTPS2PD 32(SI), Y6
+	VCVTPS2PD 48(SI), Y7
+	VSUBPD Y15, Y4, Y4
+	VSUBPD Y15, Y5, Y5
+	VSUBPD Y15, Y6, Y6
+	VSUBPD Y15, Y7, Y7
+	VMULPD Y4, Y4, Y4
+	VMULPD Y5, Y5, Y5
+	VMULPD Y6, Y6, Y6
+	VMULPD Y7, Y7, Y7
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $64, SI
+	DECQ CX
+	JNE sq_loop
+
+sq_done:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func bnNormAsm(xh, out, x *float32, n int, p *[6]float32)
+//
+// h = (x-mu)*inv; xh = h; out = min(hi, max(lo, sc*h + sh)). MAXPS and
+// MINPS return their second source when the comparison fails, so with y
+// second a NaN y passes through and y = lo (or hi) keeps y's sign of zero,
+// as clamp does.
+TEXT ·bnNormAsm(SB), NOSPLIT, $0-40
+	MOVQ xh+0(FP), DI
+	MOVQ out+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ p+32(FP), R8
+	VBROADCASTSS 0(R8), Y10
+	VBROADCASTSS 4(R8), Y11
+	VBROADCASTSS 8(R8), Y12
+	VBROADCASTSS 12(R8), Y13
+	VBROADCASTSS 16(R8), Y14
+	VBROADCASTSS 20(R8), Y15
+	XORQ R11, R11
+
+bn_loop:
+	CMPQ R11, CX
+	JGE bn_done
+	VMOVUPS (SI)(R11*4), Y0
+	VSUBPS Y10, Y0, Y0
+	VMULPS Y11, Y0, Y0
+	VMOVUPS Y0, (DI)(R11*4)
+	VMULPS Y12, Y0, Y1
+	VADDPS Y13, Y1, Y1
+	VMAXPS Y1, Y14, Y1
+	VMINPS Y1, Y15, Y1
+	VMOVUPS Y1, (DX)(R11*4)
+	ADDQ $8, R11
+	JMP bn_loop
+
+bn_done:
+	VZEROUPPER
+	RET
+
+// func affineClampAsm(out, x *float32, n int, p *[4]float32)
+//
+// out = min(hi, max(lo, a*x + b)), as bnNormAsm clamps.
+TEXT ·affineClampAsm(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ p+24(FP), R8
+	VBROADCASTSS 0(R8), Y12
+	VBROADCASTSS 4(R8), Y13
+	VBROADCASTSS 8(R8), Y14
+	VBROADCASTSS 12(R8), Y15
+	XORQ R11, R11
+
+ac_loop16:
+	MOVQ CX, BX
+	SUBQ R11, BX
+	CMPQ BX, $16
+	JLT ac_loop8
+	VMULPS (SI)(R11*4), Y12, Y0
+	VMULPS 32(SI)(R11*4), Y12, Y1
+	VADDPS Y13, Y0, Y0
+	VADDPS Y13, Y1, Y1
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+	VMINPS Y0, Y15, Y0
+	VMINPS Y1, Y15, Y1
+	VMOVUPS Y0, (DI)(R11*4)
+	VMOVUPS Y1, 32(DI)(R11*4)
+	ADDQ $16, R11
+	JMP ac_loop16
+
+ac_loop8:
+	CMPQ R11, CX
+	JGE ac_done
+	VMULPS (SI)(R11*4), Y12, Y0
+	VADDPS Y13, Y0, Y0
+	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
+	VMOVUPS Y0, (DI)(R11*4)
+	ADDQ $8, R11
+	JMP ac_loop8
+
+ac_done:
+	VZEROUPPER
+	RET
+
+// func bnGradSumsAsm(acc *[16]float64, dy, xh *float32, n int, p *[4]float32, masked bool)
+//
+// For i < n: g = dy[i], or +0 when masked and the BatchNorm output
+// y = sc*xh[i] + sh is not strictly between lo and hi (the masks of the
+// two comparisons, ANDed, AND the gradient); acc[i mod 8] += float64(g);
+// acc[8 + i mod 8] += float64(g)*float64(xh[i]).
+TEXT ·bnGradSumsAsm(SB), NOSPLIT, $0-41
+	MOVQ acc+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ xh+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ p+32(FP), R8
+	MOVBLZX masked+40(FP), AX
+	VBROADCASTSS 0(R8), Y12
+	VBROADCASTSS 4(R8), Y13
+	VBROADCASTSS 8(R8), Y14
+	VBROADCASTSS 12(R8), Y15
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	XORQ R11, R11
+
+gs_loop:
+	CMPQ R11, CX
+	JGE gs_done
+	VMOVUPS (SI)(R11*4), Y4
+	VMOVUPS (DX)(R11*4), Y5
+	TESTQ AX, AX
+	JEQ gs_sum
+	VMULPS Y12, Y5, Y6
+	VADDPS Y13, Y6, Y6
+	VCMPPS $1, Y6, Y14, Y7
+	VCMPPS $1, Y15, Y6, Y8
+	VANDPS Y7, Y8, Y7
+	VANDPS Y7, Y4, Y4
+
+gs_sum:
+	VCVTPS2PD X4, Y6
+	VEXTRACTF128 $1, Y4, X7
+	VCVTPS2PD X7, Y7
+	VCVTPS2PD X5, Y8
+	VEXTRACTF128 $1, Y5, X9
+	VCVTPS2PD X9, Y9
+	VADDPD Y6, Y0, Y0
+	VADDPD Y7, Y1, Y1
+	VMULPD Y8, Y6, Y6
+	VMULPD Y9, Y7, Y7
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $8, R11
+	JMP gs_loop
+
+gs_done:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func bnGradInputAsm(dx, dy, xh *float32, n int, k *[3]float64, p *[4]float32, masked, add bool)
+//
+// For i < n: g as in bnGradSumsAsm; v = float32(k*((float64(g) - mg) -
+// float64(xh[i])*mgx)); dx[i] = v, or dx[i] = dx[i] + v when add.
+TEXT ·bnGradInputAsm(SB), NOSPLIT, $0-50
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ xh+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ k+32(FP), R9
+	MOVQ p+40(FP), R8
+	MOVBLZX masked+48(FP), AX
+	MOVBLZX add+49(FP), BX
+	VBROADCASTSD 0(R9), Y9
+	VBROADCASTSD 8(R9), Y10
+	VBROADCASTSD 16(R9), Y11
+	VBROADCASTSS 0(R8), Y12
+	VBROADCASTSS 4(R8), Y13
+	VBROADCASTSS 8(R8), Y14
+	VBROADCASTSS 12(R8), Y15
+	XORQ R11, R11
+
+gi_loop:
+	CMPQ R11, CX
+	JGE gi_done
+	VMOVUPS (SI)(R11*4), Y4
+	VMOVUPS (DX)(R11*4), Y5
+	TESTQ AX, AX
+	JEQ gi_calc
+	VMULPS Y12, Y5, Y6
+	VADDPS Y13, Y6, Y6
+	VCMPPS $1, Y6, Y14, Y7
+	VCMPPS $1, Y15, Y6, Y8
+	VANDPS Y7, Y8, Y7
+	VANDPS Y7, Y4, Y4
+
+gi_calc:
+	VCVTPS2PD X4, Y0
+	VCVTPS2PD X5, Y1
+	VEXTRACTF128 $1, Y4, X2
+	VCVTPS2PD X2, Y2
+	VEXTRACTF128 $1, Y5, X3
+	VCVTPS2PD X3, Y3
+	VSUBPD Y10, Y0, Y0
+	VSUBPD Y10, Y2, Y2
+	VMULPD Y11, Y1, Y1
+	VMULPD Y11, Y3, Y3
+	VSUBPD Y1, Y0, Y0
+	VSUBPD Y3, Y2, Y2
+	VMULPD Y9, Y0, Y0
+	VMULPD Y9, Y2, Y2
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y2, X2
+	VINSERTF128 $1, X2, Y0, Y0
+	TESTQ BX, BX
+	JEQ gi_put
+	VADDPS (DI)(R11*4), Y0, Y0
+
+gi_put:
+	VMOVUPS Y0, (DI)(R11*4)
+	ADDQ $8, R11
+	JMP gi_loop
+
+gi_done:
+	VZEROUPPER
+	RET
