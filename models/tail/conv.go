@@ -311,7 +311,7 @@ func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
 	kk := c.kh * c.kw
 	hw, howo := c.h*c.w, c.ho*c.wo
 	c.fOffs = scaled(c.fOffs, d.fIn, n)
-	offs := c.fOffs
+	offs, maxOff := c.fOffs, (hw-1)*n
 	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
 	parallelFor(workers, chunks, func(k int) {
 		ws := make([]T, len(d.fTap))
@@ -324,17 +324,7 @@ func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
 			if c.bias != nil {
 				b = c.bias.value[ch]
 			}
-			xc := x[ch*hw*n : (ch+1)*hw*n]
-			yc := y[ch*howo*n : (ch+1)*howo*n]
-			for o := range howo {
-				j0, j1 := d.fStart[o], d.fStart[o+1]
-				yo := yc[o*n : (o+1)*n]
-				if j0 == j1 {
-					fill(yo, b)
-					continue
-				}
-				dwTaps(yo, xc, n, offs[j0:j1], ws[j0:j1], b, false)
-			}
+			dwPlane(y[ch*howo*n:(ch+1)*howo*n], x[ch*hw*n:(ch+1)*hw*n], n, d.fStart, offs, ws, maxOff, b, false)
 		}
 	})
 }
@@ -356,14 +346,14 @@ func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int, set bool) {
 	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
 	parallelFor(workers, chunks, func(k int) {
 		ws := make([]T, len(d.bTap))
-		var acc [sumLanes]T
+		acc := make([]T, kk*sumLanes)
 		for ch := k * depthwiseChunk; ch < min((k+1)*depthwiseChunk, c.cout); ch++ {
 			xc := x[ch*hw*n : (ch+1)*hw*n]
 			gc := dy[ch*howo*n : (ch+1)*howo*n]
+			clear(acc)
+			dwGrads(acc, gc, xc, n, d.wStart, pairs, (howo-1)*n, (hw-1)*n)
 			for t := range kk {
-				acc = [sumLanes]T{}
-				dotPairs(&acc, gc, xc, n, pairs[2*d.wStart[t]:2*d.wStart[t+1]])
-				c.weight.grad[ch*kk+t] += reduce(&acc)
+				c.weight.grad[ch*kk+t] += reduce((*[sumLanes]T)(acc[t*sumLanes:]))
 			}
 			if c.bias != nil {
 				c.bias.grad[ch] += sum(gc)
@@ -375,18 +365,7 @@ func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int, set bool) {
 			for j, t := range d.bTap {
 				ws[j] = wc[t]
 			}
-			dc := dx[ch*hw*n : (ch+1)*hw*n]
-			for i := range hw {
-				j0, j1 := d.bStart[i], d.bStart[i+1]
-				di := dc[i*n : (i+1)*n]
-				if j0 == j1 {
-					if set {
-						clear(di)
-					}
-					continue
-				}
-				dwTaps(di, gc, n, boffs[j0:j1], ws[j0:j1], 0, !set)
-			}
+			dwPlane(dx[ch*hw*n:(ch+1)*hw*n], gc, n, d.bStart, boffs, ws, (howo-1)*n, 0, !set)
 		}
 	})
 }

@@ -55,50 +55,63 @@ func clamp[T float](v, lo, hi T) T {
 	return v
 }
 
-// dwTaps computes, for i < n, the sum of w[j]·x[offs[j]+i] over j in
-// order (each product rounded, then added), and stores it plus b in y[i]
-// (add false) or adds it to y[i] (add true, b unused). len(offs) =
-// len(w) >= 1.
-func dwTaps[T float](y, x []T, n int, offs []int, w []T, b T, add bool) {
-	y = y[:n]
+// dwPlane computes, for each position p < len(start)-1 of a plane, the
+// vector over i < n of the sums of w[j]·x[offs[j]+i] over j in
+// [start[p], start[p+1]), in order (each product rounded, then added), and
+// stores it plus b in y[p·n+i] (add false; b alone where there are no
+// terms) or adds it to y[p·n+i] (add true, b unused). maxOff is at least
+// every offset.
+func dwPlane[T float](y, x []T, n int, start, offs []int, w []T, maxOff int, b T, add bool) {
+	npos := len(start) - 1
+	_, _, _ = y[npos*n-1], x[maxOff+n-1], w[len(offs)-1]
 	lo := blocked[T](n, vecBlock)
 	if lo > 0 {
-		for _, o := range offs {
-			_ = x[o+lo-1]
-		}
-		dwTapsAsm(&f32(y)[0], &f32(x)[0], lo, &offs[0], &f32(w)[0], len(offs), float32(b), add)
+		dwPlaneAsm(&f32(y)[0], &f32(x)[0], n, lo, &start[0], npos, &offs[0], &f32(w)[0], float32(b), add)
 	}
-	for i := lo; i < n; i++ {
-		acc := T(w[0] * x[offs[0]+i])
-		for j := 1; j < len(offs); j++ {
-			acc += T(w[j] * x[offs[j]+i])
-		}
-		if add {
-			y[i] += acc
-		} else {
-			y[i] = acc + b
+	for p := range npos {
+		j0, j1 := start[p], start[p+1]
+		yp := y[p*n : (p+1)*n]
+		for i := lo; i < n; i++ {
+			if j0 == j1 {
+				if !add {
+					yp[i] = b
+				}
+				continue
+			}
+			acc := T(w[j0] * x[offs[j0]+i])
+			for j := j0 + 1; j < j1; j++ {
+				acc += T(w[j] * x[offs[j]+i])
+			}
+			if add {
+				yp[i] += acc
+			} else {
+				yp[i] = acc + b
+			}
 		}
 	}
 }
 
-// dotPairs adds a[pa+i]·b[pb+i] (rounded) to acc[i mod sumLanes] for i <
-// n and each pair (pa, pb) = (pairs[2p], pairs[2p+1]): first the whole
-// blocks of every pair, pair after pair, then the rest of every pair.
-func dotPairs[T float](acc *[sumLanes]T, a, b []T, n int, pairs []int) {
+// dwGrads adds, for each tap t < len(start)-1 and i < n, a[pa+i]·b[pb+i]
+// (rounded) to acc[t·sumLanes + i mod sumLanes] over the pairs (pa, pb) =
+// (pairs[2q], pairs[2q+1]), q in [start[t], start[t+1]): first the whole
+// blocks of 8 of every pair, pair after pair, then the rest of every
+// pair. maxA and maxB are at least every pa and every pb.
+func dwGrads[T float](acc []T, a, b []T, n int, start, pairs []int, maxA, maxB int) {
+	taps := len(start) - 1
+	_, _, _ = acc[taps*sumLanes-1], a[maxA+n-1], b[maxB+n-1]
 	whole := n &^ (vecBlock - 1)
 	lo := 0
 	if blocked[T](n, vecBlock) > 0 && len(pairs) > 0 {
-		for p := 0; p < len(pairs); p += 2 {
-			_, _ = a[pairs[p]+whole-1], b[pairs[p+1]+whole-1]
-		}
-		dotPairsAsm((*[sumLanes]float32)(f32(acc[:])), &f32(a)[0], &f32(b)[0], whole, &pairs[0], len(pairs)/2)
+		dwGradsAsm(&f32(acc)[0], &f32(a)[0], &f32(b)[0], whole, &start[0], taps, &pairs[0])
 		lo = whole
 	}
-	for _, r := range [2][2]int{{lo, whole}, {whole, n}} {
-		for p := 0; p < len(pairs); p += 2 {
-			pa, pb := a[pairs[p]:pairs[p]+n], b[pairs[p+1]:pairs[p+1]+n]
-			for i := r[0]; i < r[1]; i++ {
-				acc[i%sumLanes] += T(pa[i] * pb[i])
+	for t := range taps {
+		for _, r := range [2][2]int{{lo, whole}, {whole, n}} {
+			for q := start[t]; q < start[t+1]; q++ {
+				pa, pb := a[pairs[2*q]:pairs[2*q]+n], b[pairs[2*q+1]:pairs[2*q+1]+n]
+				for i := r[0]; i < r[1]; i++ {
+					acc[t*sumLanes+i%sumLanes] += T(pa[i] * pb[i])
+				}
 			}
 		}
 	}

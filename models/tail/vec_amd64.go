@@ -12,11 +12,16 @@ var useVecAsm = cpu.X86.HasAVX2
 // multiply-adds); see the Go function of the same name, less Asm, for
 // what each does.
 
+// dwPlaneAsm is dwPlane on the first nb (a multiple of 8) elements of
+// every position; n is the distance between positions.
+//
 //go:noescape
-func dwTapsAsm(y, x *float32, n int, offs *int, w *float32, taps int, b float32, add bool)
+func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool)
 
+// dwGradsAsm is dwGrads' whole blocks (n a multiple of 8).
+//
 //go:noescape
-func dotPairsAsm(acc *[sumLanes]float32, a, b *float32, n int, pairs *int, npairs int)
+func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int)
 
 // sumLanesAsm is sumInto's kernel.
 //

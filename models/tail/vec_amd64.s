@@ -6,144 +6,192 @@
 // multiply-add: every product is rounded before it is added, as in Go.
 // Go's operand order: VOP src2, src1, dst computes dst = src1 OP src2.
 
-// func dwTapsAsm(y, x *float32, n int, offs *int, w *float32, taps int, b float32, add bool)
+// func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool)
 //
-// For i < n: acc = w[0]*x[offs[0]+i]; acc += w[j]*x[offs[j]+i], j = 1..;
-// then y[i] = acc + b, or y[i] = y[i] + acc when add. Four blocks of 8 at
-// a time while they last, then one.
-TEXT ·dwTapsAsm(SB), NOSPLIT, $0-53
+// For each position p < npos, with taps j in [start[p], start[p+1]) and
+// i < nb: acc = w[j0]*x[offs[j0]+i]; acc += w[j]*x[offs[j]+i], j > j0;
+// then y[p*n+i] = acc + b, or y[p*n+i] += acc when add (with no taps: b,
+// or nothing). Four blocks of 8 at a time while they last, then one.
+// Registers: DI y of the position, SI x, DX n*4, CX nb, R8 &start[p],
+// R9 positions left, R12 &offs[j0], R13 &w[j0], R14 taps, R10 tap, R11
+// i, AX and BX scratch.
+TEXT ·dwPlaneAsm(SB), NOSPLIT, $0-69
 	MOVQ y+0(FP), DI
 	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	MOVQ offs+24(FP), R8
-	MOVQ w+32(FP), R9
-	MOVQ taps+40(FP), R10
-	VBROADCASTSS b+48(FP), Y15
-	MOVBLZX add+52(FP), AX
-	XORQ R11, R11 // i
+	MOVQ n+16(FP), DX
+	SHLQ $2, DX
+	MOVQ nb+24(FP), CX
+	MOVQ start+32(FP), R8
+	MOVQ npos+40(FP), R9
+	VBROADCASTSS b+64(FP), Y15
 
-dw_loop32:
-	MOVQ CX, DX
-	SUBQ R11, DX
-	CMPQ DX, $32
-	JLT dw_loop8
-	MOVQ (R8), R12
-	VBROADCASTSS (R9), Y14
-	LEAQ (SI)(R12*4), R13
-	VMULPS (R13)(R11*4), Y14, Y0
-	VMULPS 32(R13)(R11*4), Y14, Y1
-	VMULPS 64(R13)(R11*4), Y14, Y2
-	VMULPS 96(R13)(R11*4), Y14, Y3
-	MOVQ $1, BX
+pl_pos:
+	TESTQ R9, R9
+	JEQ pl_done
+	MOVQ 0(R8), BX
+	MOVQ 8(R8), R14
+	SUBQ BX, R14
+	MOVQ w+56(FP), R13
+	LEAQ (R13)(BX*4), R13
+	MOVQ offs+48(FP), R12
+	LEAQ (R12)(BX*8), R12
+	XORQ R11, R11
+	TESTQ R14, R14
+	JEQ pl_empty
 
-dw_taps32:
-	CMPQ BX, R10
-	JGE dw_store32
-	MOVQ (R8)(BX*8), R12
-	VBROADCASTSS (R9)(BX*4), Y14
-	LEAQ (SI)(R12*4), R13
-	VMULPS (R13)(R11*4), Y14, Y4
-	VMULPS 32(R13)(R11*4), Y14, Y5
-	VMULPS 64(R13)(R11*4), Y14, Y6
-	VMULPS 96(R13)(R11*4), Y14, Y7
+pl_loop32:
+	MOVQ CX, AX
+	SUBQ R11, AX
+	CMPQ AX, $32
+	JLT pl_loop8
+	MOVQ (R12), AX
+	ADDQ R11, AX
+	VBROADCASTSS (R13), Y14
+	VMULPS (SI)(AX*4), Y14, Y0
+	VMULPS 32(SI)(AX*4), Y14, Y1
+	VMULPS 64(SI)(AX*4), Y14, Y2
+	VMULPS 96(SI)(AX*4), Y14, Y3
+	MOVQ $1, R10
+
+pl_taps32:
+	CMPQ R10, R14
+	JGE pl_store32
+	MOVQ (R12)(R10*8), AX
+	ADDQ R11, AX
+	VBROADCASTSS (R13)(R10*4), Y14
+	VMULPS (SI)(AX*4), Y14, Y4
+	VMULPS 32(SI)(AX*4), Y14, Y5
+	VMULPS 64(SI)(AX*4), Y14, Y6
+	VMULPS 96(SI)(AX*4), Y14, Y7
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
 	VADDPS Y7, Y3, Y3
-	INCQ BX
-	JMP dw_taps32
+	INCQ R10
+	JMP pl_taps32
 
-dw_store32:
-	TESTQ AX, AX
-	JNE dw_add32
+pl_store32:
+	CMPB add+68(FP), $0
+	JNE pl_add32
 	VADDPS Y15, Y0, Y0
 	VADDPS Y15, Y1, Y1
 	VADDPS Y15, Y2, Y2
 	VADDPS Y15, Y3, Y3
-	JMP dw_put32
+	JMP pl_put32
 
-dw_add32:
+pl_add32:
 	VADDPS (DI)(R11*4), Y0, Y0
 	VADDPS 32(DI)(R11*4), Y1, Y1
 	VADDPS 64(DI)(R11*4), Y2, Y2
 	VADDPS 96(DI)(R11*4), Y3, Y3
 
-dw_put32:
+pl_put32:
 	VMOVUPS Y0, (DI)(R11*4)
 	VMOVUPS Y1, 32(DI)(R11*4)
 	VMOVUPS Y2, 64(DI)(R11*4)
 	VMOVUPS Y3, 96(DI)(R11*4)
 	ADDQ $32, R11
-	JMP dw_loop32
+	JMP pl_loop32
 
-dw_loop8:
+pl_loop8:
 	CMPQ R11, CX
-	JGE dw_done
-	MOVQ (R8), R12
-	VBROADCASTSS (R9), Y14
-	LEAQ (SI)(R12*4), R13
-	VMULPS (R13)(R11*4), Y14, Y0
-	MOVQ $1, BX
+	JGE pl_next
+	MOVQ (R12), AX
+	ADDQ R11, AX
+	VBROADCASTSS (R13), Y14
+	VMULPS (SI)(AX*4), Y14, Y0
+	MOVQ $1, R10
 
-dw_taps8:
-	CMPQ BX, R10
-	JGE dw_store8
-	MOVQ (R8)(BX*8), R12
-	VBROADCASTSS (R9)(BX*4), Y14
-	LEAQ (SI)(R12*4), R13
-	VMULPS (R13)(R11*4), Y14, Y4
+pl_taps8:
+	CMPQ R10, R14
+	JGE pl_store8
+	MOVQ (R12)(R10*8), AX
+	ADDQ R11, AX
+	VBROADCASTSS (R13)(R10*4), Y14
+	VMULPS (SI)(AX*4), Y14, Y4
 	VADDPS Y4, Y0, Y0
-	INCQ BX
-	JMP dw_taps8
+	INCQ R10
+	JMP pl_taps8
 
-dw_store8:
-	TESTQ AX, AX
-	JNE dw_add8
+pl_store8:
+	CMPB add+68(FP), $0
+	JNE pl_add8
 	VADDPS Y15, Y0, Y0
-	JMP dw_put8
+	JMP pl_put8
 
-dw_add8:
+pl_add8:
 	VADDPS (DI)(R11*4), Y0, Y0
 
-dw_put8:
+pl_put8:
 	VMOVUPS Y0, (DI)(R11*4)
 	ADDQ $8, R11
-	JMP dw_loop8
+	JMP pl_loop8
 
-dw_done:
+pl_empty:
+	CMPB add+68(FP), $0
+	JNE pl_next
+
+pl_fill:
+	CMPQ R11, CX
+	JGE pl_next
+	VMOVUPS Y15, (DI)(R11*4)
+	ADDQ $8, R11
+	JMP pl_fill
+
+pl_next:
+	ADDQ DX, DI
+	ADDQ $8, R8
+	DECQ R9
+	JMP pl_pos
+
+pl_done:
 	VZEROUPPER
 	RET
 
-// func dotPairsAsm(acc *[32]float32, a, b *float32, n int, pairs *int, npairs int)
+// func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int)
 //
-// For each pair p, for i < n: acc[i mod 32] += a[pairs[2p]+i]*b[pairs[2p+1]+i].
-// Lanes 8q..8q+7 live in Y(q); block i/8 goes to Y((i/8) mod 4).
-TEXT ·dotPairsAsm(SB), NOSPLIT, $0-48
+// For each tap t < taps, pairs q in [start[t], start[t+1]) and i < n:
+// acc[32t + i mod 32] += a[pairs[2q]+i]*b[pairs[2q+1]+i]. A tap's lanes
+// 8k..8k+7 live in Y(k); block i/8 goes to Y((i/8) mod 4). Registers: DI
+// the tap's acc, SI a, DX b, CX n, R8 &start[t], R9 taps left, R10
+// &pairs[2q], R14 pairs left, R12 and R13 the pair's rows, R11 i, BX
+// elements left.
+TEXT ·dwGradsAsm(SB), NOSPLIT, $0-56
 	MOVQ acc+0(FP), DI
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ n+24(FP), CX
-	MOVQ pairs+32(FP), R8
-	MOVQ npairs+40(FP), R9
+	MOVQ start+32(FP), R8
+	MOVQ taps+40(FP), R9
+
+dg_tap:
+	TESTQ R9, R9
+	JEQ dg_done
 	VMOVUPS 0(DI), Y0
 	VMOVUPS 32(DI), Y1
 	VMOVUPS 64(DI), Y2
 	VMOVUPS 96(DI), Y3
+	MOVQ 0(R8), AX
+	MOVQ 8(R8), R14
+	SUBQ AX, R14
+	SHLQ $4, AX
+	MOVQ pairs+48(FP), R10
+	ADDQ AX, R10
 
-dp_pair:
-	TESTQ R9, R9
-	JEQ dp_done
-	MOVQ 0(R8), R12
-	MOVQ 8(R8), R13
+dg_pair:
+	TESTQ R14, R14
+	JEQ dg_store
+	MOVQ 0(R10), R12
+	MOVQ 8(R10), R13
 	LEAQ (SI)(R12*4), R12
 	LEAQ (DX)(R13*4), R13
 	XORQ R11, R11
 
-dp_loop32:
+dg_loop32:
 	MOVQ CX, BX
 	SUBQ R11, BX
 	CMPQ BX, $32
-	JLT dp_rest
+	JLT dg_rest
 	VMOVUPS (R12)(R11*4), Y4
 	VMOVUPS 32(R12)(R11*4), Y5
 	VMOVUPS 64(R12)(R11*4), Y6
@@ -157,42 +205,49 @@ dp_loop32:
 	VADDPS Y6, Y2, Y2
 	VADDPS Y7, Y3, Y3
 	ADDQ $32, R11
-	JMP dp_loop32
+	JMP dg_loop32
 
-dp_rest:
+dg_rest:
 	// At most three blocks of 8 are left: to Y0, Y1, Y2.
 	CMPQ BX, $8
-	JLT dp_next
+	JLT dg_nextpair
 	VMOVUPS (R12)(R11*4), Y4
 	VMULPS (R13)(R11*4), Y4, Y4
 	VADDPS Y4, Y0, Y0
 	CMPQ BX, $16
-	JLT dp_next
+	JLT dg_nextpair
 	VMOVUPS 32(R12)(R11*4), Y5
 	VMULPS 32(R13)(R11*4), Y5, Y5
 	VADDPS Y5, Y1, Y1
 	CMPQ BX, $24
-	JLT dp_next
+	JLT dg_nextpair
 	VMOVUPS 64(R12)(R11*4), Y6
 	VMULPS 64(R13)(R11*4), Y6, Y6
 	VADDPS Y6, Y2, Y2
 
-dp_next:
-	ADDQ $16, R8
-	DECQ R9
-	JMP dp_pair
+dg_nextpair:
+	ADDQ $16, R10
+	DECQ R14
+	JMP dg_pair
 
-dp_done:
+dg_store:
 	VMOVUPS Y0, 0(DI)
 	VMOVUPS Y1, 32(DI)
 	VMOVUPS Y2, 64(DI)
 	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $8, R8
+	DECQ R9
+	JMP dg_tap
+
+dg_done:
 	VZEROUPPER
 	RET
 
 // func sumLanesAsm(acc *[32]float32, x *float32, n int)
 //
-// For i < n: acc[i mod 32] += x[i], lanes as in dotPairsAsm.
+// For i < n: acc[i mod 32] += x[i]; lanes 8k..8k+7 live in Y(k), block
+// i/8 goes to Y((i/8) mod 4).
 TEXT ·sumLanesAsm(SB), NOSPLIT, $0-24
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI

@@ -6,10 +6,10 @@ package tail
 // architecture; the Go loops of vec.go compute the same values.
 const useVecAsm = false
 
-func dwTapsAsm(y, x *float32, n int, offs *int, w *float32, taps int, b float32, add bool) {
+func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool) {
 	panic("tail: no assembly kernels on this architecture")
 }
-func dotPairsAsm(acc *[sumLanes]float32, a, b *float32, n int, pairs *int, npairs int) {
+func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int) {
 	panic("tail: no assembly kernels on this architecture")
 }
 func sumLanesAsm(acc *[sumLanes]float32, x *float32, n int) {

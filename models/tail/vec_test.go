@@ -77,21 +77,26 @@ func TestVecKernelsMatchGo(t *testing.T) {
 				t.Errorf("n=%d: %s: assembly and Go differ:\n%v\n%v", n, name, a, g)
 			}
 		}
-		check("dwTaps", func() []float32 {
-			plane := vecInput(rand.New(rand.NewPCG(uint64(n), 1)), 9*n)
-			offs := []int{0, 2 * n, 5 * n, 8 * n}
-			ws := []float32{0.5, -1.25, 3, 1e-3}
-			y := slices.Clone(z)
-			dwTaps(y, plane, n, offs, ws, 0.25, false)
-			y2 := slices.Clone(z)
-			dwTaps(y2, plane, n, offs[1:2], ws[1:2], 0, true)
+		check("dwPlane", func() []float32 {
+			rg := rand.New(rand.NewPCG(uint64(n), 1))
+			plane := vecInput(rg, 9*n)
+			// Four positions: 4 taps, 1 tap, none, 2 taps.
+			start := []int{0, 4, 5, 5, 7}
+			offs := []int{0, 2 * n, 5 * n, 8 * n, 3 * n, 0, 8 * n}
+			ws := vecInput(rg, len(offs))
+			y := vecInput(rg, 4*n)
+			y2 := slices.Clone(y)
+			dwPlane(y, plane, n, start, offs, ws, 8*n, 0.25, false)
+			dwPlane(y2, plane, n, start, offs, ws, 8*n, 0, true)
 			return append(y, y2...)
 		})
-		check("dotPairs", func() []float32 {
-			plane := vecInput(rand.New(rand.NewPCG(uint64(n), 2)), 9*n)
-			var acc [sumLanes]float32
-			dotPairs(&acc, plane, x, n, []int{0, 0, 3 * n, 0, 8 * n, 0})
-			return acc[:]
+		check("dwGrads", func() []float32 {
+			rg := rand.New(rand.NewPCG(uint64(n), 2))
+			a, b := vecInput(rg, 9*n), vecInput(rg, 4*n)
+			acc := vecInput(rg, 3*sumLanes)
+			// Three taps: 3 pairs, none, 1 pair.
+			dwGrads(acc, a, b, n, []int{0, 3, 3, 4}, []int{0, 0, 3 * n, n, 8 * n, 3 * n, 4 * n, 2 * n}, 8*n, 3*n)
+			return acc
 		})
 		check("sum", func() []float32 {
 			var acc [sumLanes]float32
