@@ -20,6 +20,7 @@ type convOp[T float] struct {
 	h, w, ho, wo     int
 	weight, bias     *param[T] // weight [cout, cin/group, kh, kw]; bias [cout] or nil
 	kind             convKind
+	biasInBN         bool    // set by plan: the BatchNorm after it adds the bias
 	col, dcol        []T     // im2col buffers of the general kind
 	dw               *dwPlan // tap tables of the depthwise kind
 	fOffs, bOffs     []int   // the depthwise tables' offsets scaled by the batch
@@ -87,7 +88,7 @@ func (c *convOp[T]) forward(g *graph[T]) {
 	// The bias goes in first and the products are added to it: the
 	// product engine adds each finished dot product to C, so every
 	// output is still fl(dot + bias), as with a separate pass.
-	acc := c.bias != nil
+	acc := c.bias != nil && !c.biasInBN
 	if acc {
 		parallelFor(g.workers, c.cout, func(ch int) {
 			fill(y[ch*np:(ch+1)*np], c.bias.value[ch])

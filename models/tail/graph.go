@@ -119,11 +119,15 @@ func (g *graph[T]) alloc(n int, train bool) {
 	g.n, g.train = n, train
 }
 
-// plan fuses each train- or eval-mode BatchNorm with the Clip that is the
-// only reader of its output (not itself an output of the net): the
-// BatchNorm then writes the Clip's output and takes the Clip's gradient,
-// and the Clip and the slot between them are dropped. The operators still
-// compute what they computed apart, with the same roundings.
+// plan fuses each BatchNorm with the Clip that is the only reader of its
+// output (not itself an output of the net): the BatchNorm then writes the
+// Clip's output and takes the Clip's gradient, and the Clip and the slot
+// between them are dropped. When a BatchNorm is the only reader of a
+// convolution's output (not an output of the net either), the BatchNorm
+// adds the convolution's bias instead of the convolution: that spares a
+// pass that writes the bias and the product's reading it back. The
+// operators still compute what they computed apart, with the same
+// roundings.
 func (g *graph[T]) plan() {
 	if g.planned {
 		return
@@ -131,13 +135,17 @@ func (g *graph[T]) plan() {
 	g.planned = true
 	g.vals, g.grads, g.written = nil, nil, nil
 	readers := make([][]op[T], len(g.slots))
+	writer := make([]op[T], len(g.slots))
 	for _, o := range g.ops {
 		switch v := o.(type) {
 		case *bnOp[T]:
-			v.clip = nil
+			v.clip, v.convBias = nil, nil
 		case *clipOp[T]:
 			v.fused = false
+		case *convOp[T]:
+			v.biasInBN = false
 		}
+		writer[o.output()] = o
 		for _, in := range opInputs(o) {
 			readers[in] = append(readers[in], o)
 		}
@@ -147,7 +155,14 @@ func (g *graph[T]) plan() {
 	}
 	for _, o := range g.ops {
 		b, ok := o.(*bnOp[T])
-		if !ok || len(readers[b.out]) != 1 || slices.Contains(g.outputs, b.out) {
+		if !ok {
+			continue
+		}
+		if c, ok := writer[b.in].(*convOp[T]); ok && c.bias != nil && c.kind != convDepthwise &&
+			len(readers[b.in]) == 1 && !slices.Contains(g.outputs, b.in) {
+			c.biasInBN, b.convBias = true, c.bias
+		}
+		if len(readers[b.out]) != 1 || slices.Contains(g.outputs, b.out) {
 			continue
 		}
 		c, ok := readers[b.out][0].(*clipOp[T])

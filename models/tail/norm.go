@@ -11,7 +11,9 @@ const bnMomentum = 0.1
 // statistics (biased variance) and updates the running ones (unbiased
 // variance), as PyTorch's BatchNorm2d does. When plan fuses the Clip that
 // reads its output into it (clip set), it writes the Clip's output and
-// takes the Clip's gradient; what it computes is unchanged.
+// takes the Clip's gradient, and when it is the only reader of a
+// convolution's output, it adds the convolution's bias (convBias set);
+// what it computes is unchanged.
 type bnOp[T float] struct {
 	name         string
 	in, out      int
@@ -21,6 +23,9 @@ type bnOp[T float] struct {
 	eps          float64
 	xhat, invstd []T // train-mode state for backward
 	clip         *clipOp[T]
+	// convBias is the bias of the convolution before it when plan moved
+	// it here (see bnIn), else nil.
+	convBias *param[T]
 }
 
 func newBN[T float](name string, in, out, channels int, scale, shift *param[T], mean, variance *buffer[T], eps float64) *bnOp[T] {
@@ -36,7 +41,7 @@ func (b *bnOp[T]) clone(ps map[*param[T]]*param[T]) op[T] {
 	d.scale, d.shift = ps[b.scale], ps[b.shift]
 	d.mean = &buffer[T]{name: b.mean.name, value: append([]T(nil), b.mean.value...)}
 	d.varnc = &buffer[T]{name: b.varnc.name, value: append([]T(nil), b.varnc.value...)}
-	d.xhat, d.invstd, d.clip = nil, nil, nil
+	d.xhat, d.invstd, d.clip, d.convBias = nil, nil, nil, nil
 	return &d
 }
 
@@ -46,6 +51,14 @@ func (b *bnOp[T]) output() int {
 		return b.clip.out
 	}
 	return b.out
+}
+
+// input returns the input bias of channel ch.
+func (b *bnOp[T]) input(ch int) bnIn[T] {
+	if b.convBias == nil {
+		return bnIn[T]{}
+	}
+	return bnIn[T]{beta: b.convBias.value[ch], on: true}
 }
 
 // bounds returns the fused Clip's bounds, or ±Inf.
@@ -64,7 +77,7 @@ func (b *bnOp[T]) forward(g *graph[T]) {
 		parallelFor(g.workers, b.c, func(ch int) {
 			a := float64(b.scale.value[ch]) / math.Sqrt(float64(b.varnc.value[ch])+b.eps)
 			sa, sb := T(a), T(float64(b.shift.value[ch])-float64(b.mean.value[ch])*a)
-			affineClamp(y[ch*m:(ch+1)*m], x[ch*m:(ch+1)*m], sa, sb, lo, hi)
+			affineClamp(y[ch*m:(ch+1)*m], x[ch*m:(ch+1)*m], b.input(ch), sa, sb, lo, hi)
 		})
 		return
 	}
@@ -72,12 +85,13 @@ func (b *bnOp[T]) forward(g *graph[T]) {
 	b.invstd = resize(b.invstd, b.c)
 	parallelFor(g.workers, b.c, func(ch int) {
 		xr := x[ch*m : (ch+1)*m]
-		mu := sum64(xr) / float64(m)
-		ss := sqDev64(xr, mu)
+		in := b.input(ch)
+		mu := sum64(xr, in.beta) / float64(m)
+		ss := sqDev64(xr, in.beta, mu)
 		variance := ss / float64(m)
 		inv := 1 / math.Sqrt(variance+b.eps)
 		b.invstd[ch] = T(inv)
-		bnNorm(b.xhat[ch*m:(ch+1)*m], y[ch*m:(ch+1)*m], xr, T(mu), T(inv), b.scale.value[ch], b.shift.value[ch], lo, hi)
+		bnNorm(b.xhat[ch*m:(ch+1)*m], y[ch*m:(ch+1)*m], xr, in, T(mu), T(inv), b.scale.value[ch], b.shift.value[ch], lo, hi)
 		unbiased := variance
 		if m > 1 {
 			unbiased = ss / float64(m-1)

@@ -147,15 +147,16 @@ func sum[T float](x []T) T {
 	return reduce(&acc)
 }
 
-// sum64 returns the sum of x in float64, in lanes.
-func sum64[T float](x []T) float64 {
+// sum64 returns the sum of x+beta in float64, in lanes. (beta 0 for none:
+// adding +0 turns -0 into +0, which changes no sum started at +0.)
+func sum64[T float](x []T, beta T) float64 {
 	var acc [sum64Lanes]float64
 	lo := blocked[T](len(x), sum64Lanes)
 	if lo > 0 {
-		sum64Asm(&acc, &f32(x)[0], lo)
+		sum64Asm(&acc, &f32(x)[0], lo, float32(beta))
 	}
 	for i := lo; i < len(x); i++ {
-		acc[i%sum64Lanes] += float64(x[i])
+		acc[i%sum64Lanes] += float64(x[i] + beta)
 	}
 	var s float64
 	for _, v := range acc {
@@ -164,15 +165,15 @@ func sum64[T float](x []T) float64 {
 	return s
 }
 
-// sqDev64 returns the sum of (x-mu)² in float64, in lanes.
-func sqDev64[T float](x []T, mu float64) float64 {
+// sqDev64 returns the sum of (x+beta-mu)² in float64, in lanes.
+func sqDev64[T float](x []T, beta T, mu float64) float64 {
 	var acc [sum64Lanes]float64
 	lo := blocked[T](len(x), sum64Lanes)
 	if lo > 0 {
-		sqDev64Asm(&acc, &f32(x)[0], lo, mu)
+		sqDev64Asm(&acc, &f32(x)[0], lo, float32(beta), mu)
 	}
 	for i := lo; i < len(x); i++ {
-		d := float64(x[i]) - mu
+		d := float64(x[i]+beta) - mu
 		acc[i%sum64Lanes] += float64(d * d)
 	}
 	var s float64
@@ -182,34 +183,50 @@ func sqDev64[T float](x []T, mu float64) float64 {
 	return s
 }
 
+// bnIn is the input bias of a BatchNorm: the bias of the convolution
+// before it, added by the BatchNorm instead of by the convolution (x is
+// then the convolution's output less its bias). The BatchNorm reads
+// x + beta, rounded, the value the convolution would have written.
+type bnIn[T float] struct {
+	beta T
+	on   bool
+}
+
+func (b bnIn[T]) add(x T) T {
+	if b.on {
+		return x + b.beta
+	}
+	return x
+}
+
 // bnNorm is a train-mode BatchNorm's forward on one channel, with an
-// optional Clip after it (lo, hi: ±Inf for none): xh = (x-mu)·inv and
-// out = clamp(sc·xh + sh, lo, hi).
-func bnNorm[T float](xh, out, x []T, mu, inv, sc, sh, lo, hi T) {
+// optional Clip after it (lo, hi: ±Inf for none): with v = x + beta,
+// xh = (v-mu)·inv and out = clamp(sc·xh + sh, lo, hi).
+func bnNorm[T float](xh, out, x []T, in bnIn[T], mu, inv, sc, sh, lo, hi T) {
 	n := len(x)
 	xh, out = xh[:n], out[:n]
 	i0 := blocked[T](n, vecBlock)
 	if i0 > 0 {
-		bnNormAsm(&f32(xh)[0], &f32(out)[0], &f32(x)[0], i0, &[6]float32{float32(mu), float32(inv), float32(sc), float32(sh), float32(lo), float32(hi)})
+		bnNormAsm(&f32(xh)[0], &f32(out)[0], &f32(x)[0], i0, &[7]float32{float32(mu), float32(inv), float32(sc), float32(sh), float32(lo), float32(hi), float32(in.beta)}, in.on)
 	}
 	for i := i0; i < n; i++ {
-		h := T(T(x[i]-mu) * inv)
+		h := T(T(in.add(x[i])-mu) * inv)
 		xh[i] = h
 		out[i] = clamp(T(sc*h)+sh, lo, hi)
 	}
 }
 
-// affineClamp sets out = clamp(a·x + b, lo, hi): an eval-mode BatchNorm
-// and the Clip after it, if any (lo, hi: ±Inf for none).
-func affineClamp[T float](out, x []T, a, b, lo, hi T) {
+// affineClamp sets out = clamp(a·(x + beta) + b, lo, hi): an eval-mode
+// BatchNorm and the Clip after it, if any (lo, hi: ±Inf for none).
+func affineClamp[T float](out, x []T, in bnIn[T], a, b, lo, hi T) {
 	n := len(x)
 	out = out[:n]
 	i0 := blocked[T](n, vecBlock)
 	if i0 > 0 {
-		affineClampAsm(&f32(out)[0], &f32(x)[0], i0, &[4]float32{float32(a), float32(b), float32(lo), float32(hi)})
+		affineClampAsm(&f32(out)[0], &f32(x)[0], i0, &[5]float32{float32(a), float32(b), float32(lo), float32(hi), float32(in.beta)}, in.on)
 	}
 	for i := i0; i < n; i++ {
-		out[i] = clamp(T(a*x[i])+b, lo, hi)
+		out[i] = clamp(T(a*in.add(x[i]))+b, lo, hi)
 	}
 }
 

@@ -28,25 +28,25 @@ func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int)
 //go:noescape
 func sumLanesAsm(acc *[sumLanes]float32, x *float32, n int)
 
-// sum64Asm adds x[i] to acc[i mod 16], in float64.
+// sum64Asm adds float64(x[i]+beta) to acc[i mod 16].
 //
 //go:noescape
-func sum64Asm(acc *[sum64Lanes]float64, x *float32, n int)
+func sum64Asm(acc *[sum64Lanes]float64, x *float32, n int, beta float32)
 
-// sqDev64Asm adds (x[i]-mu)² to acc[i mod 16], in float64.
+// sqDev64Asm adds (float64(x[i]+beta)-mu)² to acc[i mod 16].
 //
 //go:noescape
-func sqDev64Asm(acc *[sum64Lanes]float64, x *float32, n int, mu float64)
+func sqDev64Asm(acc *[sum64Lanes]float64, x *float32, n int, beta float32, mu float64)
 
-// bnNormAsm: p holds mu, inv, sc, sh, lo, hi.
+// bnNormAsm: p holds mu, inv, sc, sh, lo, hi, beta (added when hasBeta).
 //
 //go:noescape
-func bnNormAsm(xh, out, x *float32, n int, p *[6]float32)
+func bnNormAsm(xh, out, x *float32, n int, p *[7]float32, hasBeta bool)
 
-// affineClampAsm: p holds a, b, lo, hi.
+// affineClampAsm: p holds a, b, lo, hi, beta (added when hasBeta).
 //
 //go:noescape
-func affineClampAsm(out, x *float32, n int, p *[4]float32)
+func affineClampAsm(out, x *float32, n int, p *[5]float32, hasBeta bool)
 
 // bnGradSumsAsm adds the lanes of sg (acc[0:8]) and sgx (acc[8:16]);
 // p holds sc, sh, lo, hi.

@@ -289,13 +289,14 @@ sl_done:
 	VZEROUPPER
 	RET
 
-// func sum64Asm(acc *[16]float64, x *float32, n int)
+// func sum64Asm(acc *[16]float64, x *float32, n int, beta float32)
 //
-// For i < n (a multiple of 16): acc[i mod 16] += float64(x[i]).
-TEXT ·sum64Asm(SB), NOSPLIT, $0-24
+// For i < n (a multiple of 16): acc[i mod 16] += float64(x[i]+beta).
+TEXT ·sum64Asm(SB), NOSPLIT, $0-28
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
+	VBROADCASTSS beta+24(FP), Y14
 	VMOVUPD 0(DI), Y0
 	VMOVUPD 32(DI), Y1
 	VMOVUPD 64(DI), Y2
@@ -304,10 +305,14 @@ TEXT ·sum64Asm(SB), NOSPLIT, $0-24
 	JEQ s64_done
 
 s64_loop:
-	VCVTPS2PD 0(SI), Y4
-	VCVTPS2PD 16(SI), Y5
-	VCVTPS2PD 32(SI), Y6
-	VCVTPS2PD 48(SI), Y7
+	VADDPS 0(SI), Y14, Y8
+	VADDPS 32(SI), Y14, Y9
+	VCVTPS2PD X8, Y4
+	VEXTRACTF128 $1, Y8, X5
+	VCVTPS2PD X5, Y5
+	VCVTPS2PD X9, Y6
+	VEXTRACTF128 $1, Y9, X7
+	VCVTPS2PD X7, Y7
 	VADDPD Y4, Y0, Y0
 	VADDPD Y5, Y1, Y1
 	VADDPD Y6, Y2, Y2
@@ -324,14 +329,16 @@ s64_done:
 	VZEROUPPER
 	RET
 
-// func sqDev64Asm(acc *[16]float64, x *float32, n int, mu float64)
+// func sqDev64Asm(acc *[16]float64, x *float32, n int, beta float32, mu float64)
 //
-// For i < n (a multiple of 16): d = float64(x[i]) - mu; acc[i mod 16] += d*d.
-TEXT ·sqDev64Asm(SB), NOSPLIT, $0-32
+// For i < n (a multiple of 16): d = float64(x[i]+beta) - mu;
+// acc[i mod 16] += d*d.
+TEXT ·sqDev64Asm(SB), NOSPLIT, $0-40
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
-	VBROADCASTSD mu+24(FP), Y15
+	VBROADCASTSS beta+24(FP), Y14
+	VBROADCASTSD mu+32(FP), Y15
 	VMOVUPD 0(DI), Y0
 	VMOVUPD 32(DI), Y1
 	VMOVUPD 64(DI), Y2
@@ -340,10 +347,14 @@ TEXT ·sqDev64Asm(SB), NOSPLIT, $0-32
 	JEQ sq_done
 
 sq_loop:
-	VCVTPS2PD 0(SI), Y4
-	VCVTPS2PD 16(SI), Y5
-	VCVTPS2PD 32(SI), Y6
-	VCVTPS2PD 48(SI), Y7
+	VADDPS 0(SI), Y14, Y8
+	VADDPS 32(SI), Y14, Y9
+	VCVTPS2PD X8, Y4
+	VEXTRACTF128 $1, Y8, X5
+	VCVTPS2PD X5, Y5
+	VCVTPS2PD X9, Y6
+	VEXTRACTF128 $1, Y9, X7
+	VCVTPS2PD X7, Y7
 	VSUBPD Y15, Y4, Y4
 	VSUBPD Y15, Y5, Y5
 	VSUBPD Y15, Y6, Y6
@@ -368,30 +379,37 @@ sq_done:
 	VZEROUPPER
 	RET
 
-// func bnNormAsm(xh, out, x *float32, n int, p *[6]float32)
+// func bnNormAsm(xh, out, x *float32, n int, p *[7]float32, hasBeta bool)
 //
-// h = (x-mu)*inv; xh = h; out = min(hi, max(lo, sc*h + sh)). MAXPS and
-// MINPS return their second source when the comparison fails, so with y
-// second a NaN y passes through and y = lo (or hi) keeps y's sign of zero,
-// as clamp does.
-TEXT ·bnNormAsm(SB), NOSPLIT, $0-40
+// v = x (+ beta when hasBeta); h = (v-mu)*inv; xh = h;
+// out = min(hi, max(lo, sc*h + sh)). MAXPS and MINPS return their second
+// source when the comparison fails, so with y second a NaN y passes
+// through and y = lo (or hi) keeps y's sign of zero, as clamp does.
+TEXT ·bnNormAsm(SB), NOSPLIT, $0-41
 	MOVQ xh+0(FP), DI
 	MOVQ out+8(FP), DX
 	MOVQ x+16(FP), SI
 	MOVQ n+24(FP), CX
 	MOVQ p+32(FP), R8
+	MOVBLZX hasBeta+40(FP), AX
 	VBROADCASTSS 0(R8), Y10
 	VBROADCASTSS 4(R8), Y11
 	VBROADCASTSS 8(R8), Y12
 	VBROADCASTSS 12(R8), Y13
 	VBROADCASTSS 16(R8), Y14
 	VBROADCASTSS 20(R8), Y15
+	VBROADCASTSS 24(R8), Y9
 	XORQ R11, R11
 
 bn_loop:
 	CMPQ R11, CX
 	JGE bn_done
 	VMOVUPS (SI)(R11*4), Y0
+	TESTQ AX, AX
+	JEQ bn_nobeta
+	VADDPS Y9, Y0, Y0
+
+bn_nobeta:
 	VSUBPS Y10, Y0, Y0
 	VMULPS Y11, Y0, Y0
 	VMOVUPS Y0, (DI)(R11*4)
@@ -407,18 +425,21 @@ bn_done:
 	VZEROUPPER
 	RET
 
-// func affineClampAsm(out, x *float32, n int, p *[4]float32)
+// func affineClampAsm(out, x *float32, n int, p *[5]float32, hasBeta bool)
 //
-// out = min(hi, max(lo, a*x + b)), as bnNormAsm clamps.
-TEXT ·affineClampAsm(SB), NOSPLIT, $0-32
+// out = min(hi, max(lo, a*(x (+ beta when hasBeta)) + b)), clamped as
+// bnNormAsm clamps.
+TEXT ·affineClampAsm(SB), NOSPLIT, $0-33
 	MOVQ out+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ p+24(FP), R8
+	MOVBLZX hasBeta+32(FP), AX
 	VBROADCASTSS 0(R8), Y12
 	VBROADCASTSS 4(R8), Y13
 	VBROADCASTSS 8(R8), Y14
 	VBROADCASTSS 12(R8), Y15
+	VBROADCASTSS 16(R8), Y11
 	XORQ R11, R11
 
 ac_loop16:
@@ -426,8 +447,16 @@ ac_loop16:
 	SUBQ R11, BX
 	CMPQ BX, $16
 	JLT ac_loop8
-	VMULPS (SI)(R11*4), Y12, Y0
-	VMULPS 32(SI)(R11*4), Y12, Y1
+	VMOVUPS (SI)(R11*4), Y0
+	VMOVUPS 32(SI)(R11*4), Y1
+	TESTQ AX, AX
+	JEQ ac_nobeta16
+	VADDPS Y11, Y0, Y0
+	VADDPS Y11, Y1, Y1
+
+ac_nobeta16:
+	VMULPS Y12, Y0, Y0
+	VMULPS Y12, Y1, Y1
 	VADDPS Y13, Y0, Y0
 	VADDPS Y13, Y1, Y1
 	VMAXPS Y0, Y14, Y0
@@ -442,7 +471,13 @@ ac_loop16:
 ac_loop8:
 	CMPQ R11, CX
 	JGE ac_done
-	VMULPS (SI)(R11*4), Y12, Y0
+	VMOVUPS (SI)(R11*4), Y0
+	TESTQ AX, AX
+	JEQ ac_nobeta8
+	VADDPS Y11, Y0, Y0
+
+ac_nobeta8:
+	VMULPS Y12, Y0, Y0
 	VADDPS Y13, Y0, Y0
 	VMAXPS Y0, Y14, Y0
 	VMINPS Y0, Y15, Y0

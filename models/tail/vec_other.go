@@ -15,16 +15,16 @@ func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int) {
 func sumLanesAsm(acc *[sumLanes]float32, x *float32, n int) {
 	panic("tail: no assembly kernels on this architecture")
 }
-func sum64Asm(acc *[sum64Lanes]float64, x *float32, n int) {
+func sum64Asm(acc *[sum64Lanes]float64, x *float32, n int, beta float32) {
 	panic("tail: no assembly kernels on this architecture")
 }
-func sqDev64Asm(acc *[sum64Lanes]float64, x *float32, n int, mu float64) {
+func sqDev64Asm(acc *[sum64Lanes]float64, x *float32, n int, beta float32, mu float64) {
 	panic("tail: no assembly kernels on this architecture")
 }
-func bnNormAsm(xh, out, x *float32, n int, p *[6]float32) {
+func bnNormAsm(xh, out, x *float32, n int, p *[7]float32, hasBeta bool) {
 	panic("tail: no assembly kernels on this architecture")
 }
-func affineClampAsm(out, x *float32, n int, p *[4]float32) {
+func affineClampAsm(out, x *float32, n int, p *[5]float32, hasBeta bool) {
 	panic("tail: no assembly kernels on this architecture")
 }
 func bnGradSumsAsm(acc *[2 * vecBlock]float64, dy, xh *float32, n int, p *[4]float32, masked bool) {

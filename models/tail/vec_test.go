@@ -105,22 +105,28 @@ func TestVecKernelsMatchGo(t *testing.T) {
 			return append(acc[:], sum(w))
 		})
 		check("sum64", func() []float32 {
-			s, q := sum64(x), sqDev64(z, 0.3)
-			return []float32{float32(s), float32(s - float64(float32(s))), float32(q), float32(q - float64(float32(q)))}
+			var r []float32
+			for _, beta := range []float32{0, 0.75} {
+				s, q := sum64(x, beta), sqDev64(z, beta, 0.3)
+				r = append(r, float32(s), float32(s-float64(float32(s))), float32(q), float32(q-float64(float32(q))))
+			}
+			return r
 		})
-		check("bnNorm", func() []float32 {
-			xh, out := make([]float32, n), make([]float32, n)
-			bnNorm(xh, out, x, 0.1, 1.5, sc, sh, lo, hi)
-			xh2, out2 := make([]float32, n), make([]float32, n)
-			bnNorm(xh2, out2, z, 0, 1, 1, 0, -inf[float32](), inf[float32]())
-			return slices.Concat(xh, out, xh2, out2)
-		})
-		check("affineClamp", func() []float32 {
-			out, out2 := make([]float32, n), make([]float32, n)
-			affineClamp(out, x, sc, sh, lo, hi)
-			affineClamp(out2, z, 1, 0, -inf[float32](), inf[float32]())
-			return append(out, out2...)
-		})
+		for _, in := range []bnIn[float32]{{}, {beta: -0.5, on: true}, {beta: 0, on: true}} {
+			check("bnNorm", func() []float32 {
+				xh, out := make([]float32, n), make([]float32, n)
+				bnNorm(xh, out, x, in, 0.1, 1.5, sc, sh, lo, hi)
+				xh2, out2 := make([]float32, n), make([]float32, n)
+				bnNorm(xh2, out2, z, in, 0, 1, 1, 0, -inf[float32](), inf[float32]())
+				return slices.Concat(xh, out, xh2, out2)
+			})
+			check("affineClamp", func() []float32 {
+				out, out2 := make([]float32, n), make([]float32, n)
+				affineClamp(out, x, in, sc, sh, lo, hi)
+				affineClamp(out2, z, in, 1, 0, -inf[float32](), inf[float32]())
+				return append(out, out2...)
+			})
+		}
 		for _, masked := range []bool{false, true} {
 			check("bnGrad", func() []float32 {
 				sg, sgx := bnGradSums(x, z, sc, sh, lo, hi, masked)
