@@ -278,30 +278,34 @@ func (g *graph[T]) addSlot(name string, dims []int, grad bool) int {
 
 // toChannelMajor copies a row-major batch src ([n, c, s]) into dst, where
 // it is [c, s, n]: the transpose of the n × (c·s) matrix.
-func toChannelMajor[T float](dst []T, src []float32, n, c, s int) {
-	transpose(dst, src, n, c*s, false)
+func toChannelMajor[T float](dst []T, src []float32, n, c, s, workers int) {
+	transpose(dst, src, n, c*s, false, workers)
 }
 
 // fromChannelMajor copies a channel-major batch src ([c, s, n]) into
 // row-major dst ([n, c, s]).
-func fromChannelMajor[T float](dst []float32, src []T, n, c, s int) {
-	transpose(dst, src, c*s, n, false)
+func fromChannelMajor[T float](dst []float32, src []T, n, c, s, workers int) {
+	transpose(dst, src, c*s, n, false, workers)
 }
 
 // addChannelMajor adds a row-major batch src ([n, c, s]) into dst
 // ([c, s, n]).
-func addChannelMajor[T float](dst []T, src []float32, n, c, s int) {
-	transpose(dst, src, n, c*s, true)
+func addChannelMajor[T float](dst []T, src []float32, n, c, s, workers int) {
+	transpose(dst, src, n, c*s, true, workers)
 }
 
 // transpose sets (or with add, adds to) dst, a cols × rows matrix, the
-// transpose of src, rows × cols, converting the elements, block by block.
-func transpose[D, S float](dst []D, src []S, rows, cols int, add bool) {
+// transpose of src, rows × cols, converting the elements, in blocks of
+// 32×32, a band of 32 columns of src per task.
+func transpose[D, S float](dst []D, src []S, rows, cols int, add bool, workers int) {
 	const b = 32
-	for i0 := 0; i0 < rows; i0 += b {
-		i1 := min(i0+b, rows)
-		for j0 := 0; j0 < cols; j0 += b {
-			j1 := min(j0+b, cols)
+	if rows*cols < 1<<14 {
+		workers = 1
+	}
+	parallelFor(workers, (cols+b-1)/b, func(jb int) {
+		j0, j1 := jb*b, min(jb*b+b, cols)
+		for i0 := 0; i0 < rows; i0 += b {
+			i1 := min(i0+b, rows)
 			for j := j0; j < j1; j++ {
 				d := dst[j*rows+i0 : j*rows+i1]
 				if add {
@@ -315,7 +319,7 @@ func transpose[D, S float](dst []D, src []S, rows, cols int, add bool) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // checkInputs checks that x and frozen hold rows samples of the input
@@ -342,6 +346,6 @@ func (g *graph[T]) setInputs(x []float32, frozen [][]float32, rows, lo, hi int) 
 	data := append([][]float32{x}, frozen...)
 	for k, si := range ins {
 		s := g.slots[si]
-		toChannelMajor(g.vals[si], data[k][lo*s.size():hi*s.size()], hi-lo, s.channels(), s.spatial())
+		toChannelMajor(g.vals[si], data[k][lo*s.size():hi*s.size()], hi-lo, s.channels(), s.spatial(), g.workers)
 	}
 }

@@ -97,9 +97,8 @@ func (n *Net) Buffers() []*Buffer {
 
 // ZeroGrad sets every parameter gradient to zero.
 func (n *Net) ZeroGrad() {
-	for _, p := range n.g.params() {
-		clear(p.grad)
-	}
+	ps := n.g.params()
+	parallelFor(n.g.workers, len(ps), func(i int) { clear(ps[i].grad) })
 }
 
 // evalRows is the number of samples an eval-mode Forward runs at a time:
@@ -147,7 +146,7 @@ func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool
 		g.run()
 		for k, o := range g.outputs {
 			s := g.slots[o]
-			fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial())
+			fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial(), g.workers)
 		}
 	}
 	return out, nil
@@ -177,9 +176,9 @@ func (n *Net) Backward(grads [][]float32) error {
 		}
 		s := g.slots[o]
 		if g.claim(o) {
-			toChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
+			toChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial(), g.workers)
 		} else {
-			addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
+			addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial(), g.workers)
 		}
 	}
 	g.back()

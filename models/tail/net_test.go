@@ -44,7 +44,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 				for k, o := range g64.outputs {
 					sl := g64.slots[o]
 					want := make([]float32, n*sl.size())
-					fromChannelMajor(want, g64.vals[o], n, sl.channels(), sl.spatial())
+					fromChannelMajor(want, g64.vals[o], n, sl.channels(), sl.spatial(), 1)
 					if e := maxRelDiff(out[k], want); e > 1e-5 {
 						t.Errorf("train %v: output %s differs by %.2g (relative to its largest value)", train, sl.name, e)
 					}
@@ -61,7 +61,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 				sl := g64.slots[o]
 				gr := randVec(rng, n*sl.size())
 				grads = append(grads, gr)
-				addChannelMajor(g64.grads[o], gr, n, sl.channels(), sl.spatial())
+				addChannelMajor(g64.grads[o], gr, n, sl.channels(), sl.spatial(), 1)
 			}
 			g64.back()
 			if err := net.Backward(grads); err != nil {
