@@ -86,6 +86,11 @@ type graph[T float] struct {
 
 	planned bool // plan has run on ops as they are
 
+	// peers are single-goroutine copies of the graph that share its
+	// parameters and buffers (not its state), for eval passes spread over
+	// the workers a chunk of samples each; built for ops as they are.
+	peers []*graph[T]
+
 	// State of the last forward pass.
 	n     int
 	train bool
@@ -133,7 +138,7 @@ func (g *graph[T]) plan() {
 		return
 	}
 	g.planned = true
-	g.vals, g.grads, g.written = nil, nil, nil
+	g.vals, g.grads, g.written, g.peers = nil, nil, nil, nil
 	readers := make([][]op[T], len(g.slots))
 	writer := make([]op[T], len(g.slots))
 	for _, o := range g.ops {
@@ -265,6 +270,28 @@ func (g *graph[T]) clone() *graph[T] {
 	}
 	for _, o := range g.ops {
 		c.ops = append(c.ops, o.clone(ps))
+	}
+	return c
+}
+
+// peer returns a copy of the graph that runs on one goroutine and shares
+// g's parameters and BatchNorm buffers (their memory, so it sees every
+// update), with state and scratch of its own.
+func (g *graph[T]) peer() *graph[T] {
+	c := &graph[T]{
+		slots: slices.Clone(g.slots), input: g.input, frozen: slices.Clone(g.frozen),
+		outputs: slices.Clone(g.outputs), workers: 1,
+	}
+	ps := map[*param[T]]*param[T]{}
+	for _, p := range g.params() {
+		ps[p] = p
+	}
+	for _, o := range g.ops {
+		d := o.clone(ps)
+		if b, ok := d.(*bnOp[T]); ok {
+			b.mean, b.varnc = o.(*bnOp[T]).mean, o.(*bnOp[T]).varnc
+		}
+		c.ops = append(c.ops, d)
 	}
 	return c
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/asvp-dev/asvp/models/onnxgraph"
 )
@@ -122,8 +124,9 @@ func (n *Net) Forward(x []float32, frozen [][]float32, rows int, train bool) ([]
 }
 
 // forward runs rows samples step at a time (all of them in one pass when
-// training) and returns the outputs as Forward does. After it, g holds the
-// state of the last pass.
+// training) and returns the outputs as Forward does. After a single pass,
+// g holds its state (Backward and InsertBatchNorm read it); several eval
+// passes run on peers when there are several workers.
 func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool, step int) ([][]float32, error) {
 	if rows <= 0 {
 		return nil, fmt.Errorf("tail: forward of %d rows", rows)
@@ -139,17 +142,51 @@ func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool
 	for k, o := range g.outputs {
 		out[k] = make([]float32, rows*g.slots[o].size())
 	}
-	for lo := 0; lo < rows; lo += step {
-		hi := min(lo+step, rows)
-		g.alloc(hi-lo, train)
-		g.setInputs(x, frozen, rows, lo, hi)
-		g.run()
-		for k, o := range g.outputs {
-			s := g.slots[o]
-			fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial(), g.workers)
+	chunks := (rows + step - 1) / step
+	if train || chunks == 1 || g.workers <= 1 {
+		for lo := 0; lo < rows; lo += step {
+			g.pass(x, frozen, rows, lo, min(lo+step, rows), train, out)
 		}
+		return out, nil
 	}
+	// Eval over several chunks: each worker runs whole chunks on a peer,
+	// on one goroutine, rather than every operator being split over the
+	// workers (no barrier per operator, a chunk's activations stay in one
+	// core's cache). Outputs of a sample do not depend on which ran it.
+	g.plan()
+	g.train = false // g's own state is not this pass's: no Backward after it
+	for len(g.peers) < min(g.workers, chunks) {
+		g.peers = append(g.peers, g.peer())
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, p := range g.peers[:min(g.workers, chunks)] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
+					return
+				}
+				p.pass(x, frozen, rows, c*step, min((c+1)*step, rows), false, out)
+			}
+		}()
+	}
+	wg.Wait()
 	return out, nil
+}
+
+// pass runs samples [lo, hi) of checked inputs and writes their outputs to
+// rows [lo, hi) of out.
+func (g *graph[T]) pass(x []float32, frozen [][]float32, rows, lo, hi int, train bool, out [][]float32) {
+	g.alloc(hi-lo, train)
+	g.setInputs(x, frozen, rows, lo, hi)
+	g.run()
+	for k, o := range g.outputs {
+		s := g.slots[o]
+		fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial(), g.workers)
+	}
 }
 
 // Backward takes the loss gradient with respect to each output of the last

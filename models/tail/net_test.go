@@ -273,4 +273,17 @@ func TestEvalChunksDoNotChangeBits(t *testing.T) {
 			t.Errorf("output %d differs when the batch is cut in chunks of %d", k, evalRows)
 		}
 	}
+	// Spread over workers or not, an eval pass leaves nothing to Backward.
+	for _, w := range []int{1, 3} {
+		net.SetWorkers(w)
+		if _, err := net.Forward(x, frozen, n, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.Forward(x, frozen, n, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Backward(make([][]float32, len(whole))); err == nil {
+			t.Errorf("%d workers: Backward after an eval Forward did not fail", w)
+		}
+	}
 }
