@@ -20,10 +20,11 @@ type convOp[T float] struct {
 	h, w, ho, wo     int
 	weight, bias     *param[T] // weight [cout, cin/group, kh, kw]; bias [cout] or nil
 	kind             convKind
-	biasInBN         bool    // set by plan: the BatchNorm after it adds the bias
-	col, dcol        []T     // im2col buffers of the general kind
-	dw               *dwPlan // tap tables of the depthwise kind
-	fOffs, bOffs     []int   // the depthwise tables' offsets scaled by the batch
+	biasInBN         bool     // set by plan: the BatchNorm after it adds the bias
+	evalBN           *bnOp[T] // set by plan: in eval mode it applies this BatchNorm (depthwise)
+	col, dcol        []T      // im2col buffers of the general kind
+	dw               *dwPlan  // tap tables of the depthwise kind
+	fOffs, bOffs     []int    // the depthwise tables' offsets scaled by the batch
 	wPairs           []int
 }
 
@@ -82,7 +83,12 @@ func (c *convOp[T]) forward(g *graph[T]) {
 	x, y, n := g.vals[c.in], g.vals[c.out], g.n
 	np := n * c.ho * c.wo
 	if c.kind == convDepthwise {
-		c.depthwiseForward(x, y, n, g.workers)
+		var bn *bnOp[T]
+		if !g.train && c.evalBN != nil {
+			bn = c.evalBN
+			y = g.vals[bn.output()]
+		}
+		c.depthwiseForward(x, y, n, g.workers, bn)
 		return
 	}
 	// The bias goes in first and the products are added to it: the
@@ -307,7 +313,9 @@ const depthwiseChunk = 8
 // depthwiseForward computes one output channel per input channel: each
 // output is the sum of its kernel taps that fall inside the input, in
 // (ky, kx) order, plus the bias (the taps on padding would add zeros).
-func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
+// With bn (eval mode) it applies that BatchNorm, and its Clip if fused,
+// to each output before it stores it, as the BatchNorm would.
+func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int, bn *bnOp[T]) {
 	d := c.dw
 	kk := c.kh * c.kw
 	hw, howo := c.h*c.w, c.ho*c.wo
@@ -325,7 +333,13 @@ func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
 			if c.bias != nil {
 				b = c.bias.value[ch]
 			}
-			dwPlane(y[ch*howo*n:(ch+1)*howo*n], x[ch*hw*n:(ch+1)*hw*n], n, d.fStart, offs, ws, maxOff, b, false)
+			var ep *[4]T
+			if bn != nil {
+				sa, sb := bn.evalAffine(ch)
+				lo, hi := bn.bounds()
+				ep = &[4]T{sa, sb, lo, hi}
+			}
+			dwPlane(y[ch*howo*n:(ch+1)*howo*n], x[ch*hw*n:(ch+1)*hw*n], n, d.fStart, offs, ws, maxOff, b, false, ep)
 		}
 	})
 }
@@ -366,7 +380,7 @@ func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int, set bool) {
 			for j, t := range d.bTap {
 				ws[j] = wc[t]
 			}
-			dwPlane(dx[ch*hw*n:(ch+1)*hw*n], gc, n, d.bStart, boffs, ws, (howo-1)*n, 0, !set)
+			dwPlane(dx[ch*hw*n:(ch+1)*hw*n], gc, n, d.bStart, boffs, ws, (howo-1)*n, 0, !set, nil)
 		}
 	})
 }

@@ -129,10 +129,12 @@ func (g *graph[T]) alloc(n int, train bool) {
 // Clip's output and takes the Clip's gradient, and the Clip and the slot
 // between them are dropped. When a BatchNorm is the only reader of a
 // convolution's output (not an output of the net either), the BatchNorm
-// adds the convolution's bias instead of the convolution: that spares a
-// pass that writes the bias and the product's reading it back. The
-// operators still compute what they computed apart, with the same
-// roundings.
+// adds the convolution's bias instead of the convolution (1×1 and im2col
+// convolutions): that spares a pass that writes the bias and the
+// product's reading it back; or, after a depthwise convolution, the
+// convolution applies the BatchNorm (and Clip) in eval mode as it stores
+// its outputs, sparing a pass over them. The operators still compute what
+// they computed apart, with the same roundings.
 func (g *graph[T]) plan() {
 	if g.planned {
 		return
@@ -144,11 +146,11 @@ func (g *graph[T]) plan() {
 	for _, o := range g.ops {
 		switch v := o.(type) {
 		case *bnOp[T]:
-			v.clip, v.convBias = nil, nil
+			v.clip, v.convBias, v.inConv = nil, nil, false
 		case *clipOp[T]:
 			v.fused = false
 		case *convOp[T]:
-			v.biasInBN = false
+			v.biasInBN, v.evalBN = false, nil
 		}
 		writer[o.output()] = o
 		for _, in := range opInputs(o) {
@@ -163,9 +165,13 @@ func (g *graph[T]) plan() {
 		if !ok {
 			continue
 		}
-		if c, ok := writer[b.in].(*convOp[T]); ok && c.bias != nil && c.kind != convDepthwise &&
-			len(readers[b.in]) == 1 && !slices.Contains(g.outputs, b.in) {
-			c.biasInBN, b.convBias = true, c.bias
+		if c, ok := writer[b.in].(*convOp[T]); ok && len(readers[b.in]) == 1 && !slices.Contains(g.outputs, b.in) {
+			switch {
+			case c.kind == convDepthwise:
+				c.evalBN, b.inConv = b, true
+			case c.bias != nil:
+				c.biasInBN, b.convBias = true, c.bias
+			}
 		}
 		if len(readers[b.out]) != 1 || slices.Contains(g.outputs, b.out) {
 			continue

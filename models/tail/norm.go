@@ -11,9 +11,10 @@ const bnMomentum = 0.1
 // statistics (biased variance) and updates the running ones (unbiased
 // variance), as PyTorch's BatchNorm2d does. When plan fuses the Clip that
 // reads its output into it (clip set), it writes the Clip's output and
-// takes the Clip's gradient, and when it is the only reader of a
-// convolution's output, it adds the convolution's bias (convBias set);
-// what it computes is unchanged.
+// takes the Clip's gradient; when it is the only reader of a 1×1 or
+// im2col convolution's output, it adds the convolution's bias (convBias
+// set); after a depthwise convolution, that convolution applies it in eval
+// mode (inConv). What it computes is unchanged.
 type bnOp[T float] struct {
 	name         string
 	in, out      int
@@ -26,6 +27,9 @@ type bnOp[T float] struct {
 	// convBias is the bias of the convolution before it when plan moved
 	// it here (see bnIn), else nil.
 	convBias *param[T]
+	// inConv is set by plan when the depthwise convolution before it
+	// applies it in eval mode (convOp.evalBN).
+	inConv bool
 }
 
 func newBN[T float](name string, in, out, channels int, scale, shift *param[T], mean, variance *buffer[T], eps float64) *bnOp[T] {
@@ -41,7 +45,7 @@ func (b *bnOp[T]) clone(ps map[*param[T]]*param[T]) op[T] {
 	d.scale, d.shift = ps[b.scale], ps[b.shift]
 	d.mean = &buffer[T]{name: b.mean.name, value: append([]T(nil), b.mean.value...)}
 	d.varnc = &buffer[T]{name: b.varnc.name, value: append([]T(nil), b.varnc.value...)}
-	d.xhat, d.invstd, d.clip, d.convBias = nil, nil, nil, nil
+	d.xhat, d.invstd, d.clip, d.convBias, d.inConv = nil, nil, nil, nil, false
 	return &d
 }
 
@@ -51,6 +55,12 @@ func (b *bnOp[T]) output() int {
 		return b.clip.out
 	}
 	return b.out
+}
+
+// evalAffine returns the eval-mode map y = sa·x + sb of channel ch.
+func (b *bnOp[T]) evalAffine(ch int) (sa, sb T) {
+	a := float64(b.scale.value[ch]) / math.Sqrt(float64(b.varnc.value[ch])+b.eps)
+	return T(a), T(float64(b.shift.value[ch]) - float64(b.mean.value[ch])*a)
 }
 
 // input returns the input bias of channel ch.
@@ -74,9 +84,11 @@ func (b *bnOp[T]) forward(g *graph[T]) {
 	m := len(x) / b.c // samples × spatial positions per channel
 	lo, hi := b.bounds()
 	if !g.train {
+		if b.inConv {
+			return // the depthwise convolution before it did it
+		}
 		parallelFor(g.workers, b.c, func(ch int) {
-			a := float64(b.scale.value[ch]) / math.Sqrt(float64(b.varnc.value[ch])+b.eps)
-			sa, sb := T(a), T(float64(b.shift.value[ch])-float64(b.mean.value[ch])*a)
+			sa, sb := b.evalAffine(ch)
 			affineClamp(y[ch*m:(ch+1)*m], x[ch*m:(ch+1)*m], b.input(ch), sa, sb, lo, hi)
 		})
 		return

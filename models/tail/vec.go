@@ -59,34 +59,46 @@ func clamp[T float](v, lo, hi T) T {
 // vector over i < n of the sums of w[j]·x[offs[j]+i] over j in
 // [start[p], start[p+1]), in order (each product rounded, then added), and
 // stores it plus b in y[p·n+i] (add false; b alone where there are no
-// terms) or adds it to y[p·n+i] (add true, b unused). maxOff is at least
-// every offset.
-func dwPlane[T float](y, x []T, n int, start, offs []int, w []T, maxOff int, b T, add bool) {
+// terms) or adds it to y[p·n+i] (add true, b unused). With ep (a, c, lo,
+// hi; add false only) it stores clamp(a·v + c, lo, hi) of that value v
+// instead: an eval-mode BatchNorm and Clip after the convolution. maxOff
+// is at least every offset.
+func dwPlane[T float](y, x []T, n int, start, offs []int, w []T, maxOff int, b T, add bool, ep *[4]T) {
 	npos := len(start) - 1
 	_, _, _ = y[npos*n-1], x[maxOff+n-1], w[len(offs)-1]
 	lo := blocked[T](n, vecBlock)
 	if lo > 0 {
-		dwPlaneAsm(&f32(y)[0], &f32(x)[0], n, lo, &start[0], npos, &offs[0], &f32(w)[0], float32(b), add)
+		var ep32 *[4]float32
+		if ep != nil {
+			ep32 = &[4]float32{float32(ep[0]), float32(ep[1]), float32(ep[2]), float32(ep[3])}
+		}
+		dwPlaneAsm(&f32(y)[0], &f32(x)[0], n, lo, &start[0], npos, &offs[0], &f32(w)[0], float32(b), add, ep32)
 	}
 	for p := range npos {
 		j0, j1 := start[p], start[p+1]
 		yp := y[p*n : (p+1)*n]
 		for i := lo; i < n; i++ {
-			if j0 == j1 {
-				if !add {
-					yp[i] = b
-				}
+			if j0 == j1 && add {
 				continue
 			}
-			acc := T(w[j0] * x[offs[j0]+i])
-			for j := j0 + 1; j < j1; j++ {
-				acc += T(w[j] * x[offs[j]+i])
-			}
-			if add {
-				yp[i] += acc
+			var v T
+			if j0 == j1 {
+				v = b
 			} else {
-				yp[i] = acc + b
+				acc := T(w[j0] * x[offs[j0]+i])
+				for j := j0 + 1; j < j1; j++ {
+					acc += T(w[j] * x[offs[j]+i])
+				}
+				if add {
+					yp[i] += acc
+					continue
+				}
+				v = acc + b
 			}
+			if ep != nil {
+				v = clamp(T(ep[0]*v)+ep[1], ep[2], ep[3])
+			}
+			yp[i] = v
 		}
 	}
 }

@@ -16,7 +16,7 @@ var useVecAsm = cpu.X86.HasAVX2
 // every position; n is the distance between positions.
 //
 //go:noescape
-func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool)
+func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool, ep *[4]float32)
 
 // dwGradsAsm is dwGrads' whole blocks (n a multiple of 8).
 //

@@ -6,16 +6,17 @@
 // multiply-add: every product is rounded before it is added, as in Go.
 // Go's operand order: VOP src2, src1, dst computes dst = src1 OP src2.
 
-// func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool)
+// func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool, ep *[4]float32)
 //
 // For each position p < npos, with taps j in [start[p], start[p+1]) and
 // i < nb: acc = w[j0]*x[offs[j0]+i]; acc += w[j]*x[offs[j]+i], j > j0;
 // then y[p*n+i] = acc + b, or y[p*n+i] += acc when add (with no taps: b,
-// or nothing). Four blocks of 8 at a time while they last, then one.
-// Registers: DI y of the position, SI x, DX n*4, CX nb, R8 &start[p],
-// R9 positions left, R12 &offs[j0], R13 &w[j0], R14 taps, R10 tap, R11
-// i, AX and BX scratch.
-TEXT ·dwPlaneAsm(SB), NOSPLIT, $0-69
+// or nothing). With ep (a, c, lo, hi; not with add), v = acc + b (or b)
+// becomes min(hi, max(lo, a*v + c)) before it is stored. Four blocks of 8
+// at a time while they last, then one. Registers: DI y of the position,
+// SI x, DX n*4, CX nb, R8 &start[p], R9 positions left, R12 &offs[j0],
+// R13 &w[j0], R14 taps, R10 tap, R11 i, AX and BX scratch, Y8..Y11 ep.
+TEXT ·dwPlaneAsm(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), DX
@@ -24,6 +25,13 @@ TEXT ·dwPlaneAsm(SB), NOSPLIT, $0-69
 	MOVQ start+32(FP), R8
 	MOVQ npos+40(FP), R9
 	VBROADCASTSS b+64(FP), Y15
+	MOVQ ep+72(FP), AX
+	TESTQ AX, AX
+	JEQ pl_pos
+	VBROADCASTSS 0(AX), Y8
+	VBROADCASTSS 4(AX), Y9
+	VBROADCASTSS 8(AX), Y10
+	VBROADCASTSS 12(AX), Y11
 
 pl_pos:
 	TESTQ R9, R9
@@ -77,6 +85,24 @@ pl_store32:
 	VADDPS Y15, Y1, Y1
 	VADDPS Y15, Y2, Y2
 	VADDPS Y15, Y3, Y3
+	CMPQ ep+72(FP), $0
+	JEQ pl_put32
+	VMULPS Y8, Y0, Y0
+	VMULPS Y8, Y1, Y1
+	VMULPS Y8, Y2, Y2
+	VMULPS Y8, Y3, Y3
+	VADDPS Y9, Y0, Y0
+	VADDPS Y9, Y1, Y1
+	VADDPS Y9, Y2, Y2
+	VADDPS Y9, Y3, Y3
+	VMAXPS Y0, Y10, Y0
+	VMAXPS Y1, Y10, Y1
+	VMAXPS Y2, Y10, Y2
+	VMAXPS Y3, Y10, Y3
+	VMINPS Y0, Y11, Y0
+	VMINPS Y1, Y11, Y1
+	VMINPS Y2, Y11, Y2
+	VMINPS Y3, Y11, Y3
 	JMP pl_put32
 
 pl_add32:
@@ -117,6 +143,12 @@ pl_store8:
 	CMPB add+68(FP), $0
 	JNE pl_add8
 	VADDPS Y15, Y0, Y0
+	CMPQ ep+72(FP), $0
+	JEQ pl_put8
+	VMULPS Y8, Y0, Y0
+	VADDPS Y9, Y0, Y0
+	VMAXPS Y0, Y10, Y0
+	VMINPS Y0, Y11, Y0
 	JMP pl_put8
 
 pl_add8:
@@ -130,11 +162,18 @@ pl_put8:
 pl_empty:
 	CMPB add+68(FP), $0
 	JNE pl_next
+	VMOVUPS Y15, Y0
+	CMPQ ep+72(FP), $0
+	JEQ pl_fill
+	VMULPS Y8, Y0, Y0
+	VADDPS Y9, Y0, Y0
+	VMAXPS Y0, Y10, Y0
+	VMINPS Y0, Y11, Y0
 
 pl_fill:
 	CMPQ R11, CX
 	JGE pl_next
-	VMOVUPS Y15, (DI)(R11*4)
+	VMOVUPS Y0, (DI)(R11*4)
 	ADDQ $8, R11
 	JMP pl_fill
 

@@ -6,7 +6,7 @@ package tail
 // architecture; the Go loops of vec.go compute the same values.
 const useVecAsm = false
 
-func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool) {
+func dwPlaneAsm(y, x *float32, n, nb int, start *int, npos int, offs *int, w *float32, b float32, add bool, ep *[4]float32) {
 	panic("tail: no assembly kernels on this architecture")
 }
 func dwGradsAsm(acc, a, b *float32, n int, start *int, taps int, pairs *int) {
