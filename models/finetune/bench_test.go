@@ -70,6 +70,41 @@ func BenchmarkTailTrain(b *testing.B) {
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "samples·epochs/s")
 }
 
+// BenchmarkTailTrain5 is BenchmarkTailTrain with 5 epochs per Train call,
+// as torch_tail.py times 5 epochs: the final predict of the training set
+// weighs a fifth as much.
+func BenchmarkTailTrain5(b *testing.B) {
+	const rows, epochs = 1000, 5
+	pre, a, y := benchPretrained(b, rows)
+	r := DefaultRecipe(MethodFT)
+	r.Epochs = epochs
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := Train(pre, r, a, y, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows*epochs*b.N)/b.Elapsed().Seconds(), "samples·epochs/s")
+}
+
+// BenchmarkTailFeatures computes the pretrained features of 2,560 samples
+// with Pretrained.Features, the path by which the re-aligned features of a
+// whole cached set are computed (256-sample blocks, input checks
+// included): images/s, and the seconds 70,000 samples would take.
+func BenchmarkTailFeatures(b *testing.B) {
+	const rows = 2560
+	pre, a, _ := benchPretrained(b, rows)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := pre.Features(a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rate := float64(rows*b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "images/s")
+	b.ReportMetric(70000/rate, "s/70k")
+}
+
 // BenchmarkTailForward runs blocks 13-16 with BatchNorm in eval mode on
 // batches of 256: images/s as torch_tail.py's "forward" figure.
 func BenchmarkTailForward(b *testing.B) {

@@ -235,12 +235,24 @@ func sgd64(w, grad, vel []float64, lr, mu, wd float64) {
 	}
 }
 
+// sgd32 runs the AVX2 kernel of sgd_amd64.s on whole blocks of 8 where it
+// can; the kernel does the same float64 operations in the same order, each
+// rounded (the conversions below keep the compiler from fusing any into an
+// FMA), so the weights do not depend on which path ran.
 func sgd32(w, grad, vel []float32, lr, mu, wd float64) {
-	for i, x := range w {
-		g := float64(grad[i]) + wd*float64(x)
-		v := mu*float64(vel[i]) + g
+	n := len(w)
+	grad, vel = grad[:n], vel[:n]
+	i0 := 0
+	if useSGDAsm && n >= 8 {
+		i0 = n &^ 7
+		sgd32Asm(&w[0], &grad[0], &vel[0], i0, &[3]float64{lr, mu, wd})
+	}
+	for i := i0; i < n; i++ {
+		x := float64(w[i])
+		g := float64(grad[i]) + float64(wd*x)
+		v := float64(mu*float64(vel[i])) + g
 		vel[i] = float32(v)
-		w[i] = float32(float64(x) - lr*(g+mu*v))
+		w[i] = float32(x - float64(lr*(g+float64(mu*v))))
 	}
 }
 

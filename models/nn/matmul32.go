@@ -1,6 +1,9 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+)
 
 // MatMul32 is MatMul for float32 data: C = op(A)·op(B), or C += op(A)·op(B)
 // when accumulate is true. Shapes, strides and transposes are as for
@@ -16,8 +19,15 @@ import "fmt"
 // bits (NaN payloads aside). No element's
 // sum is split, so the result does not depend on tiling, on goroutines, on
 // GOMAXPROCS, or on the other rows of A. A and B are not modified and must
-// not overlap C.
+// not overlap C. It runs on up to GOMAXPROCS goroutines.
 func MatMul32(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	MatMul32Workers(runtime.GOMAXPROCS(0), transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+}
+
+// MatMul32Workers is MatMul32 on up to workers goroutines (the calling
+// one alone when workers <= 1), for callers that share the cores out
+// themselves. The result does not depend on workers.
+func MatMul32Workers(workers int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
 	if m < 0 || n < 0 || k < 0 || ldc < n {
 		panic(fmt.Sprintf("nn: MatMul32 bad shape m=%d n=%d k=%d ldc=%d", m, n, k, ldc))
 	}
@@ -48,7 +58,7 @@ func MatMul32(transA, transB bool, m, n, k int, a []float32, lda int, b []float3
 	if transB {
 		bs = strided32{data: b, rs: 1, cs: ldb}
 	}
-	gemm32(m, n, k, as, bs, c, ldc, accumulate)
+	gemm32Workers(workers, m, n, k, as, bs, c, ldc, accumulate)
 }
 
 // fits32 reports whether a slice of length size holds a rows×cols

@@ -101,7 +101,8 @@ func (n *Net) InsertBatchNorm(x []float32, frozen [][]float32, rows int, opts Ba
 			fz = append(fz, f[lo*prod(inShapes[k+1]):hi*prod(inShapes[k+1])])
 		}
 		per := prod(inShapes[0])
-		if _, err := n.Forward(x[lo*per:hi*per], fz, hi-lo, false); err != nil {
+		// One pass per batch: the statistics read the convolutions' outputs.
+		if _, err := g.forward(x[lo*per:hi*per], fz, hi-lo, false, hi-lo); err != nil {
 			return rep, err
 		}
 		for k, i := range convs {
@@ -135,7 +136,7 @@ func (n *Net) InsertBatchNorm(x []float32, frozen [][]float32, rows int, opts Ba
 		rep.Inserted++
 		rep.Channels += c.cout
 	}
-	g.vals, g.grads = nil, nil // slots changed: reallocate
+	g.planned = false // ops and slots changed: plan and reallocate
 	return rep, nil
 }
 

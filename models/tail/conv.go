@@ -20,7 +20,12 @@ type convOp[T float] struct {
 	h, w, ho, wo     int
 	weight, bias     *param[T] // weight [cout, cin/group, kh, kw]; bias [cout] or nil
 	kind             convKind
-	col, dcol        []T // im2col buffers of the general kind
+	biasInBN         bool     // set by plan: the BatchNorm after it adds the bias
+	evalBN           *bnOp[T] // set by plan: in eval mode it applies this BatchNorm (depthwise)
+	col, dcol        []T      // im2col buffers of the general kind
+	dw               *dwPlan  // tap tables of the depthwise kind
+	fOffs, bOffs     []int    // the depthwise tables' offsets scaled by the batch
+	wPairs           []int
 }
 
 func newConv[T float](name string, in, out int, inDims []int, weight, bias *param[T], kernel, strides [2]int, pads [4]int, group int) (*convOp[T], []int, error) {
@@ -45,6 +50,7 @@ func newConv[T float](name string, in, out int, inDims []int, weight, bias *para
 		c.kind = convPointwise
 	case group == c.cin && group == c.cout:
 		c.kind = convDepthwise
+		c.dw = newDWPlan(c.h, c.w, c.ho, c.wo, c.kh, c.kw, c.sh, c.sw, pads)
 	default:
 		c.kind = convGeneral
 	}
@@ -52,6 +58,7 @@ func newConv[T float](name string, in, out int, inDims []int, weight, bias *para
 }
 
 func (c *convOp[T]) label() string { return c.name }
+func (c *convOp[T]) output() int   { return c.out }
 
 func (c *convOp[T]) params() []*param[T] {
 	if c.bias == nil {
@@ -68,62 +75,67 @@ func (c *convOp[T]) clone(ps map[*param[T]]*param[T]) op[T] {
 	if c.bias != nil {
 		d.bias = ps[c.bias]
 	}
-	d.col, d.dcol = nil, nil
+	d.col, d.dcol, d.fOffs, d.bOffs, d.wPairs = nil, nil, nil, nil, nil
 	return &d
 }
 
 func (c *convOp[T]) forward(g *graph[T]) {
 	x, y, n := g.vals[c.in], g.vals[c.out], g.n
 	np := n * c.ho * c.wo
+	if c.kind == convDepthwise {
+		var bn *bnOp[T]
+		if !g.train && c.evalBN != nil {
+			bn = c.evalBN
+			y = g.vals[bn.output()]
+		}
+		c.depthwiseForward(x, y, n, g.workers, bn)
+		return
+	}
+	// The bias goes in first and the products are added to it: the
+	// product engine adds each finished dot product to C, so every
+	// output is still fl(dot + bias), as with a separate pass.
+	acc := c.bias != nil && !c.biasInBN
+	if acc {
+		parallelFor(g.workers, c.cout, func(ch int) {
+			fill(y[ch*np:(ch+1)*np], c.bias.value[ch])
+		})
+	}
 	switch c.kind {
 	case convPointwise:
-		gemm(false, false, c.cout, np, c.cin, c.weight.value, c.cin, x, np, y, np, false, g.workers)
-	case convDepthwise:
-		c.depthwiseForward(x, y, n, g.workers)
+		gemm(false, false, c.cout, np, c.cin, c.weight.value, c.cin, x, np, y, np, acc, g.workers)
 	case convGeneral:
 		k := c.cin / c.group * c.kh * c.kw
 		c.im2col(x, n, g.workers)
 		cog := c.cout / c.group
 		for gi := range c.group {
-			gemm(false, false, cog, np, k, c.weight.value[gi*cog*k:], k, c.col[gi*k*np:], np, y[gi*cog*np:], np, false, g.workers)
+			gemm(false, false, cog, np, k, c.weight.value[gi*cog*k:], k, c.col[gi*k*np:], np, y[gi*cog*np:], np, acc, g.workers)
 		}
-	}
-	if c.bias != nil && c.kind != convDepthwise {
-		parallelFor(g.workers, c.cout, func(ch int) {
-			b := c.bias.value[ch]
-			row := y[ch*np : (ch+1)*np]
-			for i := range row {
-				row[i] += b
-			}
-		})
 	}
 }
 
 func (c *convOp[T]) backward(g *graph[T]) {
 	x, dy, n := g.vals[c.in], g.grads[c.out], g.n
 	var dx []T
+	set := false // dx holds garbage: set it rather than add to it
 	if g.slots[c.in].grad {
 		dx = g.grads[c.in]
+		set = g.claim(c.in)
 	}
 	np := n * c.ho * c.wo
 	if c.kind == convDepthwise {
-		c.depthwiseBackward(x, dy, dx, n, g.workers)
+		c.depthwiseBackward(x, dy, dx, n, g.workers, set)
 		return
 	}
 	if c.bias != nil {
 		parallelFor(g.workers, c.cout, func(ch int) {
-			var s T
-			for _, v := range dy[ch*np : (ch+1)*np] {
-				s += v
-			}
-			c.bias.grad[ch] += s
+			c.bias.grad[ch] += sum(dy[ch*np : (ch+1)*np])
 		})
 	}
 	switch c.kind {
 	case convPointwise:
 		gemm(false, true, c.cout, c.cin, np, dy, np, x, np, c.weight.grad, c.cin, true, g.workers)
 		if dx != nil {
-			gemm(true, false, c.cin, np, c.cout, c.weight.value, c.cin, dy, np, dx, np, true, g.workers)
+			gemm(true, false, c.cin, np, c.cout, c.weight.value, c.cin, dy, np, dx, np, !set, g.workers)
 		}
 	case convGeneral:
 		k := c.cin / c.group * c.kh * c.kw
@@ -136,41 +148,48 @@ func (c *convOp[T]) backward(g *graph[T]) {
 			for gi := range c.group {
 				gemm(true, false, k, np, cog, c.weight.value[gi*cog*k:], k, dy[gi*cog*np:], np, c.dcol[gi*k*np:], np, false, g.workers)
 			}
-			c.col2im(dx, n, g.workers)
+			c.col2im(dx, n, g.workers, set)
 		}
 	}
 }
 
+// fill sets every element of s to v, doubling copies.
+func fill[T float](s []T, v T) {
+	if len(s) == 0 {
+		return
+	}
+	s[0] = v
+	for i := 1; i < len(s); i *= 2 {
+		copy(s[i:], s[:i])
+	}
+}
+
 // im2col fills c.col: for each group, rows (input channel of the group,
-// ky, kx) and columns (sample, oy, ox) of the padded input.
+// ky, kx) and columns (oy, ox, sample) of the zero-padded input. A column
+// block of n samples is one contiguous copy.
 func (c *convOp[T]) im2col(x []T, n, workers int) {
 	np := n * c.ho * c.wo
 	rows := c.cin * c.kh * c.kw
+	hw := c.h * c.w
 	c.col = resize(c.col, rows*np)
 	// Row r = (ci·kh + ky)·kw + kx over all input channels ci; since the
 	// channels of a group are contiguous, group gi's rows start at
 	// gi·(cin/group)·kh·kw, as the product expects.
 	parallelFor(workers, c.cin, func(ci int) {
+		xc := x[ci*hw*n : (ci+1)*hw*n]
 		for ky := range c.kh {
 			for kx := range c.kw {
 				r := (ci*c.kh+ky)*c.kw + kx
 				dst := c.col[r*np : (r+1)*np]
-				for s := range n {
-					src := x[(ci*n+s)*c.h*c.w:]
-					for oy := range c.ho {
-						iy := oy*c.sh - c.pads[0] + ky
-						d := dst[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
-						if iy < 0 || iy >= c.h {
+				for oy := range c.ho {
+					iy := oy*c.sh - c.pads[0] + ky
+					for ox := range c.wo {
+						ix := ox*c.sw - c.pads[1] + kx
+						d := dst[(oy*c.wo+ox)*n : (oy*c.wo+ox+1)*n]
+						if iy < 0 || iy >= c.h || ix < 0 || ix >= c.w {
 							clear(d)
-							continue
-						}
-						for ox := range c.wo {
-							ix := ox*c.sw - c.pads[1] + kx
-							if ix < 0 || ix >= c.w {
-								d[ox] = 0
-							} else {
-								d[ox] = src[iy*c.w+ix]
-							}
+						} else {
+							copy(d, xc[(iy*c.w+ix)*n:])
 						}
 					}
 				}
@@ -179,28 +198,34 @@ func (c *convOp[T]) im2col(x []T, n, workers int) {
 	})
 }
 
-// col2im adds c.dcol, laid out as c.col, back into the input gradient dx.
-// One task per input channel adds its rows in a fixed order.
-func (c *convOp[T]) col2im(dx []T, n, workers int) {
+// col2im adds c.dcol, laid out as c.col, back into the input gradient dx
+// (set: clear it first). One task per input channel adds its rows in a
+// fixed order.
+func (c *convOp[T]) col2im(dx []T, n, workers int, set bool) {
 	np := n * c.ho * c.wo
+	hw := c.h * c.w
 	parallelFor(workers, c.cin, func(ci int) {
+		dc := dx[ci*hw*n : (ci+1)*hw*n]
+		if set {
+			clear(dc)
+		}
 		for ky := range c.kh {
 			for kx := range c.kw {
 				r := (ci*c.kh+ky)*c.kw + kx
 				src := c.dcol[r*np : (r+1)*np]
-				for s := range n {
-					dst := dx[(ci*n+s)*c.h*c.w:]
-					for oy := range c.ho {
-						iy := oy*c.sh - c.pads[0] + ky
-						if iy < 0 || iy >= c.h {
+				for oy := range c.ho {
+					iy := oy*c.sh - c.pads[0] + ky
+					if iy < 0 || iy >= c.h {
+						continue
+					}
+					for ox := range c.wo {
+						ix := ox*c.sw - c.pads[1] + kx
+						if ix < 0 || ix >= c.w {
 							continue
 						}
-						row := src[(s*c.ho+oy)*c.wo:]
-						for ox := range c.wo {
-							ix := ox*c.sw - c.pads[1] + kx
-							if ix >= 0 && ix < c.w {
-								dst[iy*c.w+ix] += row[ox]
-							}
+						d := dc[(iy*c.w+ix)*n : (iy*c.w+ix+1)*n]
+						for s, v := range src[(oy*c.wo+ox)*n : (oy*c.wo+ox+1)*n] {
+							d[s] += v
 						}
 					}
 				}
@@ -209,215 +234,153 @@ func (c *convOp[T]) col2im(dx []T, n, workers int) {
 	})
 }
 
-// depthwiseChunk is the number of channels one depthwise task handles
-// with one padded scratch plane set.
-const depthwiseChunk = 8
-
-// pad copies channel ch of x (n planes of h×w) into dst, n planes of
-// (h+top+bottom)×(w+left+right) with zero borders.
-func (c *convOp[T]) pad(dst, x []T, ch, n int) []T {
-	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
-	dst = resize(dst, n*hp*wp)
-	hw := c.h * c.w
-	for s := range n {
-		plane := dst[s*hp*wp : (s+1)*hp*wp]
-		clear(plane[:c.pads[0]*wp])
-		clear(plane[(c.pads[0]+c.h)*wp:])
-		src := x[(ch*n+s)*hw : (ch*n+s+1)*hw]
-		for iy := range c.h {
-			row := plane[(iy+c.pads[0])*wp : (iy+c.pads[0]+1)*wp]
-			clear(row[:c.pads[1]])
-			copy(row[c.pads[1]:], src[iy*c.w:(iy+1)*c.w])
-			clear(row[c.pads[1]+c.w:])
-		}
-	}
-	return dst
+// dwPlan lists, for a depthwise convolution, which input positions and
+// kernel taps meet at each output position, leaving out the taps that
+// fall on padding (their products are zeros). Positions are y·width + x
+// within one channel's plane; a position's values are the n samples of
+// the batch, side by side, so every entry stands for a vector operation
+// over the batch.
+type dwPlan struct {
+	// Forward: output position o sums taps fIn/fTap[fStart[o]:fStart[o+1]]
+	// (input position, tap), in kernel order (ky, kx).
+	fStart, fIn, fTap []int
+	// Input gradient: input position i sums bOut/bTap[bStart[i]:bStart[i+1]]
+	// (output position, tap), by output position, then tap.
+	bStart, bOut, bTap []int
+	// Kernel gradient: tap t sums the products of the output gradient at
+	// wOut and the input at wIn over [wStart[t], wStart[t+1]), by output
+	// position.
+	wStart, wOut, wIn []int
 }
 
-// depthwiseForward computes one output channel per input channel from a
-// zero-padded copy of the channel, so the inner loops have no bounds
-// tests. Each output is the sum over the kernel taps in (ky, kx) order,
-// then the bias.
-func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int) {
+func newDWPlan(h, w, ho, wo, kh, kw, sh, sw int, pads [4]int) *dwPlan {
+	d := &dwPlan{}
+	type tap struct{ o, i, t int }
+	byIn := make([][]tap, h*w)
+	byTap := make([][]tap, kh*kw)
+	for oy := range ho {
+		for ox := range wo {
+			o := oy*wo + ox
+			d.fStart = append(d.fStart, len(d.fIn))
+			for ky := range kh {
+				for kx := range kw {
+					iy, ix := oy*sh-pads[0]+ky, ox*sw-pads[1]+kx
+					if iy < 0 || iy >= h || ix < 0 || ix >= w {
+						continue
+					}
+					tp := tap{o, iy*w + ix, ky*kw + kx}
+					d.fIn = append(d.fIn, tp.i)
+					d.fTap = append(d.fTap, tp.t)
+					byIn[tp.i] = append(byIn[tp.i], tp)
+					byTap[tp.t] = append(byTap[tp.t], tp)
+				}
+			}
+		}
+	}
+	d.fStart = append(d.fStart, len(d.fIn))
+	for _, ts := range byIn {
+		d.bStart = append(d.bStart, len(d.bOut))
+		for _, tp := range ts {
+			d.bOut = append(d.bOut, tp.o)
+			d.bTap = append(d.bTap, tp.t)
+		}
+	}
+	d.bStart = append(d.bStart, len(d.bOut))
+	for _, ts := range byTap {
+		d.wStart = append(d.wStart, len(d.wOut))
+		for _, tp := range ts {
+			d.wOut = append(d.wOut, tp.o)
+			d.wIn = append(d.wIn, tp.i)
+		}
+	}
+	d.wStart = append(d.wStart, len(d.wOut))
+	return d
+}
+
+// scaled returns pos scaled by n (positions to offsets in a plane), in
+// buf's memory.
+func scaled(buf, pos []int, n int) []int {
+	buf = buf[:0]
+	for _, p := range pos {
+		buf = append(buf, p*n)
+	}
+	return buf
+}
+
+// depthwiseChunk is the number of channels one depthwise task handles.
+const depthwiseChunk = 8
+
+// depthwiseForward computes one output channel per input channel: each
+// output is the sum of its kernel taps that fall inside the input, in
+// (ky, kx) order, plus the bias (the taps on padding would add zeros).
+// With bn (eval mode) it applies that BatchNorm, and its Clip if fused,
+// to each output before it stores it, as the BatchNorm would.
+func (c *convOp[T]) depthwiseForward(x, y []T, n, workers int, bn *bnOp[T]) {
+	d := c.dw
 	kk := c.kh * c.kw
-	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
-	howo := c.ho * c.wo
+	hw, howo := c.h*c.w, c.ho*c.wo
+	c.fOffs = scaled(c.fOffs, d.fIn, n)
+	offs, maxOff := c.fOffs, (hw-1)*n
 	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
 	parallelFor(workers, chunks, func(k int) {
-		var xp []T
+		ws := make([]T, len(d.fTap))
 		for ch := k * depthwiseChunk; ch < min((k+1)*depthwiseChunk, c.cout); ch++ {
-			xp = c.pad(xp, x, ch, n)
 			wc := c.weight.value[ch*kk : (ch+1)*kk]
+			for j, t := range d.fTap {
+				ws[j] = wc[t]
+			}
 			var b T
 			if c.bias != nil {
 				b = c.bias.value[ch]
 			}
-			yc := y[ch*n*howo : (ch+1)*n*howo]
-			if c.kh == 3 && c.kw == 3 {
-				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
-				for s := range n {
-					for oy := range c.ho {
-						r0 := (s*hp + oy*c.sh) * wp
-						r1, r2 := r0+wp, r0+2*wp
-						out := yc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
-						for ox := range out {
-							i := ox * c.sw
-							a, b0, c0 := xp[r0+i:r0+i+3], xp[r1+i:r1+i+3], xp[r2+i:r2+i+3]
-							acc := w0 * a[0]
-							acc += w1 * a[1]
-							acc += w2 * a[2]
-							acc += w3 * b0[0]
-							acc += w4 * b0[1]
-							acc += w5 * b0[2]
-							acc += w6 * c0[0]
-							acc += w7 * c0[1]
-							acc += w8 * c0[2]
-							out[ox] = acc + b
-						}
-					}
-				}
-				continue
+			var ep *[4]T
+			if bn != nil {
+				sa, sb := bn.evalAffine(ch)
+				lo, hi := bn.bounds()
+				ep = &[4]T{sa, sb, lo, hi}
 			}
-			for s := range n {
-				for oy := range c.ho {
-					out := yc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
-					for ox := range out {
-						base := (s*hp+oy*c.sh)*wp + ox*c.sw
-						var acc T
-						for ky := range c.kh {
-							row := xp[base+ky*wp : base+ky*wp+c.kw]
-							for kx, v := range row {
-								acc += wc[ky*c.kw+kx] * v
-							}
-						}
-						out[ox] = acc + b
-					}
-				}
-			}
+			dwPlane(y[ch*howo*n:(ch+1)*howo*n], x[ch*hw*n:(ch+1)*hw*n], n, d.fStart, offs, ws, maxOff, b, false, ep)
 		}
 	})
 }
 
-// depthwiseBackward adds the kernel, bias and (when dx is not nil) input
-// gradients. The kernel gradient of each tap is summed over samples and
-// positions in order; the input gradient goes to a padded plane set whose
-// interior is then added to dx.
-func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int) {
+// depthwiseBackward adds the kernel and bias gradients and, when dx is not
+// nil, the input gradient (set: sets it). Each kernel tap's gradient is
+// one sum over its output positions and the samples, in lanes; each
+// input position's gradient one sum over the taps that read it.
+func (c *convOp[T]) depthwiseBackward(x, dy, dx []T, n, workers int, set bool) {
+	d := c.dw
 	kk := c.kh * c.kw
-	hp, wp := c.h+c.pads[0]+c.pads[2], c.w+c.pads[1]+c.pads[3]
 	hw, howo := c.h*c.w, c.ho*c.wo
+	c.bOffs = scaled(c.bOffs, d.bOut, n)
+	c.wPairs = c.wPairs[:0]
+	for j, o := range d.wOut {
+		c.wPairs = append(c.wPairs, o*n, d.wIn[j]*n)
+	}
+	boffs, pairs := c.bOffs, c.wPairs
 	chunks := (c.cout + depthwiseChunk - 1) / depthwiseChunk
 	parallelFor(workers, chunks, func(k int) {
-		var xp, dxp []T
-		dw := make([]T, kk)
+		ws := make([]T, len(d.bTap))
+		acc := make([]T, kk*sumLanes)
 		for ch := k * depthwiseChunk; ch < min((k+1)*depthwiseChunk, c.cout); ch++ {
-			xp = c.pad(xp, x, ch, n)
-			if dx != nil {
-				dxp = resize(dxp, len(xp))
-				clear(dxp)
-			}
-			wc := c.weight.value[ch*kk : (ch+1)*kk]
-			clear(dw)
-			var db T
-			gc := dy[ch*n*howo : (ch+1)*n*howo]
-			if c.kh == 3 && c.kw == 3 {
-				db = c.depthwiseBackward3x3(xp, dxp, wc, dw, gc, n, hp, wp)
-			} else {
-				db = c.depthwiseBackwardAny(xp, dxp, wc, dw, gc, n, hp, wp)
-			}
-			for t, v := range dw {
-				c.weight.grad[ch*kk+t] += v
+			xc := x[ch*hw*n : (ch+1)*hw*n]
+			gc := dy[ch*howo*n : (ch+1)*howo*n]
+			clear(acc)
+			dwGrads(acc, gc, xc, n, d.wStart, pairs, (howo-1)*n, (hw-1)*n)
+			for t := range kk {
+				c.weight.grad[ch*kk+t] += reduce((*[sumLanes]T)(acc[t*sumLanes:]))
 			}
 			if c.bias != nil {
-				c.bias.grad[ch] += db
+				c.bias.grad[ch] += sum(gc)
 			}
 			if dx == nil {
 				continue
 			}
-			for s := range n {
-				dst := dx[(ch*n+s)*hw : (ch*n+s+1)*hw]
-				for iy := range c.h {
-					src := dxp[(s*hp+iy+c.pads[0])*wp+c.pads[1]:]
-					d := dst[iy*c.w : (iy+1)*c.w]
-					for ix := range d {
-						d[ix] += src[ix]
-					}
-				}
+			wc := c.weight.value[ch*kk : (ch+1)*kk]
+			for j, t := range d.bTap {
+				ws[j] = wc[t]
 			}
+			dwPlane(dx[ch*hw*n:(ch+1)*hw*n], gc, n, d.bStart, boffs, ws, (howo-1)*n, 0, !set, nil)
 		}
 	})
-}
-
-// depthwiseBackwardAny adds one channel's kernel gradient to dw and its
-// padded input gradient to dxp (when not nil), and returns its bias
-// gradient.
-func (c *convOp[T]) depthwiseBackwardAny(xp, dxp, wc, dw, gc []T, n, hp, wp int) T {
-	var db T
-	for s := range n {
-		for oy := range c.ho {
-			g := gc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
-			for ox, gv := range g {
-				db += gv
-				base := (s*hp+oy*c.sh)*wp + ox*c.sw
-				for ky := range c.kh {
-					r := base + ky*wp
-					row := xp[r : r+c.kw]
-					t := ky * c.kw
-					for kx, v := range row {
-						dw[t+kx] += gv * v
-					}
-					if dxp != nil {
-						drow := dxp[r : r+c.kw]
-						for kx := range drow {
-							drow[kx] += gv * wc[t+kx]
-						}
-					}
-				}
-			}
-		}
-	}
-	return db
-}
-
-// depthwiseBackward3x3 is depthwiseBackwardAny for 3×3 kernels, unrolled,
-// with the same order of every sum.
-func (c *convOp[T]) depthwiseBackward3x3(xp, dxp, wc, dw, gc []T, n, hp, wp int) T {
-	var db T
-	var d0, d1, d2, d3, d4, d5, d6, d7, d8 T
-	w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
-	for s := range n {
-		for oy := range c.ho {
-			g := gc[(s*c.ho+oy)*c.wo : (s*c.ho+oy+1)*c.wo]
-			r0 := (s*hp + oy*c.sh) * wp
-			r1, r2 := r0+wp, r0+2*wp
-			for ox, gv := range g {
-				db += gv
-				i := ox * c.sw
-				a, b, e := xp[r0+i:r0+i+3], xp[r1+i:r1+i+3], xp[r2+i:r2+i+3]
-				d0 += gv * a[0]
-				d1 += gv * a[1]
-				d2 += gv * a[2]
-				d3 += gv * b[0]
-				d4 += gv * b[1]
-				d5 += gv * b[2]
-				d6 += gv * e[0]
-				d7 += gv * e[1]
-				d8 += gv * e[2]
-				if dxp != nil {
-					da, dbb, de := dxp[r0+i:r0+i+3], dxp[r1+i:r1+i+3], dxp[r2+i:r2+i+3]
-					da[0] += gv * w0
-					da[1] += gv * w1
-					da[2] += gv * w2
-					dbb[0] += gv * w3
-					dbb[1] += gv * w4
-					dbb[2] += gv * w5
-					de[0] += gv * w6
-					de[1] += gv * w7
-					de[2] += gv * w8
-				}
-			}
-		}
-	}
-	dw[0], dw[1], dw[2], dw[3], dw[4], dw[5], dw[6], dw[7], dw[8] = d0, d1, d2, d3, d4, d5, d6, d7, d8
-	return db
 }

@@ -11,51 +11,17 @@ import (
 // float64 in the gradient checks.
 type float interface{ ~float32 | ~float64 }
 
-// gemmSplitWork is the number of multiply-adds above which gemm spreads
-// the columns of the product over workers.
-const gemmSplitWork = 1 << 20
-
-// gemm computes C = op(A)·op(B) (or C += when acc) as nn.MatMul32 does
-// (nn.MatMul for float64), with the same shapes and strides. When the
-// product is large and workers > 1 the columns of C are split into
-// contiguous ranges computed at the same time; every element is still one
-// product summed in the order of the inner index by the same routine, so
-// the split does not change any bit.
+// gemm computes C = op(A)·op(B) (or C += when acc) with nn.MatMul32 on up
+// to workers goroutines (nn.MatMul for float64), with the same shapes and
+// strides. Every element is one dot product summed in the order of the
+// inner index, so the result does not depend on workers.
 func gemm[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, acc bool, workers int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	parts := 1
-	if workers > 1 && m*n*k >= gemmSplitWork {
-		parts = min(workers, max(1, n/32))
-	}
-	if parts <= 1 {
-		matmul(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, acc)
-		return
-	}
-	var wg sync.WaitGroup
-	for p := range parts {
-		j0, j1 := n*p/parts, n*(p+1)/parts
-		if j0 == j1 {
-			continue
-		}
-		bOff := j0
-		if transB {
-			bOff = j0 * ldb
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			matmul(transA, transB, m, j1-j0, k, a, lda, b[bOff:], ldb, c[j0:], ldc, acc)
-		}()
-	}
-	wg.Wait()
-}
-
-func matmul[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, acc bool) {
 	switch av := any(a).(type) {
 	case []float32:
-		nn.MatMul32(transA, transB, m, n, k, av, lda, any(b).([]float32), ldb, any(c).([]float32), ldc, acc)
+		nn.MatMul32Workers(workers, transA, transB, m, n, k, av, lda, any(b).([]float32), ldb, any(c).([]float32), ldc, acc)
 	case []float64:
 		nn.MatMul(transA, transB, m, n, k, av, lda, any(b).([]float64), ldb, any(c).([]float64), ldc, acc)
 	}
@@ -63,7 +29,9 @@ func matmul[T float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ld
 
 // parallelFor calls f(i) for i in [0, n) on up to workers goroutines.
 // Callers give each i its own output, so the order of calls does not
-// matter.
+// matter. A goroutine takes a run of about n/(8·workers) indices at a
+// time: one index per atomic add made the workers fight over the counter
+// when f is short (a BatchNorm channel of a small batch).
 func parallelFor(workers, n int, f func(i int)) {
 	if workers <= 1 || n <= 1 {
 		for i := range n {
@@ -72,6 +40,7 @@ func parallelFor(workers, n int, f func(i int)) {
 		return
 	}
 	workers = min(workers, n)
+	step := max(1, n/(8*workers))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range workers {
@@ -79,11 +48,13 @@ func parallelFor(workers, n int, f func(i int)) {
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
+				i0 := int(next.Add(int64(step))) - step
+				if i0 >= n {
 					return
 				}
-				f(i)
+				for i := i0; i < min(i0+step, n); i++ {
+					f(i)
+				}
 			}
 		}()
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/asvp-dev/asvp/models/onnxgraph"
 )
@@ -98,10 +100,15 @@ func (n *Net) Buffers() []*Buffer {
 
 // ZeroGrad sets every parameter gradient to zero.
 func (n *Net) ZeroGrad() {
-	for _, p := range n.g.params() {
-		clear(p.grad)
-	}
+	ps := n.g.params()
+	parallelFor(n.g.workers, len(ps), func(i int) { clear(ps[i].grad) })
 }
+
+// evalRows is the number of samples an eval-mode Forward runs at a time:
+// the activations of a few dozen samples stay in cache from one operator
+// to the next, those of hundreds do not. Eval-mode outputs do not depend
+// on it (a sample's outputs do not depend on its batch-mates).
+const evalRows = 64
 
 // Forward computes the outputs of rows samples: x holds the cut
 // activations (rows × the input shape, NCHW), frozen one row-major batch
@@ -110,22 +117,77 @@ func (n *Net) ZeroGrad() {
 // statistics and the net keeps what Backward needs; otherwise it is
 // inference, and a sample's outputs do not depend on its batch-mates.
 func (n *Net) Forward(x []float32, frozen [][]float32, rows int, train bool) ([][]float32, error) {
+	step := rows
+	if !train {
+		step = evalRows
+	}
+	return n.g.forward(x, frozen, rows, train, step)
+}
+
+// forward runs rows samples step at a time (all of them in one pass when
+// training) and returns the outputs as Forward does. After a single pass,
+// g holds its state (Backward and InsertBatchNorm read it); several eval
+// passes run on peers when there are several workers.
+func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool, step int) ([][]float32, error) {
 	if rows <= 0 {
 		return nil, fmt.Errorf("tail: forward of %d rows", rows)
 	}
-	g := n.g
-	g.alloc(rows, train)
-	if err := g.setInputs(x, frozen, rows); err != nil {
+	if err := g.checkInputs(x, frozen, rows); err != nil {
 		return nil, err
 	}
-	g.run()
+	if train {
+		step = rows
+	}
+	step = max(1, min(step, rows))
 	out := make([][]float32, len(g.outputs))
 	for k, o := range g.outputs {
-		s := g.slots[o]
-		out[k] = make([]float32, rows*s.size())
-		fromChannelMajor(out[k], g.vals[o], rows, s.channels(), s.spatial())
+		out[k] = make([]float32, rows*g.slots[o].size())
 	}
+	chunks := (rows + step - 1) / step
+	if train || chunks == 1 || g.workers <= 1 {
+		for lo := 0; lo < rows; lo += step {
+			g.pass(x, frozen, rows, lo, min(lo+step, rows), train, out)
+		}
+		return out, nil
+	}
+	// Eval over several chunks: each worker runs whole chunks on a peer,
+	// on one goroutine, rather than every operator being split over the
+	// workers (no barrier per operator, a chunk's activations stay in one
+	// core's cache). Outputs of a sample do not depend on which ran it.
+	g.plan()
+	g.train = false // g's own state is not this pass's: no Backward after it
+	for len(g.peers) < min(g.workers, chunks) {
+		g.peers = append(g.peers, g.peer())
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, p := range g.peers[:min(g.workers, chunks)] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
+					return
+				}
+				p.pass(x, frozen, rows, c*step, min((c+1)*step, rows), false, out)
+			}
+		}()
+	}
+	wg.Wait()
 	return out, nil
+}
+
+// pass runs samples [lo, hi) of checked inputs and writes their outputs to
+// rows [lo, hi) of out.
+func (g *graph[T]) pass(x []float32, frozen [][]float32, rows, lo, hi int, train bool, out [][]float32) {
+	g.alloc(hi-lo, train)
+	g.setInputs(x, frozen, rows, lo, hi)
+	g.run()
+	for k, o := range g.outputs {
+		s := g.slots[o]
+		fromChannelMajor(out[k][lo*s.size():hi*s.size()], g.vals[o], hi-lo, s.channels(), s.spatial(), g.workers)
+	}
 }
 
 // Backward takes the loss gradient with respect to each output of the last
@@ -139,29 +201,24 @@ func (n *Net) Backward(grads [][]float32) error {
 	if len(grads) != len(g.outputs) {
 		return fmt.Errorf("tail: %d output gradients for %d outputs", len(grads), len(g.outputs))
 	}
-	g.zeroSlotGrads()
+	for k, o := range g.outputs {
+		if grads[k] != nil && len(grads[k]) != g.n*g.slots[o].size() {
+			s := g.slots[o]
+			return fmt.Errorf("tail: gradient of output %q has %d values, want %d", s.name, len(grads[k]), g.n*s.size())
+		}
+	}
+	clear(g.written)
 	for k, o := range g.outputs {
 		if grads[k] == nil {
 			continue
 		}
 		s := g.slots[o]
-		if len(grads[k]) != g.n*s.size() {
-			return fmt.Errorf("tail: gradient of output %q has %d values, want %d", s.name, len(grads[k]), g.n*s.size())
+		if g.claim(o) {
+			toChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial(), g.workers)
+		} else {
+			addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial(), g.workers)
 		}
-		addChannelMajor(g.grads[o], grads[k], g.n, s.channels(), s.spatial())
 	}
 	g.back()
 	return nil
-}
-
-// addChannelMajor adds a row-major batch src ([n, c, s]) into dst ([c, n, s]).
-func addChannelMajor[T float](dst []T, src []float32, n, c, s int) {
-	for i := range n {
-		for ch := range c {
-			d := dst[(ch*n+i)*s : (ch*n+i+1)*s]
-			for k, v := range src[(i*c+ch)*s : (i*c+ch+1)*s] {
-				d[k] += T(v)
-			}
-		}
-	}
 }

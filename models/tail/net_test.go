@@ -36,14 +36,15 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 					t.Fatal(err)
 				}
 				g64.alloc(n, train)
-				if err := g64.setInputs(x, frozen, n); err != nil {
+				if err := g64.checkInputs(x, frozen, n); err != nil {
 					t.Fatal(err)
 				}
+				g64.setInputs(x, frozen, n, 0, n)
 				g64.run()
 				for k, o := range g64.outputs {
 					sl := g64.slots[o]
 					want := make([]float32, n*sl.size())
-					fromChannelMajor(want, g64.vals[o], n, sl.channels(), sl.spatial())
+					fromChannelMajor(want, g64.vals[o], n, sl.channels(), sl.spatial(), 1)
 					if e := maxRelDiff(out[k], want); e > 1e-5 {
 						t.Errorf("train %v: output %s differs by %.2g (relative to its largest value)", train, sl.name, e)
 					}
@@ -60,7 +61,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 				sl := g64.slots[o]
 				gr := randVec(rng, n*sl.size())
 				grads = append(grads, gr)
-				addChannelMajor(g64.grads[o], gr, n, sl.channels(), sl.spatial())
+				addChannelMajor(g64.grads[o], gr, n, sl.channels(), sl.spatial(), 1)
 			}
 			g64.back()
 			if err := net.Backward(grads); err != nil {
@@ -190,5 +191,99 @@ func TestNewRejects(t *testing.T) {
 				t.Errorf("New accepted input shape %v", tc.input)
 			}
 		})
+	}
+}
+
+// runBlock runs a training Forward and Backward of the inverted residual
+// block on n samples of a 4×12×12 input with w workers, and an eval
+// Forward, and returns the outputs, parameter gradients and buffers.
+func runBlock(t *testing.T, n, w int) [][]float32 {
+	t.Helper()
+	s := gradSpecs()["inverted residual block"]
+	s.input = []int{4, 12, 12}
+	rng := rand.New(rand.NewPCG(5, 5))
+	tl := s.tail(rng)
+	x := randVec(rng, n*prod(s.input))
+	frozen := [][]float32{randVec(rng, n*prod(s.frozen))}
+	net, err := New(tl, s.input, s.frozenShapes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.SetWorkers(w)
+	eval, err := net.Forward(x, frozen, n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := net.Forward(x, frozen, n, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads := make([][]float32, len(out))
+	for k := range out {
+		grads[k] = slices.Clone(out[k])
+	}
+	if err := net.Backward(grads); err != nil {
+		t.Fatal(err)
+	}
+	all := append(eval, out...)
+	for _, p := range net.Params() {
+		all = append(all, p.Grad)
+	}
+	for _, b := range net.Buffers() {
+		all = append(all, b.Value)
+	}
+	return all
+}
+
+// TestVecKernelsDoNotChangeBits checks that the whole network computes
+// the same bits with the assembly kernels and with the Go loops alone, on
+// a batch whose size is not a multiple of the kernels' blocks.
+func TestVecKernelsDoNotChangeBits(t *testing.T) {
+	a, g := bothPaths(t, func() [][]float32 { return runBlock(t, 37, 2) })
+	for i := range a {
+		if !sameBits(a[i], g[i]) {
+			t.Errorf("tensor %d differs between the assembly kernels and the Go loops", i)
+		}
+	}
+}
+
+// TestEvalChunksDoNotChangeBits checks that an eval-mode Forward of more
+// samples than evalRows, run evalRows at a time, gives the bits of one
+// pass over all of them.
+func TestEvalChunksDoNotChangeBits(t *testing.T) {
+	s := gradSpecs()["inverted residual block"]
+	rng := rand.New(rand.NewPCG(6, 6))
+	net, err := New(s.tail(rng), s.input, s.frozenShapes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 2*evalRows + 21
+	x := randVec(rng, n*prod(s.input))
+	frozen := [][]float32{randVec(rng, n*prod(s.frozen))}
+	chunked, err := net.Forward(x, frozen, n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := net.g.forward(x, frozen, n, false, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range whole {
+		if !slices.Equal(chunked[k], whole[k]) {
+			t.Errorf("output %d differs when the batch is cut in chunks of %d", k, evalRows)
+		}
+	}
+	// Spread over workers or not, an eval pass leaves nothing to Backward.
+	for _, w := range []int{1, 3} {
+		net.SetWorkers(w)
+		if _, err := net.Forward(x, frozen, n, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.Forward(x, frozen, n, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Backward(make([][]float32, len(whole))); err == nil {
+			t.Errorf("%d workers: Backward after an eval Forward did not fail", w)
+		}
 	}
 }

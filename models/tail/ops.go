@@ -2,43 +2,70 @@ package tail
 
 // clipOp is Clip (ReLU6 as Clip(0, 6)) and Relu (Clip(0, +Inf)).
 // Gradients pass where lo < x < hi, as PyTorch's hardtanh and relu do.
+// When plan fuses it into the BatchNorm before it, it does nothing.
 type clipOp[T float] struct {
 	name    string
 	in, out int
 	lo, hi  T
+	fused   bool
 }
 
 func (c *clipOp[T]) label() string                       { return c.name }
 func (c *clipOp[T]) params() []*param[T]                 { return nil }
 func (c *clipOp[T]) buffers() []*buffer[T]               { return nil }
 func (c *clipOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *c; return &d }
+func (c *clipOp[T]) output() int {
+	if c.fused {
+		return -1
+	}
+	return c.out
+}
 
 func (c *clipOp[T]) forward(g *graph[T]) {
+	if c.fused {
+		return
+	}
 	x, y := g.vals[c.in], g.vals[c.out]
 	chunks(g.workers, len(x), func(lo, hi int) {
-		lo32, hi32 := c.lo, c.hi
 		out := y[lo:hi]
 		for i, v := range x[lo:hi] {
-			if v < lo32 {
-				v = lo32
-			} else if v > hi32 {
-				v = hi32
-			}
-			out[i] = v
+			out[i] = clamp(v, c.lo, c.hi)
 		}
 	})
 }
 
 func (c *clipOp[T]) backward(g *graph[T]) {
-	if !g.slots[c.in].grad {
+	if c.fused || !g.slots[c.in].grad {
 		return
 	}
 	x, dy, dx := g.vals[c.in], g.grads[c.out], g.grads[c.in]
+	set := g.claim(c.in)
 	chunks(g.workers, len(x), func(lo, hi int) {
+		d, gr := dx[lo:hi], dy[lo:hi]
 		for i, v := range x[lo:hi] {
+			var gv T
 			if v > c.lo && v < c.hi {
-				dx[lo+i] += dy[lo+i]
+				gv = gr[i]
 			}
+			if set {
+				d[i] = gv
+			} else {
+				d[i] += gv
+			}
+		}
+	})
+}
+
+// addGrad sets dst to src when set, else adds src to it, in chunks.
+func addGrad[T float](workers int, dst, src []T, set bool) {
+	if set {
+		chunks(workers, len(src), func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
+		return
+	}
+	chunks(workers, len(src), func(lo, hi int) {
+		d := dst[lo:hi]
+		for i, v := range src[lo:hi] {
+			d[i] += v
 		}
 	})
 }
@@ -73,6 +100,7 @@ type addOp[T float] struct {
 }
 
 func (a *addOp[T]) label() string         { return a.name }
+func (a *addOp[T]) output() int           { return a.out }
 func (a *addOp[T]) buffers() []*buffer[T] { return nil }
 func (a *addOp[T]) params() []*param[T] {
 	if a.bias == nil {
@@ -88,31 +116,36 @@ func (a *addOp[T]) clone(ps map[*param[T]]*param[T]) op[T] {
 	return &d
 }
 
+// Tensors are [C, S, N]: row ch·S + k holds position k of channel ch for
+// the n samples.
+
 func (a *addOp[T]) forward(g *graph[T]) {
 	x, y, n := g.vals[a.a], g.vals[a.out], g.n
 	if a.mode == addTensors {
 		z := g.vals[a.b]
 		chunks(g.workers, len(y), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				y[i] = x[i] + z[i]
+			out, zs := y[lo:hi], z[lo:hi]
+			for i, v := range x[lo:hi] {
+				out[i] = v + zs[i]
 			}
 		})
 		return
 	}
 	parallelFor(g.workers, a.c, func(ch int) {
-		for s := range n {
-			off := (ch*n + s) * a.s
-			for k := range a.s {
-				var v T
-				switch a.mode {
-				case addScalar:
-					v = a.bias.value[0]
-				case addPerChannel:
-					v = a.bias.value[ch]
-				case addPerSample:
-					v = a.bias.value[ch*a.s+k]
-				}
-				y[off+k] = x[off+k] + v
+		for k := range a.s {
+			var v T
+			switch a.mode {
+			case addScalar:
+				v = a.bias.value[0]
+			case addPerChannel:
+				v = a.bias.value[ch]
+			case addPerSample:
+				v = a.bias.value[ch*a.s+k]
+			}
+			off := (ch*a.s + k) * n
+			out := y[off : off+n]
+			for i, xv := range x[off : off+n] {
+				out[i] = xv + v
 			}
 		}
 	})
@@ -124,23 +157,21 @@ func (a *addOp[T]) backward(g *graph[T]) {
 		if in < 0 || !g.slots[in].grad {
 			continue
 		}
-		dx := g.grads[in]
-		chunks(g.workers, len(dy), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dx[i] += dy[i]
-			}
-		})
+		addGrad(g.workers, g.grads[in], dy, g.claim(in))
 	}
 	if a.bias == nil {
 		return
 	}
-	// Per-channel sums in a fixed order, then reduced the same way.
+	// Per-position sums over the samples in order, then reduced the same
+	// way.
 	sums := make([]T, a.c*a.s)
 	parallelFor(g.workers, a.c, func(ch int) {
-		for s := range n {
-			for k, v := range dy[(ch*n+s)*a.s : (ch*n+s+1)*a.s] {
-				sums[ch*a.s+k] += v
+		for k := range a.s {
+			var t T
+			for _, v := range dy[(ch*a.s+k)*n : (ch*a.s+k+1)*n] {
+				t += v
 			}
+			sums[ch*a.s+k] = t
 		}
 	})
 	switch a.mode {
@@ -174,20 +205,28 @@ type poolOp[T float] struct {
 }
 
 func (p *poolOp[T]) label() string                       { return p.name }
+func (p *poolOp[T]) output() int                         { return p.out }
 func (p *poolOp[T]) params() []*param[T]                 { return nil }
 func (p *poolOp[T]) buffers() []*buffer[T]               { return nil }
 func (p *poolOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *p; return &d }
 
+// forward sums each channel's positions for all samples at once, position
+// after position, then scales: each mean is the same sum in the same order
+// as one sample at a time.
 func (p *poolOp[T]) forward(g *graph[T]) {
 	x, y, n := g.vals[p.in], g.vals[p.out], g.n
 	inv := 1 / T(p.s)
 	parallelFor(g.workers, p.c, func(ch int) {
-		for s := range n {
-			var acc T
-			for _, v := range x[(ch*n+s)*p.s : (ch*n+s+1)*p.s] {
-				acc += v
+		out := y[ch*n : (ch+1)*n]
+		xc := x[ch*p.s*n : (ch+1)*p.s*n]
+		copy(out, xc[:n])
+		for k := 1; k < p.s; k++ {
+			for i, v := range xc[k*n : (k+1)*n] {
+				out[i] += v
 			}
-			y[ch*n+s] = acc * inv
+		}
+		for i := range out {
+			out[i] *= inv
 		}
 	})
 }
@@ -197,22 +236,26 @@ func (p *poolOp[T]) backward(g *graph[T]) {
 		return
 	}
 	dy, dx, n := g.grads[p.out], g.grads[p.in], g.n
+	set := g.claim(p.in)
 	inv := 1 / T(p.s)
 	parallelFor(g.workers, p.c, func(ch int) {
-		for s := range n {
-			v := dy[ch*n+s] * inv
-			row := dx[(ch*n+s)*p.s : (ch*n+s+1)*p.s]
-			for k := range row {
-				row[k] += v
+		gy := dy[ch*n : (ch+1)*n]
+		for k := range p.s {
+			row := dx[(ch*p.s+k)*n : (ch*p.s+k+1)*n]
+			for i, v := range gy {
+				if set {
+					row[i] = v * inv
+				} else {
+					row[i] += v * inv
+				}
 			}
 		}
 	})
 }
 
 // flattenOp is Flatten, Reshape to [N, D], Squeeze and Identity: per
-// sample the values keep their order (C, H, W); channel-major storage
-// turns that into a transposition [C, N, S] -> [C·S, N] (a plain copy
-// when S is 1 or the op keeps the shape).
+// sample the values keep their order (C, H, W), and since a tensor is
+// stored [C, S, N], the flattened [C·S, N] is the same memory: a copy.
 type flattenOp[T float] struct {
 	name    string
 	in, out int
@@ -221,46 +264,20 @@ type flattenOp[T float] struct {
 }
 
 func (f *flattenOp[T]) label() string                       { return f.name }
+func (f *flattenOp[T]) output() int                         { return f.out }
 func (f *flattenOp[T]) params() []*param[T]                 { return nil }
 func (f *flattenOp[T]) buffers() []*buffer[T]               { return nil }
 func (f *flattenOp[T]) clone(map[*param[T]]*param[T]) op[T] { d := *f; return &d }
 
 func (f *flattenOp[T]) forward(g *graph[T]) {
-	x, y, n := g.vals[f.in], g.vals[f.out], g.n
-	if f.keep || f.s == 1 {
-		copy(y, x)
-		return
-	}
-	parallelFor(g.workers, f.c, func(ch int) {
-		for s := range n {
-			for k, v := range x[(ch*n+s)*f.s : (ch*n+s+1)*f.s] {
-				y[(ch*f.s+k)*n+s] = v
-			}
-		}
-	})
+	copy(g.vals[f.out], g.vals[f.in])
 }
 
 func (f *flattenOp[T]) backward(g *graph[T]) {
 	if !g.slots[f.in].grad {
 		return
 	}
-	dy, dx, n := g.grads[f.out], g.grads[f.in], g.n
-	if f.keep || f.s == 1 {
-		chunks(g.workers, len(dy), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dx[i] += dy[i]
-			}
-		})
-		return
-	}
-	parallelFor(g.workers, f.c, func(ch int) {
-		for s := range n {
-			row := dx[(ch*n+s)*f.s : (ch*n+s+1)*f.s]
-			for k := range row {
-				row[k] += dy[(ch*f.s+k)*n+s]
-			}
-		}
-	})
+	addGrad(g.workers, g.grads[f.in], g.grads[f.out], g.claim(f.in))
 }
 
 // concatOp is Concat along the channel (feature) axis.
@@ -271,6 +288,7 @@ type concatOp[T float] struct {
 }
 
 func (c *concatOp[T]) label() string         { return c.name }
+func (c *concatOp[T]) output() int           { return c.out }
 func (c *concatOp[T]) params() []*param[T]   { return nil }
 func (c *concatOp[T]) buffers() []*buffer[T] { return nil }
 func (c *concatOp[T]) clone(map[*param[T]]*param[T]) op[T] {
@@ -293,10 +311,7 @@ func (c *concatOp[T]) backward(g *graph[T]) {
 	for _, in := range c.ins {
 		m := len(g.vals[in])
 		if g.slots[in].grad {
-			dx := g.grads[in]
-			for i, v := range dy[off : off+m] {
-				dx[i] += v
-			}
+			addGrad(1, g.grads[in], dy[off:off+m], g.claim(in))
 		}
 		off += m
 	}
@@ -317,6 +332,7 @@ type gemmOp[T float] struct {
 }
 
 func (d *gemmOp[T]) label() string         { return d.name }
+func (d *gemmOp[T]) output() int           { return d.out }
 func (d *gemmOp[T]) buffers() []*buffer[T] { return nil }
 func (d *gemmOp[T]) params() []*param[T] {
 	if d.bias == nil {
@@ -389,9 +405,10 @@ func (d *gemmOp[T]) backward(g *graph[T]) {
 		return
 	}
 	dx := g.grads[d.in]
+	acc := !g.claim(d.in)
 	if d.transB {
-		gemm(true, false, d.k, n, d.m, d.weight.value, d.k, g2, n, dx, n, true, g.workers)
+		gemm(true, false, d.k, n, d.m, d.weight.value, d.k, g2, n, dx, n, acc, g.workers)
 	} else {
-		gemm(false, false, d.k, n, d.m, d.weight.value, d.m, g2, n, dx, n, true, g.workers)
+		gemm(false, false, d.k, n, d.m, d.weight.value, d.m, g2, n, dx, n, acc, g.workers)
 	}
 }
