@@ -36,11 +36,16 @@ run go test -run '^$' -bench 'BenchmarkReadMatrix/.*/vs-file' -benchtime 10x -co
 run go test -run '^$' -bench 'BenchmarkSelect1M' -benchtime 1x -timeout 60m ./selector/
 run env BUDGET=1000 bash bench/selector/run.sh
 
-# 5. Fine-tuning and re-alignment of 60,000 samples.
-run go test -run '^$' -bench 'BenchmarkTrain|BenchmarkEmbed60k' -benchtime 3x ./models/nn/
+# 5. The fine-tuning arithmetic: the float32 GEMM on the tail's shapes; the tail's training and forward
+#    (blocks 13-16 with BatchNorm, 6x6x96 inputs) against PyTorch on the same tail and threads, in the same
+#    run (../shared/bench/torch_tail.py, Debian's python3-torch); the export of a fine-tuned network.
+run go test -run '^$' -bench 'BenchmarkMatMul32$' -benchtime 20x ./models/nn/
+run env ROUNDS=5 sh bench/finetune/tail_vs_torch.sh
+run go test -run '^$' -bench BenchmarkBuildTuned -benchtime 10x ./models/export/
 
-# 6. Whole-program fine-tuning and re-alignment on all 60,000 pool (+10,000 test) samples: `asvp finetune`
-#    trains on 1,000 labels and writes the aligned features of every sample as a new generation.
+# 6. Whole-program fine-tuning and re-alignment on the demo's pool and test samples: `asvp finetune` trains
+#    the backbone's tail on 1,000 labels and writes the re-aligned features of every sample as a new
+#    generation (its JSON has the seconds of each phase, features included).
 ft="$out/finetune.cache"
 cp "${ASVP_DEMO_CACHE:-.asvp/fashion-mnist.cache}" "$ft" 2>/dev/null || {
   run "$asvp" extract --data fashion-mnist:train --cache "$ft" --quiet
@@ -50,6 +55,6 @@ cp "${ASVP_DEMO_CACHE:-.asvp/fashion-mnist.cache}" "$ft" 2>/dev/null || {
 # head closes the pipe early, hence no pipefail here).
 (set +o pipefail; echo "id,label"; zcat /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz | tail -c +9 |
   head -c 1000 | od -An -tu1 -v -w1 | awk '{printf "train/%05d,%d\n", NR-1, $1}') >"$out/labeled1000.csv"
-run "$asvp" finetune --cache "$ft" --data fashion-mnist:train --labeled "$out/labeled1000.csv" --method ft --seed 1 \
-  --test fashion-mnist:test --save "$out/net.bin"
+run "$asvp" finetune --cache "$ft" --data fashion-mnist:train --output pool_blocks_10_13_16 --labeled "$out/labeled1000.csv" \
+  --method ft --seed 1 --test fashion-mnist:test --save "$out/net.bin"
 rm -f "$ft"

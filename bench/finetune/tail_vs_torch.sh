@@ -6,12 +6,12 @@
 # the medians. Each round runs the Go benchmarks once and then PyTorch
 # once, so that a load from elsewhere on a shared machine falls on both
 # sides alike. Environment: ROUNDS (default 5), THREADS (GOMAXPROCS and
-# torch threads, 2), TORCH_TAIL (default /work/shared/bench/torch_tail.py,
+# torch threads, 2), TORCH_TAIL (default ../shared/bench/torch_tail.py beside the checkout,
 # needs Debian's python3-torch).
 set -eu
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}; THREADS=${THREADS:-2}; PY=/usr/bin/python3
-TORCH_TAIL=${TORCH_TAIL:-/work/shared/bench/torch_tail.py}
+TORCH_TAIL=${TORCH_TAIL:-../shared/bench/torch_tail.py}
 OUT=$(mktemp -d)
 go test -c -o "$OUT/ft.test" ./models/finetune/
 for r in $(seq "$ROUNDS"); do
