@@ -2,9 +2,9 @@ package finetune
 
 import (
 	"fmt"
-	"math"
 	"sync"
 
+	"github.com/asvp-dev/asvp/models/nn"
 	"github.com/asvp-dev/asvp/models/tail"
 )
 
@@ -61,7 +61,7 @@ func Prepare(net *tail.Net, calib Activations, opts PrepareOptions) (*Pretrained
 	if err != nil {
 		return nil, err
 	}
-	p.Mean, p.Std = columnStats(f, calib.Rows, p.Dim())
+	p.Mean, p.Std = nn.ColumnStats(f, calib.Rows, p.Dim())
 	return p, nil
 }
 
@@ -98,32 +98,4 @@ func features(net *tail.Net, k int, a Activations) ([]float32, error) {
 		out = append(out, res[k]...)
 	}
 	return out, nil
-}
-
-// columnStats returns each column's mean and population standard
-// deviation; a column with (near) zero spread gets 1 so it passes through.
-func columnStats(x []float32, rows, dim int) (mean, std []float64) {
-	mean = make([]float64, dim)
-	std = make([]float64, dim)
-	for i := range rows {
-		for j, v := range x[i*dim : (i+1)*dim] {
-			mean[j] += float64(v)
-		}
-	}
-	for j := range mean {
-		mean[j] /= float64(rows)
-	}
-	for i := range rows {
-		for j, v := range x[i*dim : (i+1)*dim] {
-			d := float64(v) - mean[j]
-			std[j] += d * d
-		}
-	}
-	for j := range std {
-		std[j] = math.Sqrt(std[j] / float64(rows))
-		if std[j] < 1e-8*math.Max(1, math.Abs(mean[j])) {
-			std[j] = 1
-		}
-	}
-	return mean, std
 }

@@ -169,7 +169,7 @@ func Train(r Recipe, x []float32, rows, dim int, y []int, classes int) (*Net, Tr
 	}
 	net := NewNet(dim, r.Hidden, classes, r.Seed)
 	net.Recipe = r
-	net.Mean, net.Std = columnStats(x, rows, dim)
+	net.Mean, net.Std = ColumnStats(x, rows, dim)
 	z := net.standardize(x, 0, rows)
 	rng := rand.New(rand.NewPCG(r.Seed, 0x6e6e2e6f72646572)) // stream "nn.order"
 	st := TrainStats{Method: r.Method}
@@ -216,9 +216,10 @@ func checkData(x []float32, rows, dim int, y []int, classes int) error {
 	return nil
 }
 
-// columnStats returns each column's mean and population standard
-// deviation; a column with (near) zero spread gets 1 so it passes through.
-func columnStats(x []float32, rows, dim int) (mean, std []float64) {
+// ColumnStats returns each column of x (rows×dim, row-major) its mean and
+// population standard deviation; a column with (near) zero spread gets 1,
+// so that standardising with them passes it through.
+func ColumnStats(x []float32, rows, dim int) (mean, std []float64) {
 	mean = make([]float64, dim)
 	std = make([]float64, dim)
 	for i := range rows {
