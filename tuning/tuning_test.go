@@ -34,8 +34,12 @@ func TestFindActivations(t *testing.T) {
 		t.Fatalf("no activations: %v, want ErrNoActivations", err)
 	}
 	// Activations of another dataset, model or output do not count.
-	add(func(si *cache.SetInfo) { si.Output, si.Dataset, si.DatasetID, si.Dim = cache.ActivationsOutput("c1", "pool"), "ds:b", "b", 8 })
-	add(func(si *cache.SetInfo) { si.Output, si.ModelSHA256, si.Dim = cache.ActivationsOutput("c1", "pool"), "bb", 8 })
+	add(func(si *cache.SetInfo) {
+		si.Output, si.Dataset, si.DatasetID, si.Dim = cache.ActivationsOutput("c1", "pool"), "ds:b", "b", 8
+	})
+	add(func(si *cache.SetInfo) {
+		si.Output, si.ModelSHA256, si.Dim = cache.ActivationsOutput("c1", "pool"), "bb", 8
+	})
 	add(func(si *cache.SetInfo) { si.Output, si.Dim = cache.ActivationsOutput("c1", "other"), 8 })
 	if _, _, err := FindActivations(db, feats, ""); !errors.Is(err, ErrNoActivations) {
 		t.Fatalf("only others' activations: %v, want ErrNoActivations", err)

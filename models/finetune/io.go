@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"slices"
 
+	"github.com/asvp-dev/asvp/internal/frame"
 	"github.com/asvp-dev/asvp/models/nn"
 )
 
@@ -53,8 +53,6 @@ type fileHeader struct {
 	Buffers []tensorInfo `json:"buffers"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Save writes the tuned tail and head to w in a versioned, checksummed
 // binary format that Load reads back exactly.
 func (t *Tuned) Save(w io.Writer) error {
@@ -72,10 +70,7 @@ func (t *Tuned) Save(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("finetune: encode header: %w", err)
 	}
-	buf := []byte(fileMagic)
-	buf = binary.LittleEndian.AppendUint32(buf, fileVersion)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(hdr)))
-	buf = append(buf, hdr...)
+	buf := frame.Start(fileMagic, fileVersion, hdr)
 	for _, p := range params {
 		buf = appendFloat32s(buf, p.Value)
 	}
@@ -87,8 +82,7 @@ func (t *Tuned) Save(w io.Writer) error {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
 		}
 	}
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	if _, err := w.Write(buf); err != nil {
+	if _, err := w.Write(frame.Seal(buf)); err != nil {
 		return fmt.Errorf("finetune: save: %w", err)
 	}
 	return nil
@@ -113,27 +107,14 @@ func Load(r io.Reader, pre *Pretrained) (*Tuned, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finetune: load: %w", err)
 	}
-	if len(data) < len(fileMagic)+12 || string(data[:len(fileMagic)]) != fileMagic {
-		return nil, fmt.Errorf("%w: missing magic", ErrFormat)
-	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
-	}
-	p := body[len(fileMagic):]
-	if v := binary.LittleEndian.Uint32(p); v != fileVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, v, fileVersion)
-	}
-	hlen := binary.LittleEndian.Uint32(p[4:])
-	p = p[8:]
-	if hlen > maxHeader || int(hlen) > len(p) {
-		return nil, fmt.Errorf("%w: header length %d", ErrFormat, hlen)
+	hdr, p, err := frame.Open(data, fileMagic, fileVersion, maxHeader, ErrFormat, ErrVersion)
+	if err != nil {
+		return nil, err
 	}
 	var h fileHeader
-	if err := json.Unmarshal(p[:hlen], &h); err != nil {
+	if err := json.Unmarshal(hdr, &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrFormat, err)
 	}
-	p = p[hlen:]
 	pre.mu.Lock()
 	net := pre.net.Clone()
 	pre.mu.Unlock()

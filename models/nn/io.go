@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
+
+	"github.com/asvp-dev/asvp/internal/frame"
 )
 
 // File format of Save, version 1, little-endian:
@@ -39,8 +40,6 @@ type fileHeader struct {
 	Recipe     Recipe `json:"recipe"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Save writes the net's configuration and weights to w in a versioned,
 // checksummed binary format that Load reads back exactly.
 func (n *Net) Save(w io.Writer) error {
@@ -48,17 +47,13 @@ func (n *Net) Save(w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("nn: encode header: %w", err)
 	}
-	buf := []byte(fileMagic)
-	buf = binary.LittleEndian.AppendUint32(buf, fileVersion)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(hdr)))
-	buf = append(buf, hdr...)
+	buf := frame.Start(fileMagic, fileVersion, hdr)
 	for _, v := range n.tensors() {
 		for _, x := range v {
 			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
 		}
 	}
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	if _, err := w.Write(buf); err != nil {
+	if _, err := w.Write(frame.Seal(buf)); err != nil {
 		return fmt.Errorf("nn: save: %w", err)
 	}
 	return nil
@@ -76,27 +71,14 @@ func Load(r io.Reader) (*Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nn: load: %w", err)
 	}
-	if len(data) < len(fileMagic)+12 || string(data[:len(fileMagic)]) != fileMagic {
-		return nil, fmt.Errorf("%w: missing magic", ErrFormat)
-	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
-	}
-	p := body[len(fileMagic):]
-	if v := binary.LittleEndian.Uint32(p); v != fileVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrVersion, v, fileVersion)
-	}
-	hlen := binary.LittleEndian.Uint32(p[4:])
-	p = p[8:]
-	if hlen > maxHeader || int(hlen) > len(p) {
-		return nil, fmt.Errorf("%w: header length %d", ErrFormat, hlen)
+	hdr, p, err := frame.Open(data, fileMagic, fileVersion, maxHeader, ErrFormat, ErrVersion)
+	if err != nil {
+		return nil, err
 	}
 	var h fileHeader
-	if err := json.Unmarshal(p[:hlen], &h); err != nil {
+	if err := json.Unmarshal(hdr, &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrFormat, err)
 	}
-	p = p[hlen:]
 	if h.Activation != "relu" {
 		return nil, fmt.Errorf("%w: unknown activation %q", ErrFormat, h.Activation)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 )
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // gradCheck compares a layer's Backward with central finite differences of
 // L(x) = Σ r ⊙ layer(x) for the input and every parameter.
 func gradCheck(t *testing.T, name string, layer Layer, x *Matrix, tol float64) {
