@@ -21,6 +21,7 @@ SEEDS=${ASVP_DEMO_SEEDS:-2}
 TUNE=${ASVP_DEMO_TUNE_SAMPLE_EPOCHS:-10000}
 NAME=${ASVP_DEMO_NAME:-demo}
 mkdir -p "$out/projected" "$(dirname "$cachef")"
+for target in ${ASVP_DEMO_TARGETS:-}; do mkdir -p "$out/target-$target/projected"; done
 t0=$(date +%s)
 "$asvp" doctor
 echo "demo: extracting $POOL training and $TEST test images, with the activations the fine-tuning starts from (cached in $cachef)" >&2
@@ -35,4 +36,11 @@ echo "demo: simulating random, standard, svpp and asvp, every model the backbone
 # the real backbone on a GPU at $2.00 and each pass over the pool at $0.50 (assumptions: set your own).
 echo "demo: the same runs with projected GPU costs (--price-finetune 2.00 --price-extract 0.50)" >&2
 "${sim[@]}" --quiet --price-finetune 2.00 --price-extract 0.50 --out "$out/projected" | tee "$out/projected/summary.txt"
+# Summaries at other target accuracies (ASVP_DEMO_TARGETS, space-separated), from the stored rounds.
+for target in ${ASVP_DEMO_TARGETS:-}; do
+  echo "demo: labels and cost to reach accuracy $target (stored rounds, no recomputation)" >&2
+  "${sim[@]}" --quiet --target-acc "$target" --out "$out/target-$target" | tee "$out/target-$target/summary.txt"
+  "${sim[@]}" --quiet --target-acc "$target" --price-finetune 2.00 --price-extract 0.50 --out "$out/target-$target/projected" |
+    tee "$out/target-$target/projected/summary.txt"
+done
 echo "demo: finished in $(( $(date +%s) - t0 ))s; report: $out/report.html ($out/report.md), projected: $out/projected/report.html" >&2
