@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"fmt"
-	"runtime"
-)
+import "fmt"
 
 // MatMul32 is MatMul for float32 data: C = op(A)·op(B), or C += op(A)·op(B)
 // when accumulate is true. Shapes, strides and transposes are as for
@@ -21,18 +18,28 @@ import (
 // GOMAXPROCS, or on the other rows of A. A and B are not modified and must
 // not overlap C. It runs on up to GOMAXPROCS goroutines.
 func MatMul32(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
-	MatMul32Workers(runtime.GOMAXPROCS(0), transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	if as, bs, ok := matMul32Args(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); ok {
+		gemm32(m, n, k, as, bs, c, ldc, accumulate)
+	}
 }
 
 // MatMul32Workers is MatMul32 on up to workers goroutines (the calling
 // one alone when workers <= 1), for callers that share the cores out
 // themselves. The result does not depend on workers.
 func MatMul32Workers(workers int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
+	if as, bs, ok := matMul32Args(transA, transB, m, n, k, a, lda, b, ldb, c, ldc); ok {
+		gemm32Workers(workers, m, n, k, as, bs, c, ldc, accumulate)
+	}
+}
+
+// matMul32Args checks MatMul32's arguments (it panics on bad ones) and
+// returns the views of A and B, and false when C is empty.
+func matMul32Args(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) (as, bs strided32, ok bool) {
 	if m < 0 || n < 0 || k < 0 || ldc < n {
 		panic(fmt.Sprintf("nn: MatMul32 bad shape m=%d n=%d k=%d ldc=%d", m, n, k, ldc))
 	}
 	if m == 0 || n == 0 {
-		return
+		return as, bs, false
 	}
 	// The slices must hold the matrices they are said to hold: the packing
 	// runs on other goroutines, where an index panic could not be
@@ -50,15 +57,15 @@ func MatMul32Workers(workers int, transA, transB bool, m, n, k int, a []float32,
 		panic(fmt.Sprintf("nn: MatMul32 bad shape m=%d n=%d k=%d: len(a)=%d lda=%d, len(b)=%d ldb=%d, len(c)=%d ldc=%d",
 			m, n, k, len(a), lda, len(b), ldb, len(c), ldc))
 	}
-	as := strided32{data: a, rs: lda, cs: 1}
+	as = strided32{data: a, rs: lda, cs: 1}
 	if transA {
 		as = strided32{data: a, rs: 1, cs: lda}
 	}
-	bs := strided32{data: b, rs: ldb, cs: 1}
+	bs = strided32{data: b, rs: ldb, cs: 1}
 	if transB {
 		bs = strided32{data: b, rs: 1, cs: ldb}
 	}
-	gemm32Workers(workers, m, n, k, as, bs, c, ldc, accumulate)
+	return as, bs, true
 }
 
 // fits32 reports whether a slice of length size holds a rows×cols

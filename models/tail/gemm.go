@@ -43,20 +43,21 @@ func parallelFor(workers, n int, f func(i int)) {
 	step := max(1, n/(8*workers))
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i0 := int(next.Add(int64(step))) - step
-				if i0 >= n {
-					return
-				}
-				for i := i0; i < min(i0+step, n); i++ {
-					f(i)
-				}
+	work := func() {
+		for {
+			i0 := int(next.Add(int64(step))) - step
+			if i0 >= n {
+				return
 			}
-		}()
+			for i := i0; i < min(i0+step, n); i++ {
+				f(i)
+			}
+		}
 	}
+	// The calling goroutine is one of the workers.
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }

@@ -161,19 +161,20 @@ func (g *graph[T]) forward(x []float32, frozen [][]float32, rows int, train bool
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for _, p := range g.peers[:min(g.workers, chunks)] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= chunks {
-					return
-				}
-				p.pass(x, frozen, rows, c*step, min((c+1)*step, rows), false, out)
+	work := func(p *graph[T]) {
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
 			}
-		}()
+			p.pass(x, frozen, rows, c*step, min((c+1)*step, rows), false, out)
+		}
 	}
+	peers := g.peers[:min(g.workers, chunks)]
+	for _, p := range peers[1:] {
+		wg.Go(func() { work(p) })
+	}
+	work(peers[0]) // the calling goroutine runs the first peer
 	wg.Wait()
 	return out, nil
 }

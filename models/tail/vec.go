@@ -13,10 +13,11 @@ import "math"
 //   - every product or sum is rounded to T before it is used (an explicit
 //     conversion T(x*y) keeps the compiler from fusing it into an FMA);
 //   - a sum over a slice is kept in lanes, element i going to lane i mod L
-//     (L = sumLanes for float32 sums, sum64Lanes for float64 ones); the
-//     lanes are added at the end in lane order. The assembly kernels take
-//     whole blocks, the Go loop the rest, and the lane of every element is
-//     the same either way.
+//     (L = sumLanes for float32 sums, sum64Lanes for float64 ones, 8 for
+//     a BatchNorm's gradient sums), and the lanes are added at the end in
+//     a fixed order (pairwise for float32, see reduce; one after the other
+//     for float64). The assembly kernels take whole blocks, the Go loop
+//     the rest, and the lane of every element is the same either way.
 
 const (
 	sumLanes   = 32 // lanes of a sum kept in T
