@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
+	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -37,5 +39,32 @@ func Init() (ready bool, release func() error) {
 			return fmt.Errorf("orttest: destroy onnxruntime environment: %w", err)
 		}
 		return nil
+	}
+}
+
+// ready records, for the whole test binary (ONNX Runtime has one
+// environment per process), whether Main set the runtime up.
+var ready atomic.Bool
+
+// Main is a test binary's TestMain: it sets up ONNX Runtime (Init), runs
+// the tests, releases the runtime and exits with the tests' status (1 when
+// releasing fails). Tests that need the runtime call Require first.
+func Main(m *testing.M) {
+	ok, release := Init()
+	ready.Store(ok)
+	code := m.Run()
+	if err := release(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// Require fails tb, saying how to install it, when Main could not set up
+// the ONNX Runtime library.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if !ready.Load() {
+		tb.Fatal("onnxruntime library not found or not loadable: run `make setup`, or set ASVP_ORT_LIB")
 	}
 }

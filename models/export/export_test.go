@@ -3,10 +3,8 @@ package export
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 
@@ -18,19 +16,8 @@ import (
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
 
-// ortReady says whether TestMain initialised the ONNX Runtime environment
-// (one per process).
-var ortReady bool
-
 func TestMain(m *testing.M) {
-	ready, release := orttest.Init()
-	ortReady = ready
-	code := m.Run()
-	if err := release(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	orttest.Main(m)
 }
 
 const (
@@ -174,9 +161,7 @@ func maxAbsDiff(a, b []float32) float64 {
 }
 
 func TestBuildMatchesNet(t *testing.T) {
-	if !ortReady {
-		t.Fatal("ONNX Runtime library not found: run `make setup` or set ASVP_ORT_LIB")
-	}
+	orttest.Require(t)
 	backbone, w, b := toyBackbone(t)
 	const rows = 64
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/extractor"
+	"github.com/asvp-dev/asvp/internal/orttest"
 	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/models/finetune"
 	"github.com/asvp-dev/asvp/models/onnxgraph"
@@ -80,9 +81,7 @@ type realRun struct {
 
 func runReal(t *testing.T, n int) *realRun {
 	t.Helper()
-	if !ortReady {
-		t.Fatal("ONNX Runtime library not found: run `make setup` or set ASVP_ORT_LIB")
-	}
+	orttest.Require(t)
 	card, backbone := defaultBackbone(t)
 	tl, input, frozen := cutTail(t, card, backbone)
 	net, err := tail.New(tl, input, frozen)

@@ -2,7 +2,6 @@ package onnxgraph
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,24 +15,8 @@ import (
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
 
-var ortReady bool
-
 func TestMain(m *testing.M) {
-	ready, release := orttest.Init()
-	ortReady = ready
-	code := m.Run()
-	if err := release(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	if !ortReady {
-		tb.Fatal("onnxruntime library not found or not loadable (run make setup, or set ASVP_ORT_LIB)")
-	}
+	orttest.Main(m)
 }
 
 // defaultModelPath is the backbone that `make setup` installs.
@@ -323,7 +306,7 @@ func TestFloat16RoundTrip(t *testing.T) {
 // TestAddOutputsORT checks that ONNX Runtime accepts a model with the cut
 // and frozen inputs added as outputs and returns them from one pass.
 func TestAddOutputsORT(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	t.Run("small net", func(t *testing.T) {
 		b := smallNet("Relu")
 		data, err := AddOutputs(b.bytes(t), "ra", "qf", "out")

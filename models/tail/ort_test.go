@@ -1,7 +1,6 @@
 package tail
 
 import (
-	"fmt"
 	"image"
 	"math"
 	"os"
@@ -17,24 +16,8 @@ import (
 	"github.com/asvp-dev/asvp/models/onnxgraph"
 )
 
-var ortReady bool
-
 func TestMain(m *testing.M) {
-	ready, release := orttest.Init()
-	ortReady = ready
-	code := m.Run()
-	if err := release(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	if !ortReady {
-		tb.Fatal("onnxruntime library not found or not loadable (run make setup, or set ASVP_ORT_LIB)")
-	}
+	orttest.Main(m)
 }
 
 const thirdParty = "../../third_party"
@@ -113,7 +96,7 @@ func runBackboneCut(tb testing.TB, cut string, outputs []string, imgs []image.Im
 // Preprocessing is the extractor's, from the card.
 func runCut(tb testing.TB, card models.Card, path, cut string, outputs []string, imgs []image.Image) *cutRun {
 	tb.Helper()
-	requireORT(tb)
+	orttest.Require(tb)
 	m, err := onnxgraph.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)

@@ -22,19 +22,9 @@ import (
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
 
-// ortReady says whether TestMain initialised the ONNX Runtime environment.
-var ortReady bool
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	ready, release := orttest.Init()
-	ortReady = ready
-	code := m.Run()
-	if err := release(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	orttest.Main(m)
 }
 
 func nsfwjsDir() string {
@@ -72,13 +62,6 @@ func convertedNSFWJS(tb testing.TB) (*Model, *Converted) {
 	return nsfwjs.model, nsfwjs.conv
 }
 
-func requireORT(tb testing.TB) {
-	tb.Helper()
-	if !ortReady {
-		tb.Fatal("onnxruntime library not found or not loadable (run make setup, or set ASVP_ORT_LIB)")
-	}
-}
-
 // ortSession wraps a dynamic session over a converted model.
 type ortSession struct {
 	s     *ort.DynamicAdvancedSession
@@ -87,7 +70,7 @@ type ortSession struct {
 
 func newORTSession(tb testing.TB, c *Converted, threads int) *ortSession {
 	tb.Helper()
-	requireORT(tb)
+	orttest.Require(tb)
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		tb.Fatal(err)
