@@ -47,6 +47,8 @@ type DamageError struct {
 	Err  error
 }
 
+// Error is the underlying error's message, which names the file.
 func (e *DamageError) Error() string { return e.Err.Error() }
 
+// Unwrap returns the underlying error (wrapping ErrCorrupt).
 func (e *DamageError) Unwrap() error { return e.Err }

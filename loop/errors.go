@@ -19,8 +19,10 @@ type OptionError struct {
 	Invalid bool
 }
 
+// Error names the option and says what is wrong with it.
 func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
 
+// Unwrap returns the underlying error.
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrInvalid and the value is invalid.

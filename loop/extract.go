@@ -219,6 +219,7 @@ type setSink struct {
 	log   io.Writer // receives one line per sample that could not be read; nil for none
 }
 
+// Missing implements extractor.Sink.
 func (s *setSink) Missing(ids []string) ([]string, error) {
 	seen := make(map[string]bool)
 	for _, set := range s.sets {
@@ -239,6 +240,7 @@ func (s *setSink) Missing(ids []string) ([]string, error) {
 	return out, nil
 }
 
+// Put implements extractor.Sink.
 func (s *setSink) Put(ids []string, vecs [][]float32, failed []extractor.Failure) error {
 	errs := make([]cache.SampleError, len(failed))
 	for i, f := range failed {
