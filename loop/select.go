@@ -104,8 +104,8 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 		return nil, err
 	}
 	defer closeInto(db, &err)
-	if opts.Labeled == "" && (selector.NeedsProxy(strat.Name()) || opts.Format == FormatLabelStudio) {
-		return nil, optionErr("labeled", "strategy %s (or the labelstudio format) needs labeled samples for its proxy; pick a first batch with random, kcenter or typiclust", strat.Name())
+	if opts.Labeled == "" && selector.NeedsProxy(strat.Name()) {
+		return nil, optionErr("labeled", "strategy %s needs labeled samples for its proxy; pick a first batch with random, kcenter or typiclust", strat.Name())
 	}
 	set, err := db.FindSet(opts.Dataset, opts.Output)
 	if err != nil {
@@ -123,12 +123,14 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 		return nil, err
 	}
 	secs["read"] = time.Since(t0).Seconds()
-	classes, err := datasetClasses(db, spec, opts.Datasets)
-	if err != nil {
-		return nil, err
-	}
+	// Classes matter once there are labels: a first batch of an unlabeled
+	// pool (a flat folder, a manifest without labels) needs none.
+	var classes []string
 	var labeled *Labeled
 	if opts.Labeled != "" {
+		if classes, err = datasetClasses(db, spec, opts.Datasets); err != nil {
+			return nil, err
+		}
 		if labeled, err = ReadLabeled(opts.Labeled, classes); err != nil {
 			return nil, err
 		}
@@ -172,7 +174,9 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	}
 	secs["indicator"] = time.Since(t0).Seconds()
 	var probs []float32
-	if selector.NeedsProxy(strat.Name()) || opts.Format == FormatLabelStudio {
+	if selector.NeedsProxy(strat.Name()) || opts.Format == FormatLabelStudio && X.Rows > 0 {
+		// Label Studio tasks carry the proxy's prediction once there are
+		// labels to train it on; a first batch's tasks carry none.
 		cfg := selector.DefaultProxyConfig(opts.Proxy)
 		cfg.Seed = selector.RoundSeed(opts.Seed, opts.Round, selector.PurposeProxy)
 		t0 = time.Now()
