@@ -233,12 +233,13 @@ func (s *Set) genBucket(tx *bolt.Tx, gen int) (*bolt.Bucket, GenInfo, error) {
 	if err != nil {
 		return nil, GenInfo{}, err
 	}
+	// Callers wrap the error with the generation (Set.wrap): it says no more.
 	if gen < 0 || gen > math.MaxUint32 {
-		return nil, GenInfo{}, fmt.Errorf("generation %d: %w", gen, ErrNotFound)
+		return nil, GenInfo{}, ErrNotFound
 	}
 	b := sb.Bucket(keyGens).Bucket(genKey(gen))
 	if b == nil {
-		return nil, GenInfo{}, fmt.Errorf("generation %d: %w", gen, ErrNotFound)
+		return nil, GenInfo{}, ErrNotFound
 	}
 	g, err := decodeGenInfo(b.Get(keyInfo))
 	return b, g, err

@@ -218,6 +218,9 @@ func (c *cacheExportCmd) validate(fs *flag.FlagSet) error {
 	if err := required("cache", c.set.cache, "out", c.out); err != nil {
 		return err
 	}
+	if c.gen < -1 {
+		return fmt.Errorf("--gen %d: want a generation (0 or more), or -1 for the newest complete one: %w", c.gen, errUsage)
+	}
 	if c.key != "" && (c.set.data != "" || c.set.output != "") {
 		return fmt.Errorf("give either --set or --data/--output, not both: %w", errUsage)
 	}

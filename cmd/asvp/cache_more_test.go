@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -403,16 +402,6 @@ func TestCacheVerifyDamagedStructure(t *testing.T) {
 				t.Errorf("%s printed %q:\n%s", what, s, stderr)
 			}
 		}
-	}
-	exitCode := func(err error) int {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
 	}
 
 	stdout, stderr, err := asvpRun("cache", "verify", "--cache", damaged)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,4 +63,18 @@ func asvpCmd(args ...string) *exec.Cmd {
 	root, _ := filepath.Abs("../..")
 	cmd.Env = append(os.Environ(), "ASVP_HOME="+root)
 	return cmd
+}
+
+// exitCode is the exit status of a finished asvp subprocess: 0 for no
+// error, -1 when it did not exit on its own (it could not start, or was
+// killed).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

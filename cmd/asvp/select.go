@@ -48,6 +48,9 @@ func (c *selectCmd) validate(fs *flag.FlagSet) error {
 	if c.budget <= 0 {
 		return fmt.Errorf("--budget %d: want a positive number of samples: %w", c.budget, errUsage)
 	}
+	if c.gen < -1 {
+		return fmt.Errorf("--gen %d: want a generation (0 or more), or -1 for the newest complete one: %w", c.gen, errUsage)
+	}
 	return noArgs(fs.Args())
 }
 

@@ -247,3 +247,43 @@ func TestSelectIndicatorAndFirstBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectValidatesBeforeActing checks that a select that cannot work
+// says so with exit status 2 before anything is written: the cache file's
+// bytes stay as they were (an unknown proxy used to fail after storing an
+// indicator point), a generation below -1 is refused instead of meaning the
+// newest, and an unknown generation is said once.
+func TestSelectValidatesBeforeActing(t *testing.T) {
+	c := selectCache(t)
+	labeled := writeLabeled(t, 30)
+	out := filepath.Join(t.TempDir(), "o.csv")
+	before, err := os.ReadFile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown proxy", []string{"--labeled", labeled, "--proxy", "svm", "--budget", "5"}, 2, "--proxy"},
+		{"generation below -1", []string{"--labeled", labeled, "--gen", "-2", "--budget", "5"}, 2, "--gen -2"},
+		{"unknown generation", []string{"--labeled", labeled, "--gen", "7", "--budget", "5"}, 1, "generation 7: not found"},
+	} {
+		_, stderr, err := asvpRun(append([]string{"select", "--cache", c, "--out", out, "--quiet"}, tc.args...)...)
+		if code := exitCode(err); code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "generation 7") > 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d mentioning %q once", tc.name, code, stderr, tc.code, tc.want)
+		}
+		after, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before, after) {
+			t.Errorf("%s: the cache file changed", tc.name)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused select wrote its output")
+	}
+}
