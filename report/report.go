@@ -249,7 +249,7 @@ func settingsLines(res *simulate.Results, sum *simulate.Summary) []string {
 	}
 	lines := []string{
 		fmt.Sprintf("Simulation %q: pool %d samples, test %d samples, %d-d features, %d classes.", res.Name, res.PoolSize, res.TestSize, res.Dim, len(res.Classes)),
-		fmt.Sprintf("Strategy %s with a %s proxy; %d initial random labels, then %d rounds of %d; seeds %s.",
+		fmt.Sprintf("Strategy %s with the %s proxy; %d initial random labels, then %d rounds of %d; seeds %s.",
 			st.Strategy, st.Proxy.Kind, st.Init, res.Rounds, st.Budget, strings.Join(seeds, ", ")),
 		fmt.Sprintf("asvp indicator: rule %s (patience %d, min gain %g, threshold %g, every %d, max updates %d, min labels %d); final-model switch %q.",
 			st.Indicator.Rule, st.Indicator.Patience, st.Indicator.MinGain, st.Indicator.Threshold, st.Indicator.Every,

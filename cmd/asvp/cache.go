@@ -190,7 +190,11 @@ func (c *cacheVerifyCmd) run(_ context.Context, out, _ io.Writer) error {
 		}
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%s: %d problems found", c.path, len(rep.Problems))
+		noun := "problems"
+		if len(rep.Problems) == 1 {
+			noun = "problem"
+		}
+		return fmt.Errorf("%s: %d %s found", c.path, len(rep.Problems), noun)
 	}
 	if !c.asJSON {
 		fmt.Fprintln(out, "ok")

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -172,6 +173,11 @@ func TestCacheCLI(t *testing.T) {
 	out, _, err = runCacheCmd("verify", "--cache", merged)
 	if err == nil || !strings.Contains(out, `"s007"`) || !strings.Contains(out, "checksum") {
 		t.Fatalf("verify of a corrupt cache: %v\n%s", err, out)
+	}
+	t.Logf("verify: %v", err)
+	// The count agrees with its noun: "1 problem", "2 problems".
+	if m := regexp.MustCompile(`(\d+) (problems?) found`).FindStringSubmatch(err.Error()); m == nil || (m[1] == "1") != (m[2] == "problem") {
+		t.Errorf("verify's verdict %q: want N problems, or 1 problem", err)
 	}
 }
 
