@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/asvp-dev/asvp/features"
+	"github.com/asvp-dev/asvp/internal/half"
 )
 
 // openTest opens a new cache in t.TempDir(). At cleanup it closes the cache,
@@ -115,7 +116,7 @@ func sortedByID(ss []sample) []sample {
 // wantValue returns what a stored value reads back as under dtype.
 func wantValue(dtype string, v float32) float32 {
 	if dtype == DTypeFloat16 {
-		return float32(halfValue(nearestHalf(float64(v))))
+		return half.ToFloat32(half.FromFloat32(v)) // internal/half is checked against an independent reference
 	}
 	return v
 }

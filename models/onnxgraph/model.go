@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/asvp-dev/asvp/internal/half"
 	"github.com/asvp-dev/asvp/models/onnxpb"
 )
 
@@ -669,7 +670,7 @@ func decodeTensor(t *onnxpb.TensorProto) (*constant, error) {
 			case onnxpb.TensorProto_DOUBLE:
 				v = math.Float64frombits(binary.LittleEndian.Uint64(b))
 			case onnxpb.TensorProto_FLOAT16:
-				v = float64(Float16ToFloat32(binary.LittleEndian.Uint16(b)))
+				v = float64(half.ToFloat32(binary.LittleEndian.Uint16(b)))
 			case onnxpb.TensorProto_BFLOAT16:
 				v = float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(b)) << 16))
 			case onnxpb.TensorProto_INT8:
@@ -727,7 +728,7 @@ func decodeTensor(t *onnxpb.TensorProto) (*constant, error) {
 			}
 			switch dt {
 			case onnxpb.TensorProto_FLOAT16:
-				c.vals[i] = float64(Float16ToFloat32(uint16(v)))
+				c.vals[i] = float64(half.ToFloat32(uint16(v)))
 			case onnxpb.TensorProto_BFLOAT16:
 				c.vals[i] = float64(math.Float32frombits(uint32(uint16(v)) << 16))
 			default:
@@ -739,67 +740,6 @@ func decodeTensor(t *onnxpb.TensorProto) (*constant, error) {
 		return nil, fmt.Errorf("%w: tensor %q has %d values for dims %v", ErrFormat, t.GetName(), got, dims)
 	}
 	return c, nil
-}
-
-// Float16ToFloat32 converts IEEE 754 half-precision bits to float32 (exact).
-func Float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := int(h>>10) & 0x1f
-	frac := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	case exp == 0:
-		if frac == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: frac × 2^-24.
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | uint32(exp-15+127)<<23 | frac<<13)
-}
-
-// Float32ToFloat16 rounds a float32 to the nearest half-precision value
-// (ties to even), as a cache that stores activations in float16 does.
-func Float32ToFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xff
-	frac := b & 0x7fffff
-	if exp == 0xff {
-		if frac != 0 {
-			return sign | 0x7e00 // NaN
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		m := frac | 0x800000
-		shift := uint32(14 - e)
-		half := uint32(1) << (shift - 1)
-		r := m >> shift
-		rem := m & (1<<shift - 1)
-		if rem > half || (rem == half && r&1 == 1) {
-			r++
-		}
-		return sign | uint16(r)
-	}
-	r := uint32(e)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
-		r++ // may carry into the exponent, which is the right rounding (up to Inf)
-	}
-	return sign | uint16(r)
 }
 
 func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {

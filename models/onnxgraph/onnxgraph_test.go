@@ -275,34 +275,6 @@ func TestCutDefaultBackbone(t *testing.T) {
 	}
 }
 
-func TestFloat16RoundTrip(t *testing.T) {
-	for h := range 1 << 16 {
-		f := Float16ToFloat32(uint16(h))
-		if math.IsNaN(float64(f)) {
-			continue
-		}
-		if got := Float32ToFloat16(f); got != uint16(h) {
-			t.Fatalf("half %#04x -> %g -> %#04x", h, f, got)
-		}
-	}
-	tests := []struct {
-		in   float32
-		want float32
-	}{
-		{1, 1}, {65504, 65504}, {65520, float32(math.Inf(1))}, {1e-8, 0}, {-3e-8, -5.9604645e-08},
-		{1 + 1.0/2048, 1},               // a tie rounds to even (down)
-		{1 + 3.0/2048, 1 + 2.0/1024},    // a tie rounds to even (up)
-		{0.1, 0.099975586},              // nearest half
-		{6.1e-5, 6.1035156e-05 - 6e-08}, // just under the smallest normal
-	}
-	for _, tc := range tests {
-		got := Float16ToFloat32(Float32ToFloat16(tc.in))
-		if math.Abs(float64(got-tc.want)) > 1e-9*math.Max(1, math.Abs(float64(tc.want))) && got != tc.want {
-			t.Errorf("float16(%g) = %g, want %g", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestAddOutputsORT checks that ONNX Runtime accepts a model with the cut
 // and frozen inputs added as outputs and returns them from one pass.
 func TestAddOutputsORT(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/extractor"
+	"github.com/asvp-dev/asvp/internal/half"
 	"github.com/asvp-dev/asvp/internal/orttest"
 	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/models/onnxgraph"
@@ -189,7 +190,7 @@ func maxAbsRel(got, want []float32) (float64, float64) {
 func roundFloat16(v []float32) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
-		out[i] = onnxgraph.Float16ToFloat32(onnxgraph.Float32ToFloat16(x))
+		out[i] = half.ToFloat32(half.FromFloat32(x))
 	}
 	return out
 }
