@@ -254,6 +254,30 @@ func (m *Model) decode(n *onnxpb.NodeProto, f *folder, w map[string]*Tensor) (No
 		}
 		return out, true, nil
 	}
+	// axes reads the axes of a reduction: the attribute (older opsets) or
+	// the constant second input (newer ones); why says what is supported
+	// when there are none.
+	axes := func(why string) ([]int, error) {
+		if a := attrInts(n, "axes"); a != nil {
+			out := make([]int, len(a))
+			for k, v := range a {
+				out[k] = int(v)
+			}
+			return out, nil
+		}
+		out, ok, err := constInts(1)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if why != "" {
+				return nil, fail("no axes: %s: %w", why, ErrUnsupported)
+			}
+			return nil, fail("no axes: %w", ErrUnsupported)
+		}
+		return out, nil
+	}
+	var err error
 	switch op {
 	case "Conv":
 		if err := runtime(0); err != nil {
@@ -391,38 +415,16 @@ func (m *Model) decode(n *onnxpb.NodeProto, f *folder, w map[string]*Tensor) (No
 		}
 		node.Inputs = []string{ins[0]}
 		node.KeepDims = attrInt(n, "keepdims", 1) != 0
-		if a := attrInts(n, "axes"); a != nil {
-			for _, v := range a {
-				node.Axes = append(node.Axes, int(v))
-			}
-		} else {
-			axes, ok, err := constInts(1)
-			if err != nil {
-				return Node{}, err
-			}
-			if !ok {
-				return Node{}, fail("no axes: only the mean over the spatial axes is supported: %w", ErrUnsupported)
-			}
-			node.Axes = axes
+		if node.Axes, err = axes("only the mean over the spatial axes is supported"); err != nil {
+			return Node{}, err
 		}
 	case "Squeeze":
 		if err := runtime(0); err != nil {
 			return Node{}, err
 		}
 		node.Inputs = []string{ins[0]}
-		if a := attrInts(n, "axes"); a != nil {
-			for _, v := range a {
-				node.Axes = append(node.Axes, int(v))
-			}
-		} else {
-			axes, ok, err := constInts(1)
-			if err != nil {
-				return Node{}, err
-			}
-			if !ok {
-				return Node{}, fail("no axes: %w", ErrUnsupported)
-			}
-			node.Axes = axes
+		if node.Axes, err = axes(""); err != nil {
+			return Node{}, err
 		}
 	case "Reshape":
 		if err := runtime(0); err != nil {
