@@ -38,6 +38,10 @@ var (
 	ErrUnknownLabel = errors.New("datasets: unknown label")
 	// ErrNoSamples: a folder or manifest holds no images to extract.
 	ErrNoSamples = errors.New("datasets: no images")
+	// ErrConflict: annotators of one Label Studio task chose different classes.
+	ErrConflict = errors.New("datasets: annotations disagree")
+	// ErrMultipleChoices: one annotation chose several classes where a sample takes one.
+	ErrMultipleChoices = errors.New("datasets: several choices in one annotation")
 )
 
 // detailError is a sentinel plus a detail (and optionally an underlying cause). Its message avoids

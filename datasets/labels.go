@@ -1,11 +1,9 @@
 package datasets
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,9 +14,6 @@ type Label struct {
 	ID    string // the sample's ID
 	Label string // the class name
 	Line  int    // 1-based line of the file where it was read (0 when not read from a file)
-	// Others lists, sorted, the other classes that annotations of the same
-	// Label Studio task chose when annotators disagreed; nil when they agree.
-	Others []string
 }
 
 // ReadLabels reads a CSV label file of id,label rows. A first row "id,label" is a header and is
@@ -102,128 +97,6 @@ func ResolveLabels(labels []Label, classes []string, name string) (map[string]in
 			c = k
 		}
 		out[l.ID] = c
-	}
-	return out, nil
-}
-
-// labelStudioTask is the part of a Label Studio export task that ReadLabelStudio uses.
-type labelStudioTask struct {
-	ID          json.RawMessage            `json:"id"`
-	Data        map[string]json.RawMessage `json:"data"`
-	Annotations []struct {
-		ID           json.RawMessage `json:"id"`
-		WasCancelled bool            `json:"was_cancelled"`
-		CreatedAt    string          `json:"created_at"`
-		UpdatedAt    string          `json:"updated_at"`
-		Result       []struct {
-			Type  string `json:"type"`
-			Value struct {
-				Choices []string `json:"choices"`
-			} `json:"value"`
-		} `json:"result"`
-	} `json:"annotations"`
-}
-
-// ReadLabelStudio reads a Label Studio JSON export (a list of tasks) and returns one label per task
-// that has a choice. The sample ID is the task's data.asvp_id (asvp writes it when exporting tasks),
-// or data.id when asvp_id is absent. The label is choices[0] of the first choices result of the latest
-// annotation that was not cancelled: latest by updated_at, then created_at, then position in the
-// list; the classes of disagreeing annotations go to Label.Others. Tasks without such an annotation
-// are left out (not yet labeled). Errors are *ParseError
-// values naming the line where the task starts: bad JSON, a task with no ID (ErrSyntax), an ID on
-// two tasks (ErrDuplicate).
-func ReadLabelStudio(r io.Reader, name string) ([]Label, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, &ParseError{File: name, Err: fmt.Errorf("datasets: read: %w", err)}
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	lineAt := func(off int64) int {
-		if off > int64(len(data)) {
-			off = int64(len(data))
-		}
-		return 1 + bytes.Count(data[:off], []byte("\n"))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	syntax := func(off int64, err error) error {
-		return &ParseError{File: name, Line: lineAt(off), Err: reason(ErrSyntax, err, "%v", err)}
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, syntax(dec.InputOffset(), err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, &ParseError{File: name, Line: lineAt(dec.InputOffset()),
-			Err: reason(ErrSyntax, nil, "want a JSON list of tasks (Label Studio JSON export)")}
-	}
-	var out []Label
-	seen := map[string]int{}
-	for k := 1; dec.More(); k++ {
-		start := dec.InputOffset()
-		// InputOffset points before the separating comma and spaces; move to the task's first byte.
-		for start < int64(len(data)) && strings.IndexByte(", \t\r\n", data[start]) >= 0 {
-			start++
-		}
-		line := lineAt(start)
-		var task labelStudioTask
-		if err := dec.Decode(&task); err != nil {
-			return nil, syntax(start, err)
-		}
-		id, ok := jsonID(task.Data["asvp_id"])
-		if !ok {
-			id, ok = jsonID(task.Data["id"])
-		}
-		if !ok {
-			which := fmt.Sprintf("task %d of the list", k)
-			if len(task.ID) > 0 {
-				which += fmt.Sprintf(" (Label Studio id %s)", task.ID)
-			}
-			return nil, &ParseError{File: name, Line: line, Err: reason(ErrSyntax, nil,
-				"%s has no data.asvp_id (nor data.id)", which)}
-		}
-		if prev, dup := seen[id]; dup {
-			return nil, &ParseError{File: name, Line: line, Err: reason(ErrDuplicate, nil,
-				"id %q already on the task at line %d", id, prev)}
-		}
-		seen[id] = line
-		best, bestTime, label := -1, time.Time{}, ""
-		chosen := map[string]bool{}
-		for i, a := range task.Annotations {
-			if a.WasCancelled {
-				continue
-			}
-			choice := ""
-			for _, res := range a.Result {
-				if len(res.Value.Choices) > 0 && res.Value.Choices[0] != "" {
-					choice = res.Value.Choices[0]
-					break
-				}
-			}
-			if choice == "" {
-				continue
-			}
-			chosen[choice] = true
-			t := annotationTime(a.UpdatedAt, a.CreatedAt)
-			if best < 0 || !t.Before(bestTime) {
-				best, bestTime, label = i, t, choice
-			}
-		}
-		if best >= 0 {
-			l := Label{ID: id, Label: label, Line: line}
-			for c := range chosen {
-				if c != label {
-					l.Others = append(l.Others, c)
-				}
-			}
-			slices.Sort(l.Others)
-			out = append(out, l)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, syntax(dec.InputOffset(), err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &ParseError{File: name, Line: lineAt(dec.InputOffset()), Err: reason(ErrSyntax, nil, "data after the list of tasks")}
 	}
 	return out, nil
 }

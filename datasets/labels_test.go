@@ -95,66 +95,6 @@ func TestResolveLabels(t *testing.T) {
 	}
 }
 
-// labelStudioExport mimics a Label Studio "JSON" export of an image classification project.
-const labelStudioExport = `[
-  {
-    "id": 101,
-    "data": {"image": "/data/local-files/?d=train/00001.png", "asvp_id": "train/00001"},
-    "annotations": [
-      {"id": 1, "was_cancelled": false, "created_at": "2024-05-01T10:00:00.000000Z", "updated_at": "2024-05-01T10:00:00.000000Z",
-       "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["Coat"]}}]},
-      {"id": 2, "was_cancelled": false, "created_at": "2024-05-01T09:00:00.000000Z", "updated_at": "2024-05-02T08:00:00.000000Z",
-       "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["Shirt"]}}]},
-      {"id": 3, "was_cancelled": true, "created_at": "2024-05-03T10:00:00Z", "updated_at": "2024-05-03T10:00:00Z",
-       "result": [{"type": "choices", "value": {"choices": ["Bag"]}}]}
-    ]
-  },
-  {"id": 102, "data": {"image": "x.png", "asvp_id": "train/00002"}, "annotations": []},
-  {"id": 103, "data": {"image": "y.png", "id": 7},
-   "annotations": [{"id": 4, "result": [{"type": "rating", "value": {"rating": 3}}, {"type": "choices", "value": {"choices": ["Bag", "Coat"]}}]}]},
-  {"id": 104, "data": {"image": "z.png", "asvp_id": "train/00004"},
-   "annotations": [{"id": 5, "was_cancelled": true, "result": [{"type": "choices", "value": {"choices": ["Bag"]}}]}]}
-]
-`
-
-func TestReadLabelStudio(t *testing.T) {
-	got, err := ReadLabelStudio(strings.NewReader(labelStudioExport), "export.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Task 101: annotation 2 is the latest by updated_at; 3 is later but cancelled. Task 102 and 104
-	// have no usable annotation. Task 103 falls back to data.id and the first choices result.
-	// Task 101's annotators disagreed: the other (uncancelled) choice is kept in Others.
-	want := []Label{{ID: "train/00001", Label: "Shirt", Line: 2, Others: []string{"Coat"}}, {ID: "7", Label: "Bag", Line: 15}}
-	if !labelsEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
-	}
-	tests := []struct {
-		name, in string
-		err      error
-		line     int
-		msg      string
-	}{
-		{"not-a-list", `{"id": 1}`, ErrSyntax, 1, "JSON list"},
-		{"bad-json", "[\n{\"id\": 1, \"data\": }\n]", ErrSyntax, 2, "invalid character"},
-		{"no-id", "[\n {\"id\": 9, \"data\": {\"image\": \"a.png\"}}\n]", ErrSyntax, 2, "task 1 of the list (Label Studio id 9) has no data.asvp_id"},
-		{"no-id-no-task-id", "[{\"data\": {\"asvp_id\": \"a\"}}, {\"data\": {}}]", ErrSyntax, 1, "task 2 of the list has no data.asvp_id"},
-		{"duplicate", "[{\"data\": {\"asvp_id\": \"a\"}},\n {\"data\": {\"asvp_id\": \"a\"}}]", ErrDuplicate, 2, "line 1"},
-		{"trailing", `[] []`, ErrSyntax, 1, "after the list"},
-		{"truncated", `[{"data": {"asvp_id": "a"}}`, ErrSyntax, 1, "EOF"},
-		{"empty", ``, ErrSyntax, 1, "EOF"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ReadLabelStudio(strings.NewReader(tt.in), "e.json")
-			var pe *ParseError
-			if !errors.Is(err, tt.err) || !errors.As(err, &pe) || pe.Line != tt.line || !strings.Contains(err.Error(), tt.msg) {
-				t.Errorf("err = %v, want %v at line %d with %q", err, tt.err, tt.line, tt.msg)
-			}
-		})
-	}
-}
-
 func FuzzReadLabels(f *testing.F) {
 	f.Add("id,label\na,cat\n")
 	f.Add("\xef\xbb\xbfa,cat\r\n\r\nb,\"d,og\"\r\n")
@@ -192,33 +132,9 @@ func FuzzReadLabels(f *testing.F) {
 	})
 }
 
-func FuzzReadLabelStudio(f *testing.F) {
-	f.Add(labelStudioExport)
-	f.Add(`[{"data": {"asvp_id": "a"}, "annotations": [{"result": [{"value": {"choices": ["x"]}}]}]}]`)
-	f.Add(`[{"data": {"id": 1.5e3}}]`)
-	f.Add(`[`)
-	f.Fuzz(func(t *testing.T, s string) {
-		labels, err := ReadLabelStudio(strings.NewReader(s), "fuzz.json")
-		if err != nil {
-			var pe *ParseError
-			if !errors.As(err, &pe) || pe.Line < 1 {
-				t.Fatalf("error %v is not a *ParseError with a line", err)
-			}
-			return
-		}
-		seen := map[string]bool{}
-		for _, l := range labels {
-			if l.ID == "" || l.Label == "" || seen[l.ID] || l.Line < 1 || l.Line > strings.Count(s, "\n")+1 {
-				t.Fatalf("accepted bad label %+v", l)
-			}
-			seen[l.ID] = true
-		}
-	})
-}
-
-// labelsEqual compares label lists field by field, Others included.
+// labelsEqual compares label lists field by field.
 func labelsEqual(a, b []Label) bool {
 	return slices.EqualFunc(a, b, func(x, y Label) bool {
-		return x.ID == y.ID && x.Label == y.Label && x.Line == y.Line && slices.Equal(x.Others, y.Others)
+		return x.ID == y.ID && x.Label == y.Label && x.Line == y.Line
 	})
 }

@@ -150,6 +150,10 @@ func alignModel(ctx context.Context, opts AlignOptions, ds datasets.Dataset, cla
 	if err != nil {
 		return nil, err
 	}
+	if err := labeled.needClasses("the trainer"); err != nil {
+		return nil, err
+	}
+	classes = labeled.Classes
 	t0 := time.Now()
 	tr, path, err := runTrainer(ctx, opts.TrainerCmd, labeled, opts.WorkDir, ds, classes, card, m.want, opts.TrainerOut)
 	if err != nil {

@@ -108,14 +108,18 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 		return nil, err
 	}
 	spec := set.Info().Dataset
-	classes, err := datasetClasses(db, spec, opts.Datasets)
+	base, err := datasetClasses(db, spec, opts.Datasets)
 	if err != nil {
 		return nil, err
 	}
-	labeled, err := ReadLabeled(opts.Labeled, classes)
+	labeled, err := ReadLabeled(opts.Labeled, base)
 	if err != nil {
 		return nil, err
 	}
+	if err := labeled.needClasses("fine-tuning"); err != nil {
+		return nil, err
+	}
+	classes := labeled.Classes
 	card, modelPath, err := opts.ModelFor(set.Info())
 	if err != nil {
 		return nil, err

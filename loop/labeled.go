@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
@@ -21,13 +22,30 @@ import (
 type Labeled struct {
 	Path  string
 	IDs   []string
-	Class []int // class index of IDs[i]
+	Class []int // class index of IDs[i] in Classes
 	Line  []int // line of IDs[i] in the file
+	// Classes are the class names the indices refer to: the dataset's own
+	// classes (folder names, manifest labels; none for an unlabeled pool),
+	// then each new name the file uses, in the order it first appears.
+	Classes []string
+	// New lists the names of Classes the dataset does not name, with the
+	// line where each first appears.
+	New []NewClass
 }
 
-// ReadLabeled reads an id,label CSV whose labels are class names of classes
-// or class indices. Errors name the file and line.
-func ReadLabeled(path string, classes []string) (*Labeled, error) {
+// NewClass is a class name a labelled file introduces.
+type NewClass struct {
+	Name string `json:"name"`
+	Line int    `json:"line"`
+}
+
+// ReadLabeled reads an id,label CSV. A label is a class name or, when the
+// dataset has classes, an index into them ("0".."len-1"). Class names are
+// open-ended: a name the dataset does not know is a new class, appended to
+// the dataset's classes in the order the file first uses it, so that the
+// indices of a labelled file that only grows (labels import appends) never
+// change. Errors name the file and line.
+func ReadLabeled(path string, base []string) (*Labeled, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &OptionError{Option: "labeled", Err: err}
@@ -36,20 +54,54 @@ func ReadLabeled(path string, classes []string) (*Labeled, error) {
 	if err != nil {
 		return nil, err
 	}
-	index, err := datasets.ResolveLabels(rows, classes, path)
-	if err != nil {
-		return nil, err
-	}
 	if len(rows) == 0 {
 		return nil, optionErr("labeled", "%s holds no labels", path)
 	}
-	l := &Labeled{Path: path}
+	l := &Labeled{Path: path, Classes: slices.Clone(base)}
+	index := make(map[string]int, len(base))
+	for i, c := range base {
+		index[c] = i
+	}
 	for _, r := range rows {
+		c, ok := index[r.Label]
+		if !ok && len(base) > 0 {
+			if k, err := strconv.Atoi(r.Label); err == nil {
+				if k < 0 || k >= len(base) {
+					return nil, &datasets.ParseError{File: path, Line: r.Line, Err: fmt.Errorf("%w: %q (id %q) is not a class index 0..%d of the dataset's classes %q; write the class name",
+						datasets.ErrUnknownLabel, r.Label, r.ID, len(base)-1, base)}
+				}
+				c, ok = k, true
+			}
+		}
+		if !ok {
+			c = len(l.Classes)
+			index[r.Label] = c
+			l.Classes = append(l.Classes, r.Label)
+			l.New = append(l.New, NewClass{Name: r.Label, Line: r.Line})
+		}
 		l.IDs = append(l.IDs, r.ID)
-		l.Class = append(l.Class, index[r.ID])
+		l.Class = append(l.Class, c)
 		l.Line = append(l.Line, r.Line)
 	}
 	return l, nil
+}
+
+// needClasses says why a labelled set with fewer than two classes cannot
+// train what needs it (a proxy, a fine-tune); nil when it has two or more.
+func (l *Labeled) needClasses(what string) error {
+	seen := map[int]bool{}
+	for _, c := range l.Class {
+		seen[c] = true
+	}
+	if len(seen) >= 2 {
+		return nil
+	}
+	var only string
+	for c := range seen {
+		only = l.Classes[c]
+	}
+	return optionErr("labeled", "%s: all %d labels are %q: %s needs labels of 2 classes or more; label a few samples of another class (any name is a class)",
+		l.Path, l.Len(), only, what)
 }
 
 // Len returns the number of labelled samples; 0 for a nil set.
@@ -126,7 +178,8 @@ func oracleRows(m *features.Matrix, labels map[string]int) (*features.Matrix, []
 }
 
 // datasetClasses returns the class names of a dataset: those of its oracle
-// label set when the cache has one, else the dataset's own.
+// label set when the cache has one, else the dataset's own (none for an
+// unlabeled pool: a flat folder, a manifest without labels).
 func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string, error) {
 	classes, _, err := db.OracleLabels(spec)
 	if err == nil {
@@ -138,9 +191,6 @@ func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string,
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
 		return nil, err
-	}
-	if len(ds.Classes()) < 2 {
-		return nil, fmt.Errorf("loop: dataset %s has %d classes: a labeled set needs at least 2", spec, len(ds.Classes()))
 	}
 	return ds.Classes(), nil
 }
@@ -162,4 +212,37 @@ func (l *Labeled) rowsOf(m *features.Matrix) (rows, y, missing []int) {
 		rows, y = append(rows, i), append(y, l.Class[k])
 	}
 	return rows, y, missing
+}
+
+// ClassesOptions names the pool and labelled file whose classes Classes
+// returns.
+type ClassesOptions struct {
+	Cache, Dataset, Output string // the pool ("" Dataset and Output for the only set)
+	Labeled                string // the labelled file; "" for none yet
+	Datasets               datasets.Options
+}
+
+// Classes returns the live class list of a pool: the dataset's own
+// classes (none for an unlabeled pool), then the new names of the labelled
+// file in the order it first uses them; the indices select, finetune and
+// align train with.
+func Classes(opts ClassesOptions) (classes []string, err error) {
+	db, err := openExisting(opts.Cache, true)
+	if err != nil {
+		return nil, err
+	}
+	defer closeInto(db, &err)
+	set, err := db.FindSet(opts.Dataset, opts.Output)
+	if err != nil {
+		return nil, err
+	}
+	base, err := datasetClasses(db, set.Info().Dataset, opts.Datasets)
+	if err != nil || opts.Labeled == "" {
+		return base, err
+	}
+	l, err := ReadLabeled(opts.Labeled, base)
+	if err != nil {
+		return nil, err
+	}
+	return l.Classes, nil
 }

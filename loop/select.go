@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/asvp-dev/asvp/datasets"
@@ -27,6 +30,7 @@ type SelectOptions struct {
 	Gen             int    // generation to select on; < 0: the newest complete one
 	Labeled         string // id,label CSV of the samples labeled so far ("" for none: a first batch)
 	Budget          int
+	All             bool // pick every unlabeled sample (Budget is ignored)
 	Strategy        string
 	StrategyOptions selector.StrategyOptions
 	Proxy           string // "linear" or "mlp"
@@ -40,6 +44,7 @@ type SelectOptions struct {
 	Workers   int
 	Indicator realign.IndicatorConfig
 	Datasets  datasets.Options
+	Images    Images    // the image URLs of Label Studio tasks
 	Log       io.Writer // progress and the indicator's verdict; nil for none
 }
 
@@ -60,6 +65,12 @@ type SelectResult struct {
 	Budget     int                `json:"budget"`
 	Seconds    map[string]float64 `json:"seconds"`
 	Indicator  *Indicator         `json:"indicator,omitempty"`
+	// Classes are the class names of the labelled set: the dataset's, then
+	// the new names the labels introduce (empty for a first batch).
+	Classes []string `json:"classes,omitempty"`
+	// DocumentRoot is the Label Studio local-files document root the
+	// tasks' image URLs are relative to (Label Studio format only).
+	DocumentRoot string `json:"ls_document_root,omitempty"`
 }
 
 func (o SelectOptions) validate() (selector.Strategy, error) {
@@ -67,7 +78,7 @@ func (o SelectOptions) validate() (selector.Strategy, error) {
 		return nil, invalid("indicator", err)
 	}
 	switch {
-	case o.Budget <= 0:
+	case o.Budget <= 0 && !o.All:
 		return nil, optionErr("budget", "%d: want a positive number of samples", o.Budget)
 	case o.Format != FormatCSV && o.Format != FormatJSONL && o.Format != FormatLabelStudio:
 		return nil, optionErr("format", "%q: want csv, jsonl or labelstudio", o.Format)
@@ -125,14 +136,21 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	secs["read"] = time.Since(t0).Seconds()
 	// Classes matter once there are labels: a first batch of an unlabeled
 	// pool (a flat folder, a manifest without labels) needs none.
+	// The labels the user wrote name the classes: the dataset's own, if it
+	// has any, and each new name they use.
 	var classes []string
 	var labeled *Labeled
 	if opts.Labeled != "" {
-		if classes, err = datasetClasses(db, spec, opts.Datasets); err != nil {
+		base, err := datasetClasses(db, spec, opts.Datasets)
+		if err != nil {
 			return nil, err
 		}
-		if labeled, err = ReadLabeled(opts.Labeled, classes); err != nil {
+		if labeled, err = ReadLabeled(opts.Labeled, base); err != nil {
 			return nil, err
+		}
+		classes = labeled.Classes
+		for _, n := range labeled.New {
+			say("new class %q (first on line %d of %s)", n.Name, n.Line, opts.Labeled)
 		}
 	}
 	X, y, missing := labeled.rows(pool)
@@ -140,6 +158,11 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 		k := missing[0]
 		return nil, optionErr("labeled", "%s line %d: id %q is not in feature set %s of %s (%d samples, e.g. %q)",
 			opts.Labeled, labeled.Line[k], labeled.IDs[k], set.ShortKey(), spec, pool.Rows, pool.IDs[0])
+	}
+	if labeled != nil && (selector.NeedsProxy(strat.Name()) || opts.Format == FormatLabelStudio) {
+		if err := labeled.needClasses("the " + opts.Proxy + " proxy"); err != nil {
+			return nil, err
+		}
 	}
 	row := make(map[string]int, pool.Rows)
 	for i, id := range pool.IDs {
@@ -149,8 +172,15 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	for _, id := range X.IDs {
 		mask[row[id]] = true
 	}
-	if free := pool.Rows - X.Rows; opts.Budget > free {
-		return nil, optionErr("budget", "%d is larger than the unlabeled pool (%d of %d samples)", opts.Budget, free, pool.Rows)
+	free := pool.Rows - X.Rows
+	if opts.All {
+		opts.Budget = free
+	}
+	switch {
+	case free == 0:
+		return nil, optionErr("budget", "every sample of the pool (%d) is labeled already", pool.Rows)
+	case opts.Budget > free:
+		return nil, optionErr("budget", "%d is larger than what is left to label (%d of %d samples): pass --budget %d or --budget all", opts.Budget, free, pool.Rows, free)
 	}
 	req := selector.Request{Pool: pool, Labeled: mask, Budget: opts.Budget, Workers: opts.Workers,
 		Seed: selector.RoundSeed(opts.Seed, opts.Round, selector.PurposeSelect)}
@@ -164,7 +194,7 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 		}
 	}
 	res = &SelectResult{Out: opts.Out, Format: opts.Format, Set: set.Key(), Dataset: spec, Output: set.Info().Output,
-		Generation: g, Strategy: strat.Name(), Seed: opts.Seed, Round: opts.Round, Pool: pool.Rows, Labeled: X.Rows, Seconds: secs}
+		Generation: g, Strategy: strat.Name(), Seed: opts.Seed, Round: opts.Round, Pool: pool.Rows, Labeled: X.Rows, Seconds: secs, Classes: classes}
 	t0 = time.Now()
 	if X.Rows > 0 { // a first batch has nothing to measure yet
 		if res.Indicator, err = observeIndicator(set, g, X, y, len(classes), opts.Indicator); err != nil {
@@ -198,16 +228,23 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	}
 	secs["select"] = time.Since(t0).Seconds()
 	res.Budget = len(picks)
+	var images func(string) (string, error)
+	if opts.Format == FormatLabelStudio {
+		if images, res.DocumentRoot, err = imageURLs(spec, opts.Images, opts.Datasets); err != nil {
+			return nil, err
+		}
+		if res.DocumentRoot != "" {
+			say("Label Studio shows these images when started with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=%s "+
+				"and a Local files storage of that folder; its labeling config: asvp labels config --cache %s%s",
+				ShellQuote(res.DocumentRoot), ShellQuote(opts.Cache), labeledArg(opts.Labeled))
+		}
+	}
 	err = atomicfile.Write(opts.Out, func(w io.Writer) error {
 		switch opts.Format {
 		case FormatJSONL:
 			return selector.WritePicksJSONL(w, picks)
 		case FormatLabelStudio:
-			paths, err := samplePaths(spec, opts.Datasets)
-			if err != nil {
-				return err
-			}
-			return selector.WriteLabelStudioTasks(w, picks, paths, probs, classes)
+			return selector.WriteLabelStudioTasks(w, picks, images, probs, classes)
 		}
 		return selector.WritePicksCSV(w, picks)
 	})
@@ -215,6 +252,14 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 		return nil, err
 	}
 	return res, nil
+}
+
+// labeledArg is " --labeled FILE" for a command line; "" without one.
+func labeledArg(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " --labeled " + ShellQuote(path)
 }
 
 // rows is Rows for a set that may be nil (no labels yet).
@@ -225,23 +270,80 @@ func (l *Labeled) rows(m *features.Matrix) (*features.Matrix, []int, []int) {
 	return l.Rows(m)
 }
 
-// samplePaths maps sample IDs of a dataset to their image files, for
-// labelling tools; samples stored inside a file (IDX) map to their ID.
-func samplePaths(spec string, opts datasets.Options) (func(string) string, error) {
+// Images are what Select writes as a Label Studio task's data.image.
+type Images struct {
+	// URL, when set, is a prefix the images are served under: a task shows
+	// URL + the sample's path in the dataset (its ID), each part escaped.
+	URL string
+	// DocumentRoot is Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT:
+	// a task shows /data/local-files/?d=<the image's path under it>. ""
+	// (and no URL) takes the dataset's own folder as the document root.
+	DocumentRoot string
+}
+
+// LocalFilesPrefix is the path under which Label Studio serves local files.
+const LocalFilesPrefix = "/data/local-files/?d="
+
+// imageURLs maps the sample IDs of a dataset to the image URLs Label Studio
+// shows, and returns the document root in use ("" with a URL prefix).
+// Samples stored inside a file (IDX) have no image to show: their ID is
+// written. An image outside the document root is an error naming it.
+func imageURLs(spec string, im Images, opts datasets.Options) (func(string) (string, error), string, error) {
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	paths := make(map[string]string, ds.Len())
+	root := ""
 	for i := range ds.Len() {
-		if s := ds.Sample(i); s.Path != "" {
-			paths[s.ID] = s.Path
+		s := ds.Sample(i)
+		if s.Path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(s.Path)
+		if err != nil {
+			return nil, "", err
+		}
+		paths[s.ID] = abs
+		if root == "" { // the dataset's folder: the path less the ID (the path in the dataset)
+			root = strings.TrimSuffix(abs, string(filepath.Separator)+filepath.FromSlash(s.ID))
 		}
 	}
-	return func(id string) string {
-		if p, ok := paths[id]; ok {
-			return p
+	if im.URL != "" {
+		prefix := im.URL
+		if !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
 		}
-		return id
-	}, nil
+		return func(id string) (string, error) {
+			if _, ok := paths[id]; !ok {
+				return id, nil
+			}
+			return prefix + escapePath(id, url.PathEscape), nil
+		}, "", nil
+	}
+	if im.DocumentRoot != "" {
+		if root, err = filepath.Abs(im.DocumentRoot); err != nil {
+			return nil, "", invalid("ls-document-root", err)
+		}
+	}
+	return func(id string) (string, error) {
+		p, ok := paths[id]
+		if !ok {
+			return id, nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", optionErr("ls-document-root", "image %s is not under the document root %s", p, root)
+		}
+		return LocalFilesPrefix + escapePath(filepath.ToSlash(rel), url.QueryEscape), nil
+	}, root, nil
+}
+
+// escapePath escapes each part of a slash path.
+func escapePath(p string, escape func(string) string) string {
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		parts[i] = escape(part)
+	}
+	return strings.Join(parts, "/")
 }

@@ -62,12 +62,16 @@ type lsTask struct {
 // is non-nil it holds the proxy's probabilities of every pool row
 // (Rows×len(classes), indexed by Pick.Index, as Predict returns), and each
 // task gets a pre-annotation: the most probable class, scored with its
-// probability. path maps an ID to the image path or URL shown to labelers.
-func WriteLabelStudioTasks(w io.Writer, picks []Pick, path func(id string) string, probs []float32, classes []string) error {
+// probability. image maps an ID to the image URL shown to labelers.
+func WriteLabelStudioTasks(w io.Writer, picks []Pick, image func(id string) (string, error), probs []float32, classes []string) error {
 	c := len(classes)
 	tasks := make([]lsTask, len(picks))
 	for k, p := range picks {
-		tasks[k] = lsTask{Data: map[string]string{"image": path(p.ID), "asvp_id": p.ID}}
+		u, err := image(p.ID)
+		if err != nil {
+			return err
+		}
+		tasks[k] = lsTask{Data: map[string]string{"image": u, "asvp_id": p.ID}}
 		if probs == nil {
 			continue
 		}

@@ -14,7 +14,7 @@ func TestWriteLabelStudioTasks(t *testing.T) {
 	probs := []float32{0.1, 0.9, 0.5, 0.5, 0.6, 0.2, 0.2, 0.8}
 	classes := []string{"cat", "dog"}
 	var buf bytes.Buffer
-	err := WriteLabelStudioTasks(&buf, picks, func(id string) string { return "/data/" + id + ".png" }, probs[:6], classes)
+	err := WriteLabelStudioTasks(&buf, picks, func(id string) (string, error) { return "/data/" + id + ".png", nil }, probs[:6], classes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,14 @@ func TestWriteLabelStudioTasks(t *testing.T) {
 	}
 	// Without probabilities: no predictions key.
 	buf.Reset()
-	if err := WriteLabelStudioTasks(&buf, picks, func(id string) string { return id }, nil, nil); err != nil {
+	if err := WriteLabelStudioTasks(&buf, picks, func(id string) (string, error) { return id, nil }, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "predictions") {
 		t.Errorf("predictions written without probabilities: %s", buf.String())
 	}
 	// Probabilities too short for a pick's row: an error.
-	if err := WriteLabelStudioTasks(&buf, picks, func(id string) string { return id }, probs[:4], classes); err == nil {
+	if err := WriteLabelStudioTasks(&buf, picks, func(id string) (string, error) { return id, nil }, probs[:4], classes); err == nil {
 		t.Error("short probabilities accepted")
 	}
 }

@@ -46,8 +46,9 @@ func commands() []command {
 		{name: "extract", args: "--data SPEC --cache FILE", summary: "extract features of a dataset into the cache (incremental, resumable, sharded)", new: func() cmd { return &extractCmd{} }},
 		{name: "cache", summary: "inspect, verify, export and merge feature caches", sub: cacheCommands()},
 		{name: "select", args: "--cache FILE --budget N --out FILE", summary: "pick the next samples to label with a proxy and a strategy (csv, jsonl, Label Studio tasks)", new: func() cmd { return &selectCmd{} }},
-		{name: "labels", summary: "import labels into the labeled file", sub: []command{
-			{name: "import", args: "--from EXPORT.json|LABELS.csv --labeled LABELED.csv", summary: "add labels from a Label Studio JSON export or a CSV id,label to the labeled file", new: func() cmd { return &labelsImportCmd{} }},
+		{name: "labels", summary: "import labels into the labeled file; print the Label Studio config", sub: []command{
+			{name: "import", args: "--from EXPORT|LABELS.csv --labeled LABELED.csv --cache FILE", summary: "add labels from a Label Studio export (JSON, JSON-MIN, CSV) or a CSV id,label to the labeled file, checked against the pool", new: func() cmd { return &labelsImportCmd{} }},
+			{name: "config", args: "--classes a,b,c | --cache FILE [--labeled FILE]", summary: "print the Label Studio labeling config for asvp's tasks", new: func() cmd { return &labelsConfigCmd{} }},
 		}},
 		{name: "finetune", args: "--cache FILE --labeled CSV", summary: "fine-tune the backbone's top blocks and a head on a labeled set (LP, FT, LP-FT) from cached activations; store the re-aligned features as a new generation", new: func() cmd { return &finetuneCmd{} }},
 		{name: "align", args: "--cache FILE (--model FILE.onnx | --trainer-cmd TEMPLATE --labeled CSV)", summary: "re-extract a feature set with a fine-tuned ONNX model (or a trainer command's) into a new generation", new: func() cmd { return &alignCmd{} }},

@@ -137,24 +137,32 @@ func TestSelectLabelStudioRoundTrip(t *testing.T) {
 				"value": map[string]any{"choices": []string{"Bag"}}}},
 		}}})
 	}
-	// A second labeler answered task 2 "Coat", earlier: the latest ("Bag") is
-	// taken and the disagreement is reported.
+	// A second labeler answered task 2 "Coat", earlier: the import is
+	// refused, naming the task, until a resolution is asked for; then the
+	// latest ("Bag") is taken and the disagreement counted.
 	export[1]["annotations"] = append(export[1]["annotations"].([]any), map[string]any{
 		"id": 99, "was_cancelled": false, "created_at": "2026-11-28T09:00:00Z",
-		"result": []any{map[string]any{"type": "choices", "value": map[string]any{"choices": []string{"Coat"}}}},
+		"result": []any{map[string]any{"from_name": "label", "type": "choices", "value": map[string]any{"choices": []string{"Coat"}}}},
 	})
 	exp := filepath.Join(t.TempDir(), "export.json")
 	eb, _ := json.Marshal(export)
 	if err := os.WriteFile(exp, eb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, err := asvpRun("labels", "import", "--from", exp, "--labeled", labeled)
-	var res struct{ Added, Total, Disagreeing int }
-	if err != nil || json.Unmarshal(out, &res) != nil || res.Added != 5 || res.Total != 45 || res.Disagreeing != 1 {
-		t.Fatalf("import: %s %s (%v)", out, stderr, err)
+	before, _ := os.ReadFile(labeled)
+	_, stderr, err := asvpRun("labels", "import", "--from", exp, "--labeled", labeled, "--cache", c)
+	if after, _ := os.ReadFile(labeled); err == nil || !strings.Contains(stderr, "task 2 (asvp_id "+fmt.Sprintf("%q", got[1].Data["asvp_id"])+")") ||
+		!strings.Contains(stderr, "--resolve") || string(after) != string(before) {
+		t.Fatalf("disagreeing annotations: err %v, stderr %q; want a refusal naming task 2 that leaves the labeled file alone", err, stderr)
 	}
-	if !strings.Contains(stderr, "annotations disagree on "+got[1].Data["asvp_id"]) || !strings.Contains(stderr, `"Coat"`) {
-		t.Errorf("import does not report the disagreement: %q", stderr)
+	out, stderr, err := asvpRun("labels", "import", "--from", exp, "--labeled", labeled, "--cache", c, "--resolve", "latest")
+	var res struct {
+		Added, Total int
+		Resolved     int `json:"resolved_disagreements"`
+		Format       string
+	}
+	if err != nil || json.Unmarshal(out, &res) != nil || res.Added != 5 || res.Total != 45 || res.Resolved != 1 || res.Format != "json" {
+		t.Fatalf("import: %s %s (%v)", out, stderr, err)
 	}
 	// The grown labeled file is usable at once, and the new samples are not picked again.
 	next := filepath.Join(t.TempDir(), "next.csv")
@@ -170,7 +178,7 @@ func TestSelectLabelStudioRoundTrip(t *testing.T) {
 	export[0]["annotations"].([]any)[0].(map[string]any)["result"].([]any)[0].(map[string]any)["value"] = map[string]any{"choices": []string{"Coat"}}
 	eb, _ = json.Marshal(export)
 	os.WriteFile(exp, eb, 0o644)
-	_, stderr, err = asvpRun("labels", "import", "--from", exp, "--labeled", labeled)
+	_, stderr, err = asvpRun("labels", "import", "--from", exp, "--labeled", labeled, "--cache", c, "--resolve", "latest")
 	if err == nil || !strings.Contains(stderr, got[0].Data["asvp_id"]) {
 		t.Errorf("conflicting import: err %v, stderr %q", err, stderr)
 	}
@@ -182,7 +190,7 @@ func TestSelectErrors(t *testing.T) {
 	unknown := filepath.Join(t.TempDir(), "unknown.csv")
 	os.WriteFile(unknown, []byte("id,label\ntest/00001,Bag\ntest/99999,Bag\n"), 0o644)
 	badLabel := filepath.Join(t.TempDir(), "bad.csv")
-	os.WriteFile(badLabel, []byte("id,label\ntest/00001,Bag\ntest/00002,Spaceship\n"), 0o644)
+	os.WriteFile(badLabel, []byte("id,label\ntest/00001,Bag\ntest/00002,12\n"), 0o644)
 	out := filepath.Join(t.TempDir(), "o.csv")
 	for _, tc := range []struct {
 		name string
@@ -190,8 +198,8 @@ func TestSelectErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown id names the row", []string{"--labeled", unknown, "--budget", "5"}, "line 3"},
-		{"unknown label names the row", []string{"--labeled", badLabel, "--budget", "5"}, ":3"},
-		{"budget larger than pool", []string{"--labeled", labeled, "--budget", "999"}, "larger than the unlabeled pool"},
+		{"class index out of range names the row", []string{"--labeled", badLabel, "--budget", "5"}, ":3"},
+		{"budget larger than what is left", []string{"--labeled", labeled, "--budget", "999"}, "pass --budget 570 or --budget all"},
 		{"unknown strategy", []string{"--labeled", labeled, "--budget", "5", "--strategy", "best"}, "margin"},
 		{"one class only", []string{"--labeled", writeOneClass(t), "--budget", "5"}, "class"},
 	} {

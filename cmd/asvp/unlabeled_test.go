@@ -54,8 +54,8 @@ func TestFirstBatchOfUnlabeledPool(t *testing.T) {
 		t.Fatalf("%d tasks, want 2", len(tasks))
 	}
 	for _, task := range tasks {
-		if task.Data["asvp_id"] == "" || !strings.HasPrefix(task.Data["image"], pool) || len(task.Predictions) != 0 {
-			t.Errorf("first-batch task %+v: want an image under %s and no prediction", task, pool)
+		if task.Data["asvp_id"] == "" || task.Data["image"] != "/data/local-files/?d="+task.Data["asvp_id"] || len(task.Predictions) != 0 {
+			t.Errorf("first-batch task %+v: want a Label Studio local-files URL and no prediction", task)
 		}
 	}
 
