@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,13 +50,27 @@ type Options struct {
 	// LockTimeout is how long to wait for another process to close the
 	// cache; zero means one second.
 	LockTimeout time.Duration
+	// Shared locks the file only while a transaction runs (a shared lock
+	// for reads, an exclusive one for writes, each waiting up to
+	// LockTimeout), not from Open to Close: other processes can read the
+	// cache between transactions, as `cache ls` does while a simulation
+	// runs for hours. Each transaction opens the file, so it suits long
+	// jobs of few transactions, not bulk writes.
+	Shared bool
 }
 
 // DB is an open cache file.
 type DB struct {
-	bolt     *bolt.DB
+	bolt     *bolt.DB // nil in shared mode: see handles
 	path     string
 	readOnly bool
+	opts     Options
+	// Shared mode: writers hold txMu, readers share it; readers share one
+	// read-only handle, opened by the first and closed by the last.
+	txMu    sync.RWMutex
+	roMu    sync.Mutex
+	ro      *bolt.DB
+	roUsers int
 	// stuck is set when bbolt panicked in a write transaction and did not
 	// finish rolling it back, so that it still holds the writer lock: every
 	// later write, and Close, would wait for it forever.
@@ -79,12 +94,35 @@ func Open(path string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("cache: opening %s read-only: %w", path, err)
 		}
 	}
+	bdb, err := openBolt(path, o, o.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{bolt: bdb, path: path, readOnly: o.ReadOnly, opts: o}
+	db.opts.Shared = false // checkMeta runs on the handle just opened
+	if err := db.checkMeta(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	if o.Shared {
+		db.opts.Shared = true
+		if err := bdb.Close(); err != nil {
+			return nil, fmt.Errorf("cache: closing %s: %w", path, err)
+		}
+		db.bolt = nil
+	}
+	return db, nil
+}
+
+// openBolt opens the bbolt file at path, waiting up to o.LockTimeout for
+// its lock, and says what went wrong in the cache's terms.
+func openBolt(path string, o Options, readOnly bool) (*bolt.DB, error) {
 	var bdb *bolt.DB
 	err := protect(path, func() error {
 		var err error
 		bdb, err = bolt.Open(path, 0o644, &bolt.Options{
 			Timeout:  o.LockTimeout,
-			ReadOnly: o.ReadOnly,
+			ReadOnly: readOnly,
 			NoSync:   o.NoSync,
 			// A read-only open would otherwise read the freelist lazily,
 			// inside Verify's tx.Check, on a goroutine of bbolt's where
@@ -114,12 +152,7 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("cache: opening %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, readOnly: o.ReadOnly}
-	if err := db.checkMeta(); err != nil {
-		bdb.Close()
-		return nil, err
-	}
-	return db, nil
+	return bdb, nil
 }
 
 // checkMeta verifies the meta bucket, creating it (and the top-level
@@ -228,6 +261,9 @@ func (db *DB) Close() error {
 		return fmt.Errorf("cache: closing %s: a write transaction on the damaged file could not be rolled back; the file stays open until the program exits: %w",
 			db.path, ErrCorrupt)
 	}
+	if db.bolt == nil { // shared mode: nothing stays open between transactions
+		return nil
+	}
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("cache: closing %s: %w", db.path, err)
 	}
@@ -269,15 +305,30 @@ func (db *DB) write(fn func(tx *bolt.Tx) error) error {
 		return &DamageError{Path: db.path, Err: fmt.Errorf("%w: %s: an earlier write on the damaged file could not be rolled back; verify the file, then reopen it",
 			ErrCorrupt, db.path)}
 	}
+	bdb := db.bolt
+	if db.opts.Shared {
+		db.txMu.Lock()
+		defer db.txMu.Unlock()
+		var err error
+		if bdb, err = openBolt(db.path, db.opts, false); err != nil {
+			return err
+		}
+	}
 	var tx *bolt.Tx
 	err := protect(db.path, func() error {
-		return db.bolt.Update(func(t *bolt.Tx) error {
+		return bdb.Update(func(t *bolt.Tx) error {
 			tx = t
 			return fn(t)
 		})
 	})
 	if errors.Is(err, errPanicked) && tx != nil && tx.DB() != nil {
 		db.stuck.Store(true)
+		return err
+	}
+	if db.opts.Shared {
+		if cerr := bdb.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("cache: closing %s: %w", db.path, cerr)
+		}
 	}
 	return err
 }
@@ -285,7 +336,43 @@ func (db *DB) write(fn func(tx *bolt.Tx) error) error {
 // view runs fn in one read-only transaction; a panic raised by bbolt on a
 // damaged file becomes an ErrCorrupt error.
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {
-	return protect(db.path, func() error { return db.bolt.View(fn) })
+	if !db.opts.Shared {
+		return protect(db.path, func() error { return db.bolt.View(fn) })
+	}
+	db.txMu.RLock()
+	defer db.txMu.RUnlock()
+	bdb, err := db.acquireRO()
+	if err != nil {
+		return err
+	}
+	defer db.releaseRO()
+	return protect(db.path, func() error { return bdb.View(fn) })
+}
+
+// acquireRO returns the read-only handle of shared mode, opening it for
+// the first reader.
+func (db *DB) acquireRO() (*bolt.DB, error) {
+	db.roMu.Lock()
+	defer db.roMu.Unlock()
+	if db.ro == nil {
+		bdb, err := openBolt(db.path, db.opts, true)
+		if err != nil {
+			return nil, err
+		}
+		db.ro = bdb
+	}
+	db.roUsers++
+	return db.ro, nil
+}
+
+// releaseRO closes the read-only handle after its last reader.
+func (db *DB) releaseRO() {
+	db.roMu.Lock()
+	defer db.roMu.Unlock()
+	if db.roUsers--; db.roUsers == 0 {
+		db.ro.Close() // a read-only handle has nothing to flush
+		db.ro = nil
+	}
 }
 
 // errPanicked marks the errors protect makes of panics.

@@ -313,3 +313,76 @@ func diskFullChild(t *testing.T, path string) {
 	ro.Close()
 	t.Log("CHILD-OK")
 }
+
+// TestVerifyCountsSamplesOnce checks that a sample with vectors in several
+// sets and generations counts once among the samples, and once per vector
+// among the vectors.
+func TestVerifyCountsSamplesOnce(t *testing.T) {
+	db := openTest(t, false)
+	s, err := db.EnsureSet(testInfo("m", 8, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := makeSamples(1, 12, 8)
+	putAll(t, s, 0, samples, 12)
+	g, err := s.AddGeneration(GenInfo{Dim: 8, Source: "finetune"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, s, g, samples, 12)
+	other := testInfo("m", 8, "")
+	other.Output = "other"
+	o, err := db.EnsureSet(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, o, 0, samples[:5], 5)
+	rep, err := Verify(db)
+	if err != nil || !rep.OK() || rep.Samples != 12 || rep.Vectors != 29 {
+		t.Fatalf("%+v, %v; want 12 samples and 29 vectors", rep, err)
+	}
+}
+
+// TestSharedLetsOthersRead checks Options.Shared: between its
+// transactions another opener reads the file, and a write of the shared
+// handle waits for that reader (and fails with ErrLocked after the lock
+// timeout while it stays).
+func TestSharedLetsOthersRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.cache")
+	db, err := Open(path, &Options{Shared: true, LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := db.EnsureSet(testInfo("m", 4, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, s, 0, makeSamples(1, 10, 4), 5)
+
+	// Another process-like opener (its own file descriptor and lock) reads.
+	other, err := Open(path, &Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a reader could not open the file between the shared handle's transactions: %v", err)
+	}
+	sets, err := other.Sets()
+	if err != nil || len(sets) != 1 {
+		t.Fatalf("reader: %v, %v", sets, err)
+	}
+	// The shared handle reads alongside it, and its writes wait for it.
+	if n, err := s.Count(0); err != nil || n != 10 {
+		t.Fatalf("shared read beside a reader: %d, %v", n, err)
+	}
+	if err := s.PutBatch(0, []string{"late"}, []float32{1, 2, 3, 4}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("write while another holds a read lock: %v, want ErrLocked", err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBatch(0, []string{"late"}, []float32{1, 2, 3, 4}); err != nil {
+		t.Fatalf("write after the reader left: %v", err)
+	}
+	if n, err := s.Count(0); err != nil || n != 11 {
+		t.Fatalf("count %d, %v; want 11", n, err)
+	}
+}

@@ -40,12 +40,18 @@ func (p Problem) String() string {
 
 // Report is the result of Verify.
 type Report struct {
-	Sets        int       `json:"sets"`
-	Generations int       `json:"generations"`
-	Samples     int       `json:"samples"`
-	Errors      int       `json:"errors"`
-	LabelSets   int       `json:"label_sets"`
-	Problems    []Problem `json:"problems"`
+	Sets        int `json:"sets"`
+	Generations int `json:"generations"`
+	// Samples counts distinct samples (a dataset's sample ID once, however
+	// many sets and generations hold a vector of it); Vectors counts the
+	// vector records of every set and generation.
+	Samples   int       `json:"samples"`
+	Vectors   int       `json:"vectors"`
+	Errors    int       `json:"errors"`
+	LabelSets int       `json:"label_sets"`
+	Problems  []Problem `json:"problems"`
+
+	seen map[string]struct{} // dataset + "\x00" + sample ID, for Samples
 }
 
 // OK reports whether Verify found no problems.
@@ -256,8 +262,15 @@ func verifyGen(r *Report, gb *bolt.Bucket, si SetInfo, dtype byte, n int, add fu
 		return
 	}
 	got, bad := 0, 0
+	if r.seen == nil {
+		r.seen = map[string]struct{}{}
+	}
 	_ = vb.ForEach(func(k, v []byte) error {
 		got++
+		if key := si.Dataset + "\x00" + string(k); !has(r.seen, key) {
+			r.seen[key] = struct{}{}
+			r.Samples++
+		}
 		rec, err := parseRecord(v)
 		msg := ""
 		switch {
@@ -279,7 +292,7 @@ func verifyGen(r *Report, gb *bolt.Bucket, si SetInfo, dtype byte, n int, add fu
 	if bad > maxProblemsPerGen {
 		add(n, "", "%d more bad records not listed", bad-maxProblemsPerGen)
 	}
-	r.Samples += got
+	r.Vectors += got
 	if want >= 0 && got != want {
 		add(n, "", "holds %d vectors, metadata says %d", got, want)
 	}
@@ -315,3 +328,5 @@ func verifyLabels(r *Report, lb *bolt.Bucket, name string) {
 		return nil
 	})
 }
+
+func has(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }

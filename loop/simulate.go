@@ -47,6 +47,34 @@ type SimulateResult struct {
 	Name    string
 	Summary *simulate.Summary
 	Files   report.Files
+	// Warnings are what makes the figures less than they seem (also said
+	// on the log): a test set that is the pool, samples without labels.
+	Warnings []string `json:",omitempty"`
+}
+
+// simulateWarnings says what makes a simulation's figures less than they
+// seem: a test set that is the pool itself (accuracy measured on what the
+// pipelines train on), and samples the simulation leaves out for want of an
+// oracle label (a partly labelled manifest).
+func simulateWarnings(pool, test *cache.Set, poolLabels, testLabels map[string]int) []string {
+	var out []string
+	pi, ti := pool.Info(), test.Info()
+	if pi.Dataset == ti.Dataset || (pi.DatasetID != "" && pi.DatasetID == ti.DatasetID) {
+		out = append(out, fmt.Sprintf("the test set %s is the pool %s: accuracy is measured on samples the pipelines train on; use held-out data", ti.Dataset, pi.Dataset))
+	}
+	for _, s := range []struct {
+		what   string
+		set    *cache.Set
+		labels map[string]int
+	}{{"pool", pool, poolLabels}, {"test set", test, testLabels}} {
+		n, err := s.set.Count(0)
+		if err != nil || n <= len(s.labels) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("the %s %s has %d samples but %d with a label: the simulation uses only the %d labelled ones",
+			s.what, s.set.Info().Dataset, n, len(s.labels), len(s.labels)))
+	}
+	return out
 }
 
 // Simulate runs (or resumes) an offline simulation on cached features with
@@ -55,7 +83,10 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 	if opts.PoolLimit < 0 {
 		return nil, optionErr("pool-limit", "%d: want 0 or more", opts.PoolLimit)
 	}
-	db, err := openExisting(opts.Cache, false)
+	res = &SimulateResult{}
+	// Locked only while a transaction runs: cache ls and other readers can
+	// look at the cache during a simulation of hours.
+	db, err := openExistingWith(opts.Cache, &cache.Options{Shared: true, LockTimeout: sharedLockTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +109,12 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 	}
 	if !slices.Equal(classes, testClasses) {
 		return nil, fmt.Errorf("loop: pool classes %q differ from test classes %q", classes, testClasses)
+	}
+	for _, w := range simulateWarnings(pool, test, poolLabels, testLabels) {
+		res.Warnings = append(res.Warnings, w)
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "simulate: warning: %s\n", w)
+		}
 	}
 	data := simulate.Data{DB: db, Pool: pool, Test: test, Classes: classes, PoolLabels: poolLabels, TestLabels: testLabels}
 	if err := openTuning(db, &data, opts.ModelFor, opts.Log); err != nil {
@@ -111,7 +148,8 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 	if err != nil {
 		return nil, err
 	}
-	return &SimulateResult{Name: cfg.Name, Summary: sum, Files: files}, nil
+	res.Name, res.Summary, res.Files = cfg.Name, sum, files
+	return res, nil
 }
 
 // limitPool returns a random subset of n labelled pool IDs, drawn with the

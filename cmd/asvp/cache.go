@@ -183,8 +183,8 @@ func (c *cacheVerifyCmd) run(_ context.Context, out, _ io.Writer) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(out, "%s: %d sets, %d generations, %d samples, %d recorded extraction errors, %d label sets\n",
-			c.path, rep.Sets, rep.Generations, rep.Samples, rep.Errors, rep.LabelSets)
+		fmt.Fprintf(out, "%s: %d samples (%d vectors in %d sets, %d generations), %d recorded extraction errors, %d label sets\n",
+			c.path, rep.Samples, rep.Vectors, rep.Sets, rep.Generations, rep.Errors, rep.LabelSets)
 		for _, p := range rep.Problems {
 			fmt.Fprintln(out, "PROBLEM", p)
 		}

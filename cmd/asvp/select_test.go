@@ -295,3 +295,26 @@ func TestSelectValidatesBeforeActing(t *testing.T) {
 		t.Error("a refused select wrote its output")
 	}
 }
+
+// TestSelectBudgetAll checks --budget all: every sample not yet labelled,
+// once, in the strategy's order.
+func TestSelectBudgetAll(t *testing.T) {
+	c := selectCache(t)
+	labeled := writeLabeled(t, 30)
+	out := filepath.Join(t.TempDir(), "rest.csv")
+	res := asvp(t, "select", "--cache", c, "--labeled", labeled, "--strategy", "random", "--budget", "all", "--out", out, "--quiet")
+	ids := readPickIDs(t, out)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("%s picked twice", id)
+		}
+		seen[id] = true
+	}
+	if len(ids) != 570 || !strings.Contains(string(res), `"budget":570`) {
+		t.Errorf("%d picks (%s), want the 570 unlabelled samples", len(ids), res)
+	}
+	if _, stderr, err := asvpRun("select", "--cache", c, "--budget", "some", "--out", out); exitCode(err) != 2 || !strings.Contains(stderr, "or all") {
+		t.Errorf("--budget some: exit %d, %q; want a usage error", exitCode(err), stderr)
+	}
+}

@@ -141,6 +141,11 @@ func (c *simulateCmd) run(ctx context.Context, out, log io.Writer) error {
 		}
 		return err
 	}
+	if c.rf.quiet { // said on the log as they were found otherwise
+		for _, w := range res.Warnings {
+			fmt.Fprintf(log, "simulate: warning: %s\n", w)
+		}
+	}
 	printSummary(out, res.Summary)
 	fmt.Fprintf(out, "\nreport: %s\n", res.Files.HTML)
 	return nil

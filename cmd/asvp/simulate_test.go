@@ -162,3 +162,49 @@ func TestSimulateCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateWarnings checks that simulate says, on stderr even with
+// --quiet, when its figures are less than they seem: the test set is the
+// pool, or the pool has samples without an oracle label.
+func TestSimulateWarnings(t *testing.T) {
+	path := simCache(t, 300, 100)
+	db, err := cache.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes, labels, err := db.OracleLabels("fashion-mnist:train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range labels {
+		if len(labels) == 250 {
+			break
+		}
+		delete(labels, id) // a partly labelled pool
+	}
+	if err := db.PutOracleLabels("fashion-mnist:train", classes, labels); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, tc := range []struct {
+		name, test string
+		want       []string
+	}{
+		{"partly labelled pool", "fashion-mnist:test", []string{"the pool fashion-mnist:train has 300 samples but 250 with a label"}},
+		{"test set is the pool", "fashion-mnist:train", []string{"the test set fashion-mnist:train is the pool", "has 300 samples but 250"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := []string{"--cache", path, "--pool", "fashion-mnist:train", "--test", tc.test, "--pipelines", "random,svpp",
+				"--init", "20", "--budget", "20", "--rounds", "1", "--seeds", "1", "--ft-epochs", "2", "--proxy-epochs", "5", "--quiet", "--out", t.TempDir()}
+			if err := runSimulate(context.Background(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("simulate: %v\n%s", err, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), "simulate: warning: ") || !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr %q lacks the warning %q", stderr.String(), w)
+				}
+			}
+		})
+	}
+}
