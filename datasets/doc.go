@@ -19,7 +19,8 @@
 // of the sentinel errors ([ErrTooLarge], [ErrUnsupportedFormat], [ErrTruncated], [ErrEmpty],
 // [ErrCorrupt], [ErrOutsideRoot]) so callers can test with errors.Is.
 //
-// Label files are read by [ReadLabels] (CSV id,label) and [ReadLabelStudio] (a Label Studio JSON
-// export) and written by [WriteLabels]; manifests by [ReadManifest] and [WriteManifest]. Their errors
-// are [*ParseError] values that name the file and line.
+// Label files are read by [ReadLabels] (CSV id,label) and [ReadLabelStudio] (a Label Studio export:
+// JSON, JSON-MIN or CSV, whose annotations [ResolveAnswers] turns into labels, refusing disagreements
+// unless told how to settle them) and written by [WriteLabels]; manifests by [ReadManifest] and
+// [WriteManifest]. Their errors are [*ParseError] values that name the file and line.
 package datasets

@@ -234,9 +234,12 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 			return nil, err
 		}
 		if res.DocumentRoot != "" {
+			config := "asvp labels config --classes NAME,NAME,... (the class names you will label with)"
+			if len(classes) > 0 {
+				config = "asvp labels config --cache " + ShellQuote(opts.Cache) + labeledArg(opts.Labeled)
+			}
 			say("Label Studio shows these images when started with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=%s "+
-				"and a Local files storage of that folder; its labeling config: asvp labels config --cache %s%s",
-				ShellQuote(res.DocumentRoot), ShellQuote(opts.Cache), labeledArg(opts.Labeled))
+				"and a Local files storage of that folder; its labeling config: %s", ShellQuote(res.DocumentRoot), config)
 		}
 	}
 	err = atomicfile.Write(opts.Out, func(w io.Writer) error {
