@@ -135,6 +135,9 @@ func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string,
 	if !errors.Is(err, cache.ErrNotFound) {
 		return nil, err
 	}
+	if cache.IsImportDataset(spec) {
+		return nil, fmt.Errorf("loop: imported set %s has no labels to take class names from (import it with --labels): %w", spec, errNoImportClasses)
+	}
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
 		return nil, err
@@ -143,6 +146,36 @@ func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string,
 		return nil, fmt.Errorf("loop: dataset %s has %d classes: a labeled set needs at least 2", spec, len(ds.Classes()))
 	}
 	return ds.Classes(), nil
+}
+
+// errNoImportClasses means an imported set was imported without labels:
+// its classes come from the labeled file instead.
+var errNoImportClasses = errors.New("no classes")
+
+// labeledClasses returns the distinct labels of an id,label CSV, sorted as
+// an import's labels are: the classes of an imported set imported
+// without labels.
+func labeledClasses(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &OptionError{Option: "labeled", Err: err}
+	}
+	rows, err := datasets.ReadLabels(bytes.NewReader(raw), path)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(rows))
+	for _, r := range rows {
+		names[r.ID] = r.Label
+	}
+	if len(names) == 0 {
+		return nil, optionErr("labeled", "%s holds no labels", path)
+	}
+	classes, _, err := classesOf(names)
+	if err != nil {
+		return nil, optionErr("labeled", "%s: %v", path, err)
+	}
+	return classes, nil
 }
 
 // rowsOf returns the row of m of each labeled sample, in the labeled set's

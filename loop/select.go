@@ -2,10 +2,12 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
@@ -128,7 +130,11 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	var classes []string
 	var labeled *Labeled
 	if opts.Labeled != "" {
-		if classes, err = datasetClasses(db, spec, opts.Datasets); err != nil {
+		classes, err = datasetClasses(db, spec, opts.Datasets)
+		if errors.Is(err, errNoImportClasses) {
+			classes, err = labeledClasses(opts.Labeled)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if labeled, err = ReadLabeled(opts.Labeled, classes); err != nil {
@@ -228,6 +234,9 @@ func (l *Labeled) rows(m *features.Matrix) (*features.Matrix, []int, []int) {
 // samplePaths maps sample IDs of a dataset to their image files, for
 // labelling tools; samples stored inside a file (IDX) map to their ID.
 func samplePaths(spec string, opts datasets.Options) (func(string) string, error) {
+	if cache.IsImportDataset(spec) { // imported vectors: no files behind them
+		return func(id string) string { return id }, nil
+	}
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
 		return nil, err
