@@ -2,6 +2,7 @@ package loop
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -201,6 +202,21 @@ func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err 
 		File: opts.File, Format: opts.Format, SHA256: f.SHA256, Rows: m.Rows, Dim: m.Cols, DType: f.DType,
 		Written: written, Already: written == 0, Labels: len(labels), Classes: classes, Seconds: secs}, nil
 }
+
+// refuseImported returns an error for an imported set: command needs the
+// backbone that computed a set's features, or its images, and imported
+// vectors come with neither.
+func refuseImported(si cache.SetInfo, command string) error {
+	if si.Import == nil {
+		return nil
+	}
+	return fmt.Errorf("loop: %s needs the backbone that computed the features and the images behind them; %s holds embeddings imported from %s (model %s) without either: %w",
+		command, si.Dataset, si.Import.File, si.Model, ErrImported)
+}
+
+// ErrImported means a step that needs a backbone or images was given an
+// imported feature set.
+var ErrImported = errors.New("imported features have no backbone")
 
 func importFile(si cache.SetInfo) string {
 	if si.Import == nil {
