@@ -44,6 +44,8 @@ type File struct {
 	// Labels holds row i's label in Labels[i] when a label column was
 	// read, else nil. An empty string is an unlabeled row.
 	Labels []string
+
+	unmap func() error // set when Matrix.Data maps the file
 }
 
 // npyDescr maps the accepted NumPy dtype descriptors to a DType.
@@ -185,11 +187,64 @@ func ReadNPY(path, idsPath string) (*File, error) {
 		}
 		return nil, rowErr(idsPath, h.rows+1, "ID %q has no row: %s has %d rows", ids[h.rows], path, h.rows)
 	}
-	m := &features.Matrix{Rows: h.rows, Cols: h.cols, IDs: ids, Data: make([]float32, h.rows*h.cols)}
+	m := &features.Matrix{Rows: h.rows, Cols: h.cols, IDs: ids}
+	out := &File{Matrix: m, DType: h.dtype, IDsSHA256: idsSum}
+	if h.dtype == Float32 && hostLittleEndian {
+		if data, unmap := mapFile(f, st.Size()); data != nil {
+			// The matrix is the file's own pages: no copy, and memory the
+			// kernel can drop and read back instead of swapping.
+			payload := data[h.dataOffset:]
+			m.Data = unsafe.Slice((*float32)(unsafe.Pointer(&payload[0])), h.rows*h.cols)
+			out.unmap = unmap
+			if err := hashAndCheck(payload, path, hsh, m); err != nil {
+				out.Close()
+				return nil, err
+			}
+			out.SHA256 = hex.EncodeToString(hsh.Sum(nil))
+			return out, nil
+		}
+	}
+	m.Data = make([]float32, h.rows*h.cols)
 	if err := readValues(f, path, hsh, h.dtype, m); err != nil {
 		return nil, err
 	}
-	return &File{Matrix: m, DType: h.dtype, SHA256: hex.EncodeToString(hsh.Sum(nil)), IDsSHA256: idsSum}, nil
+	out.SHA256 = hex.EncodeToString(hsh.Sum(nil))
+	return out, nil
+}
+
+// Close releases the file's memory when its matrix maps the file (a
+// float32 .npy on Unix); the matrix must not be used afterwards. It is a
+// no-op otherwise.
+func (f *File) Close() error {
+	if f.unmap == nil {
+		return nil
+	}
+	unmap := f.unmap
+	f.unmap, f.Matrix.Data = nil, nil
+	if err := unmap(); err != nil {
+		return fmt.Errorf("embeddings: unmapping: %w", err)
+	}
+	return nil
+}
+
+// hashAndCheck hashes payload (m's values, mapped from the file) into hsh
+// on one goroutine while checking m's rows on the calling one: the two
+// passes share the file's pages and the machine's cores.
+func hashAndCheck(payload []byte, name string, hsh hash.Hash, m *features.Matrix) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hsh.Write(payload)
+	}()
+	var err error
+	for i := range m.Rows {
+		if e := checkRow(m.Data[i*m.Cols : (i+1)*m.Cols]); e != nil {
+			err = rowErr(name, i+1, "id %q: %v", m.IDs[i], e)
+			break
+		}
+	}
+	<-done
+	return err
 }
 
 // readValues reads m's values from r, stored as dtype, hashing the bytes

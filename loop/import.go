@@ -150,6 +150,11 @@ func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err 
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	m := f.Matrix
 	spec := cache.ImportDataset(opts.Name)
 	classes, labels, err := importLabels(opts, f)
