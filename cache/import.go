@@ -16,9 +16,10 @@ import (
 // little memory beside the matrix.
 const importBatchBytes = 16 << 20
 
-// ImportSet stores m (rows of unique, valid IDs and finite values, checked
-// by the caller's reader) as generation 0 of the imported feature set
-// described by info, which must have Import set and Dim m.Cols. A set that
+// ImportSet stores m (rows of unique IDs) as generation 0 of the imported feature set
+// described by info, which must have Import set and Dim m.Cols. A row with
+// a non-finite value or an ID that cannot be stored is refused, naming
+// it, before anything is written. A set that
 // is already complete is left alone: importing the same file again writes
 // nothing. Otherwise the rows it lacks are written in ID order, a batch per
 // transaction, and the set is marked complete after the last one; until
@@ -34,6 +35,17 @@ func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, to
 	if info.Dim != m.Cols || m.Rows != len(m.IDs) || len(m.Data) < m.Rows*m.Cols {
 		return nil, 0, fmt.Errorf("cache: import of %s: %d x %d matrix with %d IDs for a set of dimension %d: %w",
 			info.Import.File, m.Rows, m.Cols, len(m.IDs), info.Dim, ErrMismatch)
+	}
+	// Every row is checked before anything is written.
+	for i := range m.Rows {
+		if err := checkID(m.IDs[i]); err != nil {
+			return nil, 0, fmt.Errorf("cache: import of %s: row %d: %w", info.Import.File, i+1, err)
+		}
+		for j, v := range m.Row(i) {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, 0, fmt.Errorf("cache: import of %s: row %d (sample %q): value %d is %v", info.Import.File, i+1, m.IDs[i], j, v)
+			}
+		}
 	}
 	s, err := db.EnsureSet(info)
 	if err != nil {
@@ -60,13 +72,7 @@ func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, to
 		ids := missing[lo:min(lo+batch, len(missing))]
 		buf = buf[:0]
 		for _, id := range ids {
-			vec := m.Row(row[id])
-			for j, v := range vec {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return nil, written, s.wrap(0, fmt.Errorf("sample %q: value %d is %v", id, j, v))
-				}
-			}
-			buf = encodeRecord(buf, s.dtype, vec)
+			buf = encodeRecord(buf, s.dtype, m.Row(row[id]))
 		}
 		err := db.update("importing rows", func(tx *bolt.Tx) error {
 			gb, _, err := s.genBucket(tx, 0)
@@ -80,9 +86,6 @@ func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, to
 			vb := gb.Bucket(bucketVec)
 			vb.FillPercent = 1 // keys arrive in order: fill pages
 			for k, id := range ids {
-				if err := checkID(id); err != nil {
-					return err
-				}
 				// bbolt keeps the value until commit; buf is reused only
 				// after update returns.
 				if err := vb.Put([]byte(id), buf[k*rl:(k+1)*rl:(k+1)*rl]); err != nil {
