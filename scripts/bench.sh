@@ -64,7 +64,7 @@ rm -f "$ft"
 #    alternates the two in one process. Needs about 7 GB free under $TMPDIR; the files are deleted after.
 emb=$(mktemp -d)
 run go run ./bench/importnpy -rows 1000000 -dim 512 -out "$emb/emb.npy"
-run /usr/bin/time -f 'cat: %e s, peak RSS %M KB' cat "$emb/emb.npy" >/dev/null
+run /usr/bin/time -f 'cat: %e s, peak RSS %M KB' sh -c "cat '$emb/emb.npy' >/dev/null"
 run /usr/bin/time -f 'import: %e s, peak RSS %M KB' "$asvp" cache import --cache "$emb/c.cache" --from "$emb/emb.npy" \
   --model synth --json --quiet
 rm -rf "$emb"
