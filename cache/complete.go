@@ -32,12 +32,13 @@ func (s *Set) MarkComplete(gen, count int) error {
 	return s.db.PutRecord(completeNS, s.completeKey(gen), b)
 }
 
-// Complete reports whether generation gen is complete: generation 0 (the
-// extraction, which is incremental and resumable) always is; a later one
+// Complete reports whether generation gen is complete: generation 0 of an
+// extracted set (the extraction, which is incremental and resumable)
+// always is, an imported set's once ImportSet wrote every row; a later one
 // once its writer called MarkComplete. A simulation's working generations
 // never are.
 func (s *Set) Complete(gen int) (bool, error) {
-	if gen == 0 {
+	if gen == 0 && s.info.Import == nil {
 		return true, nil
 	}
 	b, err := s.db.Record(completeNS, s.completeKey(gen))
@@ -55,7 +56,8 @@ func (s *Set) Complete(gen int) (bool, error) {
 }
 
 // LatestComplete returns the newest complete generation, 0 when no later
-// one is.
+// one is. An imported set whose import was interrupted has none: that is
+// an error wrapping ErrIncomplete.
 func (s *Set) LatestComplete() (int, error) {
 	gens, err := s.Generations()
 	if err != nil {
@@ -70,5 +72,5 @@ func (s *Set) LatestComplete() (int, error) {
 			return gens[i].N, nil
 		}
 	}
-	return 0, nil
+	return 0, s.checkImported()
 }

@@ -16,6 +16,12 @@
 // free-form provenance. A simulation marks the generations it writes with the
 // provenance key ProvenanceSimulation (see GenInfo.Simulation).
 //
+// An imported set (ImportSet; SetInfo.Import says from which file) holds
+// vectors computed elsewhere: its key covers the file's content hash and
+// the model name the user gave, its generation 0 has the source
+// SourceImport and counts as complete only once every row is written, so
+// FindSet and PickGeneration refuse an interrupted import (ErrIncomplete).
+//
 // Within a generation every sample is keyed by its stable string ID. Samples
 // whose extraction failed are recorded as SampleError values instead, so that
 // skipping bad inputs loses no information; Missing reports the IDs that are

@@ -11,6 +11,8 @@ import (
 // output means the dataset's only set of features (cached activations,
 // ActivationsOutput, are named only explicitly). When nothing matches the error wraps
 // ErrNotFound, when several do ErrAmbiguous; both list what the file holds.
+// An imported set whose import was interrupted is an error wrapping
+// ErrIncomplete.
 func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	infos, err := db.Sets()
 	if err != nil {
@@ -32,7 +34,14 @@ func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	}
 	switch len(match) {
 	case 1:
-		return db.Set(match[0].Key)
+		s, err := db.Set(match[0].Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkImported(); err != nil {
+			return nil, err
+		}
+		return s, nil
 	case 0:
 		return nil, fmt.Errorf("cache: %s: no feature set of dataset %q%s; it holds:\n%s: %w", db.path, dataset, outputNote(output), ListSets(infos), ErrNotFound)
 	}

@@ -32,6 +32,9 @@ func (s *Set) PickGeneration(gen int) (int, error) {
 	if _, err := s.Generation(gen); err != nil {
 		return 0, err
 	}
+	if gen == 0 && s.info.Import != nil {
+		return 0, s.checkImported()
+	}
 	ok, err := s.Complete(gen)
 	if err != nil {
 		return 0, err

@@ -99,7 +99,11 @@ func (db *DB) EnsureSet(info SetInfo) (*Set, error) {
 			if err != nil {
 				return err
 			}
-			return createGen(gens, GenInfo{N: 0, Dim: info.Dim, Source: SourcePretrained, Created: info.Created})
+			source := SourcePretrained
+			if info.Import != nil {
+				source = SourceImport
+			}
+			return createGen(gens, GenInfo{N: 0, Dim: info.Dim, Source: source, Created: info.Created})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cache: %s: set %s: %w", db.path, short(info.Key), err)

@@ -38,6 +38,27 @@ type SetInfo struct {
 	Dim int `json:"dim"`
 	// Created is when the set was first created.
 	Created time.Time `json:"created"`
+	// Import, for a set imported from an embedding file (ImportSet), says
+	// which file; nil for a set extracted by asvp. An imported set has no
+	// ONNX model: ModelSHA256 is empty and CardHash is "import:" and the
+	// model name the user gave.
+	Import *ImportInfo `json:"import,omitempty"`
+}
+
+// ImportInfo is where an imported feature set came from.
+type ImportInfo struct {
+	// File is the embedding file as the user named it.
+	File string `json:"file"`
+	// Format is "npy" or "parquet".
+	Format string `json:"format"`
+	// SHA256 is the hex SHA-256 of File's bytes.
+	SHA256 string `json:"sha256"`
+	// IDs is the file of sample IDs ("" when File holds them).
+	IDs string `json:"ids,omitempty"`
+	// IDsSHA256 is the hex SHA-256 of IDs' bytes.
+	IDsSHA256 string `json:"ids_sha256,omitempty"`
+	// Rows is the number of samples in File.
+	Rows int `json:"rows"`
 }
 
 // Fingerprint returns the key of the feature set of a model's output, under
@@ -127,8 +148,9 @@ type GenInfo struct {
 	N int `json:"n"`
 	// Dim is the dimension of this generation's vectors.
 	Dim int `json:"dim"`
-	// Source says what produced the vectors: "pretrained" for generation 0,
-	// "adapter" or "onnx" for re-aligned ones.
+	// Source says what produced the vectors: "pretrained" for generation 0
+	// ("import" for an imported set's), "adapter" or "onnx" for re-aligned
+	// ones.
 	Source string `json:"source"`
 	// Provenance is free-form: model sha, labeled-set hash, method, seed,
 	// round, parent generation, and so on.
@@ -137,8 +159,11 @@ type GenInfo struct {
 	Created time.Time `json:"created"`
 }
 
-// SourcePretrained is the Source of generation 0.
+// SourcePretrained is the Source of generation 0 of an extracted set.
 const SourcePretrained = "pretrained"
+
+// SourceImport is the Source of generation 0 of an imported set.
+const SourceImport = "import"
 
 // ProvenanceSimulation is the provenance key that marks a generation written
 // by a simulation (asvp simulate); its value is the simulation's name. Such

@@ -81,6 +81,9 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 		return nil, err
 	}
 	set, err := db.FindSet(opts.Dataset, opts.Output)
+	if err == nil {
+		err = refuseImported(set.Info(), "align")
+	}
 	var classes []string
 	if err == nil && opts.TrainerCmd != "" {
 		classes, err = datasetClasses(db, set.Info().Dataset, opts.Datasets)

@@ -104,6 +104,9 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 	}
 	defer closeInto(db, &err)
 	set, err := db.FindSet(opts.Dataset, opts.Output)
+	if err == nil {
+		err = refuseImported(set.Info(), "finetune")
+	}
 	if err != nil {
 		return nil, err
 	}

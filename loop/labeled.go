@@ -188,6 +188,9 @@ func datasetClasses(db *cache.DB, spec string, opts datasets.Options) ([]string,
 	if !errors.Is(err, cache.ErrNotFound) {
 		return nil, err
 	}
+	if cache.IsImportDataset(spec) { // imported without labels: the labeled file names the classes
+		return nil, nil
+	}
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/features"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
@@ -292,6 +293,9 @@ const LocalFilesPrefix = "/data/local-files/?d="
 // Samples stored inside a file (IDX) have no image to show: their ID is
 // written. An image outside the document root is an error naming it.
 func imageURLs(spec string, im Images, opts datasets.Options) (func(string) (string, error), string, error) {
+	if cache.IsImportDataset(spec) { // imported vectors: no files behind them
+		return func(id string) (string, error) { return id, nil }, "", nil
+	}
 	ds, err := datasets.Open(spec, opts)
 	if err != nil {
 		return nil, "", err

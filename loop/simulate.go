@@ -95,6 +95,9 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 	if err != nil {
 		return nil, err
 	}
+	if err := checkImportedPipelines(pool.Info(), opts.Config.Pipelines); err != nil {
+		return nil, err
+	}
 	test, err := db.FindSet(opts.Test, opts.Output)
 	if err != nil {
 		return nil, err
@@ -150,6 +153,21 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 	}
 	res.Name, res.Summary, res.Files = cfg.Name, sum, files
 	return res, nil
+}
+
+// checkImportedPipelines refuses the pipelines that fine-tune a backbone
+// on an imported pool: its vectors came without one.
+func checkImportedPipelines(pool cache.SetInfo, pipelines []string) error {
+	if pool.Import == nil {
+		return nil
+	}
+	for _, p := range pipelines {
+		if p != simulate.PipelineRandom && p != simulate.PipelineSVPP {
+			return fmt.Errorf("loop: pipeline %s fine-tunes the backbone that computed the features, and %s holds embeddings imported from %s (model %s) without one: run --pipelines random,svpp: %w",
+				p, pool.Dataset, pool.Import.File, pool.Model, simulate.ErrConfig)
+		}
+	}
+	return nil
 }
 
 // limitPool returns a random subset of n labelled pool IDs, drawn with the

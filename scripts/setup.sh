@@ -100,4 +100,13 @@ if [ "${1:-}" = "--test" ]; then
   fi
   log "resnet-18 test model: $resnet"
 fi
+# 5. For the Parquet export's interoperability test (embeddings): hyparquet, a JavaScript Parquet reader
+#    independent of parquet-go (no dependencies; read by node), pinned by version and sha256.
+HYPARQUET_VERSION=1.31.5
+HYPARQUET_TGZ_SHA256=5fb6b118fcbc4575771204acd0aa5cab532f40be92339094b7cc756d79830ab5
+if [ "${1:-}" = "--test" ]; then
+  command -v node >/dev/null || apt_install nodejs
+  npm_fetch hyparquet "$HYPARQUET_VERSION" "$HYPARQUET_TGZ_SHA256"
+  log "hyparquet $HYPARQUET_VERSION: $tp/npm/hyparquet-$HYPARQUET_VERSION.tgz"
+fi
 log "done in $(( $(date +%s) - t0 ))s"

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/embeddings"
 	"github.com/asvp-dev/asvp/internal/atomicfile"
 )
 
@@ -23,9 +24,12 @@ func cacheCommands() []command {
 		{name: "verify", args: "--cache FILE [--json]",
 			summary: "check the file's structure and every record, label and count; exit status 1 on any problem",
 			new:     func() cmd { return &cacheVerifyCmd{} }},
-		{name: "export", args: "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv] --out FILE",
-			summary: "write one generation's features as NumPy .npy (IDs in FILE.ids.txt) or CSV; by default the generation select uses",
+		{name: "export", args: "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv|parquet] --out FILE",
+			summary: "write one generation's features as NumPy .npy (IDs in FILE.ids.txt), CSV or Parquet; by default the generation select uses",
 			new:     func() cmd { return &cacheExportCmd{} }},
+		{name: "import", args: "--cache FILE --from FILE.npy|FILE.parquet --model NAME [--name NAME] [--labels CSV]",
+			summary: "import embeddings computed elsewhere (.npy with IDs, or Parquet) as a feature set import:NAME, with optional labels",
+			new:     func() cmd { return &cacheImportCmd{} }},
 		{name: "errors", args: "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
 			summary: "list the samples whose extraction failed, with their paths and reasons",
 			new:     func() cmd { return &cacheErrorsCmd{} }},
@@ -214,7 +218,7 @@ func (c *cacheExportCmd) flags(fs *flag.FlagSet) {
 	c.set.register(fs, "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
 	fs.StringVar(&c.key, "set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
 	fs.IntVar(&c.gen, "gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
-	fs.StringVar(&c.format, "format", "", "npy or csv (default: from the --out extension)")
+	fs.StringVar(&c.format, "format", "", "npy, csv or parquet (default: from the --out extension)")
 	fs.StringVar(&c.out, "out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
 }
 
@@ -234,12 +238,14 @@ func (c *cacheExportCmd) validate(fs *flag.FlagSet) error {
 			c.format = cache.FormatNPY
 		case strings.HasSuffix(c.out, ".csv"):
 			c.format = cache.FormatCSV
+		case strings.HasSuffix(c.out, ".parquet"):
+			c.format = formatParquet
 		default:
-			return fmt.Errorf("--format not given and %s ends in neither .npy nor .csv: %w", c.out, errUsage)
+			return fmt.Errorf("--format not given and %s ends in none of .npy, .csv, .parquet: %w", c.out, errUsage)
 		}
 	}
-	if c.format != cache.FormatNPY && c.format != cache.FormatCSV {
-		return fmt.Errorf("--format %q: want npy or csv: %w", c.format, errUsage)
+	if c.format != cache.FormatNPY && c.format != cache.FormatCSV && c.format != formatParquet {
+		return fmt.Errorf("--format %q: want npy, csv or parquet: %w", c.format, errUsage)
 	}
 	return noArgs(fs.Args())
 }
@@ -269,7 +275,12 @@ func (c *cacheExportCmd) run(_ context.Context, out, _ io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := atomicfile.Write(c.out, func(w io.Writer) error { return cache.ExportMatrix(m, c.format, w) }); err != nil {
+		if err := atomicfile.Write(c.out, func(w io.Writer) error {
+			if c.format == formatParquet {
+				return embeddings.WriteParquet(m, w)
+			}
+			return cache.ExportMatrix(m, c.format, w)
+		}); err != nil {
 			return err
 		}
 		note := ""
@@ -283,6 +294,10 @@ func (c *cacheExportCmd) run(_ context.Context, out, _ io.Writer) error {
 		return nil
 	})
 }
+
+// formatParquet is cache export's Parquet format: an id column and a list
+// of float32 per row (embeddings.WriteParquet).
+const formatParquet = "parquet"
 
 // cacheMergeCmd is `asvp cache merge`.
 type cacheMergeCmd struct {

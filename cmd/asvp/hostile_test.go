@@ -338,7 +338,8 @@ func TestExtractHostileManifest(t *testing.T) {
 
 // TestFinetuneHostileLabels gives `asvp finetune` hostile labeled files:
 // each fails with exit code 1 and names FILE:LINE; a file with a byte-order
-// mark, CRLF line ends and blank lines works.
+// mark, CRLF line ends and blank lines works, and so does a class name the
+// dataset does not know (a new class).
 func TestFinetuneHostileLabels(t *testing.T) {
 	c := crashFixture(t)
 	dir := t.TempDir()
@@ -348,8 +349,8 @@ func TestFinetuneHostileLabels(t *testing.T) {
 		msg          string
 	}{
 		{"duplicate-id", "id,label\ntrain/00000,1\ntrain/00001,2\ntrain/00000,1\n", 4, "already labeled on line 2"},
-		{"unknown-class", "train/00000,1\ntrain/00001,Unicorn\n", 2, "neither a class name nor an index"},
-		{"index-out-of-range", "train/00000,1\ntrain/00001,10\n", 2, "neither a class name nor an index"},
+		{"index-out-of-range", "train/00000,1\ntrain/00001,10\n", 2, "is not a class index 0..9"},
+		{"a new class name", "train/00000,1\ntrain/00001,Unicorn\n", 0, ""}, // names are open-ended
 		{"empty-label", "train/00000,1\ntrain/00001,\n", 2, "empty label"},
 		{"too-many-fields", "train/00000,1\ntrain/00001,2,3\n", 2, "too many fields"},
 		{"bad-quote", "train/00000,1\ntrain/0\"0001,2\n", 2, "quote"},
