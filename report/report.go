@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -127,25 +128,40 @@ func resultsCSV(res *simulate.Results, costs simulate.CostConfig) ([]byte, error
 
 func ff(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// FormatOpt formats an optional number with format, "n/a" when v is nil,
-// and never as a negative zero ("-0.000"). The CLI's tables use it too.
+// FormatOpt formats an optional number with format, "n/a" when v is nil.
+// A number that rounds to zero has no sign: never "-0.000", and with a
+// signed format such as "%+.2f" "0.00" rather than "+0.00" or "-0.00".
+// The CLI's tables use it too, so that they and the report agree.
 func FormatOpt(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
-	s := fmt.Sprintf(format, *v)
-	if strings.Trim(s, "-0.") == "" {
-		s = strings.TrimPrefix(s, "-") // a tiny negative value is not "-0.000"
+	return unsignedZero(fmt.Sprintf(format, *v))
+}
+
+// unsignedZero drops the sign of a formatted number whose digits are all
+// zero.
+func unsignedZero(s string) string {
+	if strings.Trim(s, "+-0.") == "" {
+		return strings.TrimLeft(s, "+-")
 	}
 	return s
 }
 
-// usd formats dollars with cents, or with more digits below a cent.
+// usd formats dollars with cents, or with four decimals below a cent; an
+// amount that rounds to zero is "$0.00", a negative one "-$1.50".
 func usd(v float64) string {
-	if v != 0 && v < 0.01 && v > -0.01 {
-		return fmt.Sprintf("$%.4f", v)
+	s := fmt.Sprintf("%.2f", math.Abs(v))
+	if math.Abs(v) < 0.01 {
+		s = fmt.Sprintf("%.4f", math.Abs(v))
 	}
-	return fmt.Sprintf("$%.2f", v)
+	if strings.Trim(s, "0.") == "" {
+		return "$0.00"
+	}
+	if v < 0 {
+		return "-$" + s
+	}
+	return "$" + s
 }
 
 func saving(s *simulate.Saving) string {
@@ -157,9 +173,9 @@ func saving(s *simulate.Saving) string {
 	}
 	l := ""
 	if s.Labels != nil {
-		l = fmt.Sprintf(" (%+.0f labels)", *s.Labels)
+		l = " (" + FormatOpt(s.Labels, "%+.0f") + " labels)"
 	}
-	return fmt.Sprintf("%+.2f USD%s", *s.USD, l)
+	return FormatOpt(s.USD, "%+.2f") + " USD" + l
 }
 
 // table is a header and rows of cells, rendered as markdown or HTML.

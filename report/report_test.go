@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,6 +232,79 @@ func TestFormatOpt(t *testing.T) {
 	} {
 		if got := FormatOpt(tc.v, "%.3f"); got != tc.want {
 			t.Errorf("FormatOpt(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	// Signed formats, as the savings use: zero has no sign either way.
+	for _, tc := range []struct {
+		v      float64
+		format string
+		want   string
+	}{
+		{math.Copysign(0, -1), "%+.2f", "0.00"},
+		{-1e-13, "%+.2f", "0.00"},
+		{0, "%+.2f", "0.00"},
+		{0.004, "%+.2f", "0.00"},
+		{-0.3, "%+.0f", "0"},
+		{0.3, "%+.0f", "0"},
+		{-0.6, "%+.0f", "-1"},
+		{1.25, "%+.2f", "+1.25"},
+		{-1.25, "%+.2f", "-1.25"},
+		{-100, "%+.0f", "-100"},
+	} {
+		if got := FormatOpt(&tc.v, tc.format); got != tc.want {
+			t.Errorf("FormatOpt(%v, %q) = %q, want %q", tc.v, tc.format, got, tc.want)
+		}
+	}
+}
+
+// TestUSD checks the report's dollar amounts: cents, more digits below a
+// cent, and never a negative zero.
+func TestUSD(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0, "$0.00"},
+		{math.Copysign(0, -1), "$0.00"},
+		{-1e-15, "$0.00"},
+		{1e-15, "$0.00"},
+		{0.0042, "$0.0042"},
+		{-0.0042, "-$0.0042"},
+		{12.345, "$12.35"},
+		{-3.5, "-$3.50"},
+	} {
+		if got := usd(tc.v); got != tc.want {
+			t.Errorf("usd(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
+// TestNoNegativeZero writes a report where one pipeline's saving against
+// another is zero up to rounding (the same labels, compute a hair apart):
+// report.md and report.html write it as the CLI does, "0.00 USD (0
+// labels)", never "-0.00 USD (-0 labels)".
+func TestNoNegativeZero(t *testing.T) {
+	res, sum := fixture()
+	f := func(v float64) *float64 { return &v }
+	asvp := sum.Pipeline(simulate.PipelineASVP)
+	asvp.Final.VsSVPP = &simulate.Saving{Baseline: simulate.PipelineSVPP, BaselineLabels: f(300), USD: f(-1e-13), Labels: f(-0.2)}
+	asvp.Final.VsStandard = &simulate.Saving{Baseline: simulate.PipelineStandard, BaselineLabels: f(300), USD: f(math.Copysign(0, -1)), Labels: f(0)}
+	files, err := Write(t.TempDir(), res, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{files.Markdown, files.HTML} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"-0.00", "-0 labels", "+0.00", "+0 labels", "$-0"} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s shows %q", filepath.Base(name), bad)
+			}
+		}
+		if !bytes.Contains(b, []byte("0.00 USD (0 labels)")) {
+			t.Errorf("%s lacks the zero saving \"0.00 USD (0 labels)\"", filepath.Base(name))
 		}
 	}
 }
