@@ -42,9 +42,9 @@ type lineStyle struct {
 }
 
 // pipelineStyle gives each pipeline a fixed style, so figures agree. The
-// pipelines are drawn in the order random, standard, svpp, asvp, with
-// markers shrinking and lines more broken, so that a later curve drawn
-// over an identical earlier one leaves it showing.
+// pipelines are drawn in the order random, standard, svpp, asvp, asvp-ft,
+// with markers of other shapes and lines more broken, so that a later
+// curve drawn over an identical earlier one leaves it showing.
 func pipelineStyle(p string) lineStyle {
 	switch p {
 	case simulate.PipelineRandom:
@@ -58,9 +58,12 @@ func pipelineStyle(p string) lineStyle {
 	case simulate.PipelineASVP:
 		return lineStyle{Color: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, Dashes: []vg.Length{vg.Points(12), vg.Points(4), vg.Points(2), vg.Points(4)},
 			Glyph: marker{cross}, Radius: vg.Points(3.5)}
+	case simulate.PipelineASVPFT: // often asvp's curve exactly: drawn over it, thin and dotted
+		return lineStyle{Color: color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, Dashes: []vg.Length{vg.Points(1.5), vg.Points(4)},
+			Glyph: marker{plus}, Radius: vg.Points(5)}
 	}
-	return lineStyle{Color: color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, Dashes: []vg.Length{vg.Points(1), vg.Points(3)},
-		Glyph: marker{plus}, Radius: vg.Points(3.5)}
+	return lineStyle{Color: color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, Dashes: []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1.5), vg.Points(2)},
+		Glyph: marker{diamond}, Radius: vg.Points(4.5)}
 }
 
 // shape is the outline a marker draws.
@@ -72,6 +75,7 @@ const (
 	triangle
 	cross
 	plus
+	diamond
 )
 
 // marker is a hollow glyph with a 1.5 pt stroke (gonum's hollow glyphs
@@ -107,11 +111,17 @@ func (m marker) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
 		p.Line(at(r, r))
 		p.Move(at(-r, r))
 		p.Line(at(r, -r))
-	default:
+	case plus:
 		p.Move(at(-r, 0))
 		p.Line(at(r, 0))
 		p.Move(at(0, -r))
 		p.Line(at(0, r))
+	default:
+		p.Move(at(0, -r))
+		p.Line(at(r, 0))
+		p.Line(at(0, r))
+		p.Line(at(-r, 0))
+		p.Close()
 	}
 	c.Stroke(p)
 }
