@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,7 +184,11 @@ type table struct {
 	Caption string
 	Head    []string
 	Rows    [][]string
+	Text    []int // columns of words rather than numbers: left-aligned in HTML (the first always is)
 }
+
+// IsText reports whether column i holds words rather than numbers.
+func (t table) IsText(i int) bool { return slices.Contains(t.Text, i) }
 
 func (t table) markdown(b *strings.Builder) {
 	if t.Caption != "" {
@@ -240,7 +245,7 @@ func tables(res *simulate.Results, sum *simulate.Summary) (summary table, budget
 		cost.Rows = append(cost.Rows, append([]string{label}, c...))
 	}
 	budgets = []table{acc, ssr, cost}
-	indicator = table{Head: []string{"seed", "round", "labels", "LogME", "best", "re-align", "final model", "reason"}}
+	indicator = table{Head: []string{"seed", "round", "labels", "LogME", "best", "re-align", "final model", "reason"}, Text: []int{7}}
 	for _, r := range res.Records {
 		if r.Pipeline != simulate.PipelineASVP || r.Indicator == nil {
 			continue

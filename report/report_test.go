@@ -157,8 +157,8 @@ func TestHTMLSelfContained(t *testing.T) {
 			t.Errorf("report.html contains %q", bad)
 		}
 	}
-	if !bytes.Contains(h, []byte("logme &lt;&amp;&gt; reason")) {
-		t.Error("indicator reason is not HTML-escaped")
+	if !bytes.Contains(h, []byte(`<td class="text">logme &lt;&amp;&gt; reason</td>`)) {
+		t.Error("indicator reason is not HTML-escaped, or not a left-aligned text cell")
 	}
 }
 
