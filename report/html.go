@@ -11,7 +11,9 @@ import (
 )
 
 // htmlPage is a self-contained page: styles inline, plots as data URIs,
-// no scripts, no external references.
+// no scripts, no external references. The plots take the text column's
+// full width (up to their 1440 px); a table wider than the window scrolls
+// in its own box rather than the page sideways.
 var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -22,14 +24,15 @@ body { font-family: sans-serif; margin: 16px 24px; color: #222; background: #fff
 h1 { font-size: 22px; margin: 0 0 8px 0; }
 h2 { font-size: 18px; margin-top: 28px; }
 p.settings { font-size: 13px; margin: 2px 0; }
-figure { margin: 8px 0 16px 0; }
-figure img { width: 640px; height: 400px; border: 1px solid #ddd; display: block; }
+figure { margin: 8px 0 16px 0; max-width: 1440px; }
+figure img { width: 100%; height: auto; box-sizing: border-box; border: 1px solid #ddd; display: block; }
 figcaption { font-size: 12px; color: #555; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px 0; }
+table { border-collapse: collapse; font-size: 13px; margin: 4px 0 16px 0; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
 th { background: #f3f3f3; }
-td:first-child, th:first-child { text-align: left; }
-caption { text-align: left; font-weight: bold; padding: 4px 0; }
+td:first-child, th:first-child, td.text, th.text { text-align: left; }
+p.caption { font-size: 13px; font-weight: bold; margin: 12px 0 0 0; }
+div.scroll { overflow-x: auto; max-width: 100%; }
 </style>
 </head>
 <body>
@@ -47,10 +50,11 @@ caption { text-align: left; font-weight: bold; padding: 4px 0; }
 {{template "table" .Indicator}}{{end}}
 </body>
 </html>
-{{define "table"}}<table>{{if .Caption}}<caption>{{.Caption}}</caption>{{end}}
-<tr>{{range .Head}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
-{{end}}</table>
+{{define "table"}}{{if .Caption}}<p class="caption">{{.Caption}}</p>
+{{end}}<div class="scroll"><table>
+<tr>{{range $i, $h := .Head}}<th{{if $.IsText $i}} class="text"{{end}}>{{$h}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if $.IsText $i}} class="text"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table></div>
 {{end}}`))
 
 type htmlFigure struct {

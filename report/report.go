@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -127,25 +129,40 @@ func resultsCSV(res *simulate.Results, costs simulate.CostConfig) ([]byte, error
 
 func ff(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// FormatOpt formats an optional number with format, "n/a" when v is nil,
-// and never as a negative zero ("-0.000"). The CLI's tables use it too.
+// FormatOpt formats an optional number with format, "n/a" when v is nil.
+// A number that rounds to zero has no sign: never "-0.000", and with a
+// signed format such as "%+.2f" "0.00" rather than "+0.00" or "-0.00".
+// The CLI's tables use it too, so that they and the report agree.
 func FormatOpt(v *float64, format string) string {
 	if v == nil {
 		return "n/a"
 	}
-	s := fmt.Sprintf(format, *v)
-	if strings.Trim(s, "-0.") == "" {
-		s = strings.TrimPrefix(s, "-") // a tiny negative value is not "-0.000"
+	return unsignedZero(fmt.Sprintf(format, *v))
+}
+
+// unsignedZero drops the sign of a formatted number whose digits are all
+// zero.
+func unsignedZero(s string) string {
+	if strings.Trim(s, "+-0.") == "" {
+		return strings.TrimLeft(s, "+-")
 	}
 	return s
 }
 
-// usd formats dollars with cents, or with more digits below a cent.
+// usd formats dollars with cents, or with four decimals below a cent; an
+// amount that rounds to zero is "$0.00", a negative one "-$1.50".
 func usd(v float64) string {
-	if v != 0 && v < 0.01 && v > -0.01 {
-		return fmt.Sprintf("$%.4f", v)
+	s := fmt.Sprintf("%.2f", math.Abs(v))
+	if math.Abs(v) < 0.01 {
+		s = fmt.Sprintf("%.4f", math.Abs(v))
 	}
-	return fmt.Sprintf("$%.2f", v)
+	if strings.Trim(s, "0.") == "" {
+		return "$0.00"
+	}
+	if v < 0 {
+		return "-$" + s
+	}
+	return "$" + s
 }
 
 func saving(s *simulate.Saving) string {
@@ -157,9 +174,9 @@ func saving(s *simulate.Saving) string {
 	}
 	l := ""
 	if s.Labels != nil {
-		l = fmt.Sprintf(" (%+.0f labels)", *s.Labels)
+		l = " (" + FormatOpt(s.Labels, "%+.0f") + " labels)"
 	}
-	return fmt.Sprintf("%+.2f USD%s", *s.USD, l)
+	return FormatOpt(s.USD, "%+.2f") + " USD" + l
 }
 
 // table is a header and rows of cells, rendered as markdown or HTML.
@@ -167,7 +184,11 @@ type table struct {
 	Caption string
 	Head    []string
 	Rows    [][]string
+	Text    []int // columns of words rather than numbers: left-aligned in HTML (the first always is)
 }
+
+// IsText reports whether column i holds words rather than numbers.
+func (t table) IsText(i int) bool { return slices.Contains(t.Text, i) }
 
 func (t table) markdown(b *strings.Builder) {
 	if t.Caption != "" {
@@ -224,7 +245,7 @@ func tables(res *simulate.Results, sum *simulate.Summary) (summary table, budget
 		cost.Rows = append(cost.Rows, append([]string{label}, c...))
 	}
 	budgets = []table{acc, ssr, cost}
-	indicator = table{Head: []string{"seed", "round", "labels", "LogME", "best", "re-align", "final model", "reason"}}
+	indicator = table{Head: []string{"seed", "round", "labels", "LogME", "best", "re-align", "final model", "reason"}, Text: []int{7}}
 	for _, r := range res.Records {
 		if r.Pipeline != simulate.PipelineASVP || r.Indicator == nil {
 			continue
