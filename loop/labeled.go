@@ -100,7 +100,7 @@ func (l *Labeled) needClasses(what string) error {
 	for c := range seen {
 		only = l.Classes[c]
 	}
-	return optionErr("labeled", "%s: all %d labels are %q: %s needs labels of 2 classes or more; label a few samples of another class (any name is a class)",
+	return fmt.Errorf("loop: %s: all %d labels are %q: %s needs labels of 2 classes or more; label a few samples of another class (any name is a class)",
 		l.Path, l.Len(), only, what)
 }
 

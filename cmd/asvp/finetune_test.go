@@ -267,9 +267,9 @@ func TestFinetuneErrors(t *testing.T) {
 		}
 		return p
 	}
-	unknown := write("unknown.csv", "id,label\ntest/00000,Coat\ntest/00001,Spaceship\n")
+	oneClass := write("one.csv", "id,label\ntest/00000,Coat\ntest/00001,Coat\n")
 	outOfRange := write("range.csv", "id,label\ntest/00000,10\n")
-	notCached := write("missing.csv", "id,label\ntest/00000,Coat\ntest/09999,Coat\n")
+	notCached := write("missing.csv", "id,label\ntest/00000,Coat\ntest/09999,Bag\n")
 	base := []string{"--cache", c, "--data", fixPool}
 	tests := []struct {
 		name  string
@@ -279,8 +279,8 @@ func TestFinetuneErrors(t *testing.T) {
 	}{
 		{"no labeled", base, true, "required"},
 		{"bad method", append(base, "--labeled", labeled, "--method", "sgd"), true, "--method"},
-		{"unknown class", append(base, "--labeled", unknown), false, "unknown.csv:3"},
-		{"index out of range", append(base, "--labeled", outOfRange), false, "neither a class name nor an index"},
+		{"one class", append(base, "--labeled", oneClass), false, `all 2 labels are "Coat"`},
+		{"index out of range", append(base, "--labeled", outOfRange), false, "is not a class index 0..9"},
 		{"labels without features", append(base, "--labeled", notCached), false, `"test/09999"`},
 		{"no such dataset", []string{"--cache", c, "--data", "fashion-mnist:nope", "--labeled", labeled}, false, "no feature set"},
 		{"test without features", append(base, "--labeled", labeled, "--test", "folder:/nonexistent"), false, "no feature set"},
