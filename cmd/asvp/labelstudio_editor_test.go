@@ -109,7 +109,9 @@ func (e *lsEditor) open(ctx context.Context, name string, i, id, annotator int) 
 	  const want = new URL(window.asvp.image, location.href).href;
 	  const img = [...document.images].find(im => im.src === want);
 	  const boxes = [...document.querySelectorAll('#label-studio input.ant-checkbox-input, #label-studio input.ant-radio-input')];
-	  const err = [...document.querySelectorAll('[class*="error"], [class*="Error"]')].map(n => n.innerText).filter(Boolean).join(' | ');
+	  const sel = '[class*="error"], [class*="Error"]';
+	  const err = [...document.querySelectorAll(sel)].filter(n => !n.parentElement.closest(sel))
+	    .map(n => n.innerText.replace(/\s+/g, ' ').trim()).filter(Boolean).join(' | ');
 	  return {
 	    image: img ? {found: true, complete: img.complete, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight, src: img.src}
 	               : {found: false, src: want},
@@ -452,8 +454,9 @@ func checkShown(t *testing.T, name string, i int, task lsTaskFile, st lsTaskStat
 	if st.Selected != "annotation" {
 		t.Errorf("%s task %d: the editor shows a %q, want the person's annotation", name, i, st.Selected)
 	}
-	if pre := task.Predictions[0].Result[0].Value.Choices; !slices.Equal(st.Checked, pre) {
-		t.Errorf("%s task %d: the editor shows %q checked, want the pre-annotation %q", name, i, st.Checked, pre)
+	if r := task.Predictions[0].Result[0]; !slices.Equal(st.Checked, r.Value.Choices) {
+		t.Errorf("%s task %d: the editor shows %q checked, want the pre-annotation %q (the editor drops a result whose from_name, here %q, is not a control of the config)",
+			name, i, st.Checked, r.Value.Choices, r.FromName)
 	}
 }
 
