@@ -21,8 +21,11 @@ import (
 
 // AlignOptions says which model re-extracts which feature set.
 type AlignOptions struct {
-	Cache           string
-	Dataset, Output string // the feature set ("" for the only one)
+	Cache string
+	// Dataset and Output name the feature set; "" to infer them (the only
+	// one, or with a trainer the one holding the labelled samples: see
+	// InferDataset).
+	Dataset, Output string
 	// Model is a fine-tuned ONNX file to re-extract with; or, with
 	// TrainerCmd, the trainer writes it (see docs/trainers.md).
 	Model      string
@@ -89,7 +92,11 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	if err != nil {
 		return nil, err
 	}
-	set, err := db.FindSet(opts.Dataset, opts.Output)
+	data, err := InferDataset(db, opts.Dataset, opts.Output, opts.Labeled)
+	var set *cache.Set
+	if err == nil {
+		set, err = db.FindSet(data, opts.Output)
+	}
 	var classes []string
 	if err == nil && opts.TrainerCmd != "" {
 		classes, err = datasetClasses(db, set.Info().Dataset, opts.Datasets)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,8 +101,10 @@ func TestAlignTrainerModel(t *testing.T) {
 	cpTrainer := "cp " + loop.ShellQuote(feat) + " {out}"
 	n := generationCount(t, c)
 
-	first := align(t, "--cache", c, "--data", fixPool, "--labeled", labeled, "--trainer-cmd", cpTrainer)
-	if first.Generation != n || first.Reused || first.ModelOutput != "feat" || first.Dim != 1280 || first.Count != fixPoolN {
+	// No --data: the cache holds two datasets, and the labelled samples
+	// are in the pool's.
+	first := align(t, "--cache", c, "--labeled", labeled, "--trainer-cmd", cpTrainer)
+	if first.Dataset != fixPool || first.Generation != n || first.Reused || first.ModelOutput != "feat" || first.Dim != 1280 || first.Count != fixPoolN {
 		t.Fatalf("trainer returning a model with one output \"feat\": %+v (generations before %d)", first, n)
 	}
 	if first.Model != "" || first.Trainer == nil || first.Trainer.Command != cpTrainer || first.Trainer.WorkDir != "" {
@@ -185,4 +188,50 @@ func waitProcessGone(t *testing.T, pid int) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL) // do not leave it to the next test
 	t.Fatalf("process %d still runs after asvp stopped its trainer", pid)
+}
+
+// TestInferData: finetune and probe, like select, find the dataset
+// themselves: finetune on a cache of two datasets takes the one holding the
+// labelled samples; probe on a cache of one labelled folder trains on part
+// of it and tests on the rest (it used to default to Fashion-MNIST).
+func TestInferData(t *testing.T) {
+	c := alignFixture(t)
+	labeled, _ := fixtureLabels(t, c, 40)
+	ft := ftJSON(t, "--cache", c, "--labeled", labeled, "--method", "ft", "--epochs", "2", "--no-write", "--quiet")
+	if ft.Dataset != fixPool || ft.Labels != 40 {
+		t.Fatalf("finetune without --data: dataset %q, %d labels; want %s, 40", ft.Dataset, ft.Labels, fixPool)
+	}
+
+	// A folder of two classes, five images each.
+	root := t.TempDir()
+	var photos []string
+	for _, name := range []string{"astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg"} {
+		photos = append(photos, filepath.Join("..", "..", "testdata", "photos", name))
+	}
+	for k, p := range photos {
+		for j, class := range []string{"a", "b"} {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(root, "imgs", class, strconv.Itoa(2*k+j)+filepath.Ext(p))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	spec := "folder:" + filepath.Join(root, "imgs")
+	pc := filepath.Join(root, "c.asvp")
+	asvp(t, "extract", "--quiet", "--data", spec, "--cache", pc)
+	out := asvp(t, "probe", "--cache", pc, "--labels", "6", "--json")
+	var res []loop.ProbeResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("probe output is not JSON: %v\n%s", err, out)
+	}
+	if len(res) != 1 || res[0].Pool != spec || res[0].TestSet != spec || res[0].Labels != 6 || res[0].Test != 4 {
+		t.Fatalf("probe on the only labelled folder: %+v; want 6 samples trained on and the other 4 tested", res)
+	}
 }
