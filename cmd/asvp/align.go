@@ -28,7 +28,7 @@ type alignCmd struct {
 }
 
 func (c *alignCmd) flags(fs *flag.FlagSet) {
-	c.set.register(fs, "")
+	c.set.register(fs, "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset, or with --trainer-cmd the one holding the labeled samples)")
 	c.model.register(fs)
 	fs.Lookup("model").Usage = "fine-tuned .onnx file to re-extract with (not with --trainer-cmd, which writes it)"
 	fs.Lookup("model").DefValue = ""

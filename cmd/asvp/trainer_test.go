@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -233,5 +235,55 @@ func TestInferData(t *testing.T) {
 	}
 	if len(res) != 1 || res[0].Pool != spec || res[0].TestSet != spec || res[0].Labels != 6 || res[0].Test != 4 {
 		t.Fatalf("probe on the only labelled folder: %+v; want 6 samples trained on and the other 4 tested", res)
+	}
+}
+
+// TestTrainerDocsMatchFlags: every flag docs/trainers.md names in the
+// section of a command is one of that command's flags, and the page and
+// `finetune -h` say the same about --gen (finetune has none).
+func TestTrainerDocsMatchFlags(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "trainers.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagRE := regexp.MustCompile("--([a-z][a-z0-9-]*)")
+	sections := strings.Split(string(b), "\n## ")
+	checked := 0
+	for _, sec := range sections[1:] {
+		title, body, _ := strings.Cut(sec, "\n")
+		var c cmd
+		switch {
+		case strings.Contains(title, "asvp finetune"):
+			c = &finetuneCmd{}
+		case strings.Contains(title, "asvp align"):
+			c = &alignCmd{}
+		default:
+			continue
+		}
+		fs := flag.NewFlagSet(title, flag.ContinueOnError)
+		c.flags(fs)
+		// The trainer's own flags, inside the quoted --trainer-cmd, are not asvp's.
+		text := regexp.MustCompile(`'[^'\n]*'`).ReplaceAllString(title+body, "")
+		for _, m := range flagRE.FindAllStringSubmatch(text, -1) {
+			name := m[1]
+			if name == "gen" && strings.Contains(body, "There is no `--gen`") {
+				continue
+			}
+			if fs.Lookup(name) == nil {
+				t.Errorf("docs/trainers.md section %q names --%s, which the command does not have", title, name)
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d flag mentions: did the sections move?", checked)
+	}
+	fs := flag.NewFlagSet("finetune", flag.ContinueOnError)
+	(&finetuneCmd{}).flags(fs)
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+	if fs.Lookup("gen") != nil || !strings.Contains(help.String(), "There is no --gen") || !strings.Contains(string(b), "There is no `--gen`") {
+		t.Fatalf("finetune -h and docs/trainers.md must both say finetune has no --gen:\n%s", help.String())
 	}
 }
