@@ -1,9 +1,12 @@
 package loop
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,15 +21,21 @@ import (
 
 // AlignOptions says which model re-extracts which feature set.
 type AlignOptions struct {
-	Cache           string
-	Dataset, Output string // the feature set ("" for the only one)
+	Cache string
+	// Dataset and Output name the feature set; "" to infer them (the only
+	// one, or with a trainer the one holding the labelled samples: see
+	// InferDataset).
+	Dataset, Output string
 	// Model is a fine-tuned ONNX file to re-extract with; or, with
 	// TrainerCmd, the trainer writes it (see docs/trainers.md).
-	Model       string
-	TrainerCmd  string // shell command template of the user's trainer
-	Labeled     string // id,label CSV the trainer trains on
-	WorkDir     string // folder for the trainer's files ("" for a temporary one, removed afterwards)
-	ModelOutput string // output of the new model to store ("" to choose: see Align)
+	Model      string
+	TrainerCmd string // shell command template of the user's trainer
+	// TrainerTimeout stops the trainer (its whole process group) when it
+	// runs longer; 0 for no limit.
+	TrainerTimeout time.Duration
+	Labeled        string // id,label CSV the trainer trains on
+	WorkDir        string // folder for the trainer's files ("" for a temporary one, removed afterwards)
+	ModelOutput    string // output of the new model to store ("" to choose: see Align)
 	// CardFor returns the preprocessing card of the set's model (the
 	// registry's, or one from the user's flags); Align replaces its file,
 	// outputs and name with the new model's.
@@ -46,7 +55,7 @@ type AlignResult struct {
 	Dataset     string             `json:"dataset"`
 	Set         string             `json:"set"`
 	SetOutput   string             `json:"set_output"`
-	Model       string             `json:"model"`
+	Model       string             `json:"model,omitempty"` // "" for a trainer's model in a removed temporary folder
 	ModelSHA256 string             `json:"model_sha256"`
 	ModelOutput string             `json:"model_output"`
 	Dim         int                `json:"dim"`
@@ -64,10 +73,13 @@ type AlignResult struct {
 
 // Align re-extracts every sample of a feature set with another ONNX model
 // (a fine-tuned backbone, or the one the trainer command writes) into a new
-// generation of that set, found again by the model's hash when a killed run
-// left it, and marked complete at the end. The output stored is
-// ModelOutput, else "features" when the model has it (always, with a
-// trainer), else the set's own output name, else the model's only output.
+// generation of that set, found again by its provenance when a killed run
+// left it, and marked complete at the end. A model whose features the set
+// already holds (the same bytes, output and preprocessing, whether given
+// with Model or returned by a trainer) reuses that complete generation. The
+// output stored is ModelOutput, else "features" when the model has it, else
+// the set's own output name, else the model's only output: a trainer's
+// model is accepted exactly when the same file given as Model would be.
 func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *AlignResult, err error) {
 	if (opts.Model == "") == (opts.TrainerCmd == "") {
 		return nil, optionErr("model", "give either a fine-tuned ONNX model or a trainer command")
@@ -80,7 +92,11 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	if err != nil {
 		return nil, err
 	}
-	set, err := db.FindSet(opts.Dataset, opts.Output)
+	data, err := InferDataset(db, opts.Dataset, opts.Output, opts.Labeled)
+	var set *cache.Set
+	if err == nil {
+		set, err = db.FindSet(data, opts.Output)
+	}
 	if err == nil {
 		err = refuseImported(set.Info(), "align")
 	}
@@ -144,10 +160,8 @@ type alignedModel struct {
 func alignModel(ctx context.Context, opts AlignOptions, ds datasets.Dataset, classes []string, card models.Card, res *AlignResult) (*alignedModel, error) {
 	m := &alignedModel{path: opts.Model, want: opts.ModelOutput, prov: map[string]string{}, trainer: opts.TrainerCmd != ""}
 	if !m.trainer {
+		m.prov["model"] = filepath.Base(m.path)
 		return m, nil
-	}
-	if m.want == "" {
-		m.want = "features"
 	}
 	labeled, err := ReadLabeled(opts.Labeled, classes)
 	if err != nil {
@@ -157,8 +171,10 @@ func alignModel(ctx context.Context, opts AlignOptions, ds datasets.Dataset, cla
 		return nil, err
 	}
 	classes = labeled.Classes
+	// The card tells the trainer the output asvp reads first.
+	output := cmp.Or(opts.ModelOutput, "features")
 	t0 := time.Now()
-	tr, path, err := runTrainer(ctx, opts.TrainerCmd, labeled, opts.WorkDir, ds, classes, card, m.want, opts.TrainerOut)
+	tr, path, err := runTrainer(ctx, opts.TrainerCmd, opts.TrainerTimeout, labeled, opts.WorkDir, ds, classes, card, output, opts.TrainerOut)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +184,18 @@ func alignModel(ctx context.Context, opts AlignOptions, ds datasets.Dataset, cla
 	tr.Seconds = time.Since(t0).Seconds()
 	res.Trainer, res.Seconds["trainer"] = tr, tr.Seconds
 	m.path = path
+	// The provenance names what made the model (the command, the labels)
+	// and, through its sha256, the model itself; never the file, which a
+	// temporary folder does not keep.
 	m.prov["labeled_sha256"], m.prov["trainer_cmd"] = labeled.SHA256(), opts.TrainerCmd
 	return m, nil
 }
 
-// blame makes a failure to use a trainer's model the trainer's error.
+// blame makes a failure to use a trainer's model the trainer's error: it
+// exited 0 (a failed run stops before), so its model is what is wrong.
 func (m *alignedModel) blame(err error) error {
 	if m.trainer {
-		return fmt.Errorf("%w: its model %s: %w", ErrTrainer, m.path, err)
+		return fmt.Errorf("%w exited 0, but its model is not usable: %w", ErrTrainer, err)
 	}
 	return err
 }
@@ -185,6 +205,9 @@ func (m *alignedModel) blame(err error) error {
 // provenance.
 func (m *alignedModel) open(rt *extractor.Runtime, info cache.SetInfo, card models.Card, opts AlignOptions, res *AlignResult) (*extractor.Session, error) {
 	if _, err := os.Stat(m.path); err != nil {
+		if m.trainer && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w exited 0 but wrote no model to {out} (%s)", ErrTrainer, m.path)
+		}
 		return nil, m.blame(err)
 	}
 	modelSHA, err := models.FileSHA256(m.path)
@@ -220,8 +243,11 @@ func (m *alignedModel) open(rt *extractor.Runtime, info cache.SetInfo, card mode
 	if err != nil {
 		return nil, m.blame(err)
 	}
-	res.Model, res.ModelSHA256, res.ModelOutput, res.Dim = m.path, modelSHA, want, sess.Dims()[0]
-	m.prov["model"], m.prov["model_sha256"], m.prov["model_output"] = filepath.Base(m.path), modelSHA, want
+	res.ModelSHA256, res.ModelOutput, res.Dim = modelSHA, want, sess.Dims()[0]
+	if m.tmpDir == "" {
+		res.Model = m.path
+	}
+	m.prov["model_sha256"], m.prov["model_output"] = modelSHA, want
 	m.prov["card_hash"], m.prov["parent_gen"] = card.PreprocessHash(), "0"
 	return sess, nil
 }
@@ -258,14 +284,26 @@ func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, 
 			sel = append(sel, id)
 		}
 	}
-	gen, done, err := set.EnsureGeneration(cache.GenInfo{Dim: res.Dim, Source: "onnx", Provenance: prov})
+	// The same model (bytes, output, preprocessing) makes the same features:
+	// reuse its complete generation, whatever command or file brought it.
+	// The set's own backbone, output and preprocessing make generation 0.
+	g := cache.GenInfo{Dim: res.Dim, Source: "onnx", Provenance: prov}
+	gen, done := 0, prov["model_sha256"] == info.ModelSHA256 && prov["model_output"] == info.Output && prov["card_hash"] == info.CardHash
+	if !done {
+		gen, err = set.FindAligned(g)
+		done = gen > 0
+	}
+	if err == nil && !done {
+		gen, done, err = set.EnsureGeneration(g)
+	}
 	if err != nil {
 		return err
 	}
 	res.Generation, res.Reused, res.Samples = gen, done, len(indices)
 	if !done {
 		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "align: %s with %s (output %s) -> generation %d of set %s\n", info.Dataset, res.Model, res.ModelOutput, gen, set.ShortKey())
+			fmt.Fprintf(opts.Log, "align: %s with model %s (output %s) -> generation %d of set %s\n",
+				info.Dataset, cmp.Or(res.Model, "sha256 "+cache.ShortKey(res.ModelSHA256)), res.ModelOutput, gen, set.ShortKey())
 		}
 		st, err := ex.Run(ctx, ds, indices, &setSink{sets: []*cache.Set{set}, dims: []int{res.Dim}, gen: gen, log: opts.Log})
 		res.Cached, res.Extracted, res.Failed, res.ImagesPS = st.Cached, st.Done, st.Failed, st.ImagesPerSecond()
@@ -286,6 +324,9 @@ func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, 
 	}
 	if !done {
 		return set.Finish(gen, res.Count)
+	}
+	if gen == 0 && opts.Log != nil {
+		fmt.Fprintf(opts.Log, "align: the model is the set's own backbone (same sha256, output and preprocessing): its features are generation 0\n")
 	}
 	return nil
 }

@@ -40,5 +40,6 @@ func invalid(option string, err error) error {
 }
 
 // ErrTrainer marks a failure of the user's trainer command: it exited with
-// an error or did not write a usable model. No generation is added.
-var ErrTrainer = errors.New("loop: trainer command failed")
+// an error, was stopped, or exited 0 without writing a usable model. The
+// message says which. No generation is added.
+var ErrTrainer = errors.New("loop: trainer")

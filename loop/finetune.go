@@ -24,8 +24,10 @@ import (
 
 // FinetuneOptions says what Finetune trains and where it writes.
 type FinetuneOptions struct {
-	Cache           string
-	Dataset, Output string // the feature set ("" for the only one)
+	Cache string
+	// Dataset and Output name the feature set; "" to infer them (the only
+	// one, or the one holding the labelled samples: see InferDataset).
+	Dataset, Output string
 	Labeled         string // id,label CSV
 	Recipe          finetune.Recipe
 	// Cut picks the cached activations when the set has several ("" for
@@ -103,7 +105,11 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 		return nil, err
 	}
 	defer closeInto(db, &err)
-	set, err := db.FindSet(opts.Dataset, opts.Output)
+	data, err := InferDataset(db, opts.Dataset, opts.Output, opts.Labeled)
+	if err != nil {
+		return nil, err
+	}
+	set, err := db.FindSet(data, opts.Output)
 	if err == nil {
 		err = refuseImported(set.Info(), "finetune")
 	}

@@ -12,8 +12,11 @@ import (
 
 // ProbeOptions says which outputs Probe measures.
 type ProbeOptions struct {
-	Cache      string
-	Pool, Test string   // datasets whose features train and measure the probe
+	Cache string
+	// Pool and Test are the datasets whose features train and measure the
+	// probe; "" to infer them (see Probe). When they are the same dataset,
+	// the probe is measured on the samples not drawn for training.
+	Pool, Test string
 	Outputs    []string // outputs to probe (nil: every output cached for Pool)
 	Labels     int      // labelled training samples, drawn at random
 	Seed       uint64
@@ -22,6 +25,8 @@ type ProbeOptions struct {
 
 // ProbeResult is the probe of one output.
 type ProbeResult struct {
+	Pool     string  `json:"pool"`
+	TestSet  string  `json:"test_set"`
 	Output   string  `json:"output"`
 	Dim      int     `json:"dim"`
 	Labels   int     `json:"labels"`
@@ -32,7 +37,12 @@ type ProbeResult struct {
 
 // Probe measures how well each cached output serves a classifier trained on
 // Labels random oracle-labelled pool samples: the quickest check of which
-// backbone layer to select on.
+// backbone layer to select on. Without Pool, the pool is the cache's only
+// dataset with labels (other than Test), or the "X:train" of an
+// "X:train"/"X:test" pair; without Test, the test is the pool's "X:test"
+// partner when cached, else the pool itself: then the probe trains on at
+// most Labels samples and four fifths of the pool, and is measured on the
+// rest.
 func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 	if err := selector.CheckProxyKind(opts.Proxy); err != nil {
 		return nil, invalid("proxy", err)
@@ -42,6 +52,12 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 		return nil, err
 	}
 	defer closeInto(db, &err)
+	pool, test, err := inferProbeData(db, opts.Pool, opts.Test)
+	if err != nil {
+		return nil, err
+	}
+	opts.Pool, opts.Test = pool, test
+	heldOut := pool == test
 	outs := opts.Outputs
 	if outs == nil {
 		infos, err := db.Sets()
@@ -81,16 +97,16 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 		}
 		X, y := oracleRows(pm, trainLabels)
 		Xt, yt := oracleRows(tm, testLabels)
-		if n := opts.Labels; X.Rows > n { // a seeded random subset of n rows
-			perm := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)).Perm(X.Rows)[:n]
-			sub := &features.Matrix{Rows: n, Cols: X.Cols}
-			ys := make([]int, n)
-			for k, i := range perm {
-				sub.IDs = append(sub.IDs, X.IDs[i])
-				sub.Data = append(sub.Data, X.Row(i)...)
-				ys[k] = y[i]
+		if heldOut { // train on a seeded random draw, test on the rest
+			n := min(opts.Labels, X.Rows-max(1, X.Rows/5))
+			if n < 2 {
+				return nil, optionErr("pool", "%s has %d labelled samples with features of output %s: too few to train and test a probe on", pool, X.Rows, out)
 			}
-			X, y = sub, ys
+			perm := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)).Perm(X.Rows)
+			X, y, Xt, yt = pick(X, perm[:n]), pickY(y, perm[:n]), pick(X, perm[n:]), pickY(y, perm[n:])
+		} else if n := opts.Labels; X.Rows > n { // a seeded random subset of n rows
+			perm := rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)).Perm(X.Rows)[:n]
+			X, y = pick(X, perm), pickY(y, perm)
 		}
 		cfg := selector.DefaultProxyConfig(opts.Proxy)
 		cfg.Seed = opts.Seed
@@ -99,8 +115,27 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("loop: output %s: %w", out, err)
 		}
-		results = append(results, ProbeResult{Output: out, Dim: X.Cols, Labels: X.Rows, Test: Xt.Rows,
+		results = append(results, ProbeResult{Pool: pool, TestSet: test, Output: out, Dim: X.Cols, Labels: X.Rows, Test: Xt.Rows,
 			Accuracy: selector.Accuracy(p, Xt, yt), Seconds: time.Since(t0).Seconds()})
 	}
 	return results, nil
+}
+
+// pick returns the rows of X at rows, in that order.
+func pick(X *features.Matrix, rows []int) *features.Matrix {
+	sub := &features.Matrix{Rows: len(rows), Cols: X.Cols}
+	for _, i := range rows {
+		sub.IDs = append(sub.IDs, X.IDs[i])
+		sub.Data = append(sub.Data, X.Row(i)...)
+	}
+	return sub
+}
+
+// pickY returns y at rows, in that order.
+func pickY(y []int, rows []int) []int {
+	out := make([]int, len(rows))
+	for k, i := range rows {
+		out[k] = y[i]
+	}
+	return out
 }

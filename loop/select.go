@@ -119,7 +119,11 @@ func Select(ctx context.Context, opts SelectOptions) (res *SelectResult, err err
 	if opts.Labeled == "" && selector.NeedsProxy(strat.Name()) {
 		return nil, optionErr("labeled", "strategy %s needs labeled samples for its proxy; pick a first batch with random, kcenter or typiclust", strat.Name())
 	}
-	set, err := db.FindSet(opts.Dataset, opts.Output)
+	data, err := InferDataset(db, opts.Dataset, opts.Output, opts.Labeled)
+	if err != nil {
+		return nil, err
+	}
+	set, err := db.FindSet(data, opts.Output)
 	if err != nil {
 		return nil, err
 	}

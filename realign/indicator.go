@@ -94,7 +94,11 @@ type IndicatorDecision struct {
 	Round  int     `json:"round"`
 	Labels int     `json:"labels"`
 	Value  float64 `json:"value"` // LogME per sample observed this round
-	Best   float64 `json:"best"`  // best value on the current features (after this round)
+	// Best is the plateau rule's reference on the current features (after
+	// this round): the best value counting only rises of at least MinGain,
+	// so a round that rose by less can be above it. Messages call it "best"
+	// only where it is.
+	Best   float64 `json:"best"`
 	Update bool    `json:"update"`
 	Reason string  `json:"reason"` // human-readable explanation of Update
 }
@@ -113,8 +117,9 @@ type Indicator struct {
 	seen        int     // rounds observed
 	best        float64 // best value, moved only by gains of at least MinGain
 	bestRound   int
-	stale       int // rounds since best moved or since the last update
-	sinceUpdate int // rounds since Reset or the last update
+	max         float64 // highest value since best moved (a rise below MinGain does not move best)
+	stale       int     // rounds since best moved or since the last update
+	sinceUpdate int     // rounds since Reset or the last update
 }
 
 // NewIndicator returns an Indicator for cfg. An invalid cfg (see
@@ -134,11 +139,10 @@ func (ind *Indicator) Observe(round, labels int, logme float64) IndicatorDecisio
 	switch {
 	case logme != logme: // NaN never improves
 		ind.stale++
-	case ind.seen == 0:
-		ind.best, ind.bestRound, ind.stale, improved = logme, round, 0, true
-	case logme >= ind.best+c.MinGain:
-		ind.best, ind.bestRound, ind.stale, improved = logme, round, 0, true
+	case ind.seen == 0, logme >= ind.best+c.MinGain:
+		ind.best, ind.bestRound, ind.max, ind.stale, improved = logme, round, logme, 0, true
 	default:
+		ind.max = max(ind.max, logme)
 		ind.stale++
 	}
 	ind.seen++
@@ -167,15 +171,14 @@ func (ind *Indicator) decide(round, labels int, v float64, improved bool) (bool,
 	}
 	switch c.Rule {
 	case RulePlateau:
-		if ind.stale >= c.Patience {
-			return true, fmt.Sprintf("logme %.4f has not improved by %g for %d rounds (best %.4f at round %d): re-align",
-				v, c.MinGain, ind.stale, ind.best, ind.bestRound)
-		}
 		if improved {
 			return false, fmt.Sprintf("logme %.4f is the best on these features: keep", v)
 		}
-		return false, fmt.Sprintf("logme %.4f has not improved by %g for %d of %d rounds (best %.4f at round %d): keep",
-			v, c.MinGain, ind.stale, c.Patience, ind.best, ind.bestRound)
+		ref := ind.reference()
+		if ind.stale >= c.Patience {
+			return true, fmt.Sprintf("logme %.4f has not improved by %g for %d rounds (%s): re-align", v, c.MinGain, ind.stale, ref)
+		}
+		return false, fmt.Sprintf("logme %.4f has not improved by %g for %d of %d rounds (%s): keep", v, c.MinGain, ind.stale, c.Patience, ref)
 	case RuleThreshold:
 		if v < c.Threshold {
 			return true, fmt.Sprintf("logme %.4f is below threshold %.4f: re-align", v, c.Threshold)
@@ -192,11 +195,22 @@ func (ind *Indicator) decide(round, labels int, v float64, improved bool) (bool,
 	}
 }
 
+// reference describes the plateau rule's reference value for a message:
+// "best X at round R" when no round since rose above it, else the last
+// gain of at least MinGain and the best value since, so that a value below
+// the current one is never called the best.
+func (ind *Indicator) reference() string {
+	if ind.max <= ind.best {
+		return fmt.Sprintf("best %.4f at round %d", ind.best, ind.bestRound)
+	}
+	return fmt.Sprintf("last gain of %g or more: %.4f at round %d; best %.4f", ind.cfg.MinGain, ind.best, ind.bestRound, ind.max)
+}
+
 // Reset starts a new history after a re-alignment: the new features'
 // LogME is not comparable with the old. The count of updates and the
 // decision log are kept.
 func (ind *Indicator) Reset() {
-	ind.seen, ind.best, ind.bestRound, ind.stale, ind.sinceUpdate = 0, 0, 0, 0, 0
+	ind.seen, ind.best, ind.bestRound, ind.max, ind.stale, ind.sinceUpdate = 0, 0, 0, 0, 0, 0
 }
 
 // Updates returns the number of Update decisions so far.

@@ -2,6 +2,7 @@ package realign
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -27,7 +28,17 @@ func TestIndicatorSequences(t *testing.T) {
 			reason: map[int]string{
 				1: "best on these features",
 				2: "has not improved by 0.01 for 1 of 2 rounds",
-				3: "logme -0.4480 has not improved by 0.01 for 2 rounds (best -0.4500 at round 1): re-align",
+				3: "logme -0.4480 has not improved by 0.01 for 2 rounds (last gain of 0.01 or more: -0.4500 at round 2; best -0.4450): re-align",
+			},
+		},
+		{
+			name:    "plateau below the best",
+			cfg:     plateau,
+			values:  []float64{-0.45, -0.46, -0.47},
+			updates: []bool{false, false, true},
+			reason: map[int]string{
+				1: "logme -0.4600 has not improved by 0.01 for 1 of 2 rounds (best -0.4500 at round 1): keep",
+				2: "logme -0.4700 has not improved by 0.01 for 2 rounds (best -0.4500 at round 1): re-align",
 			},
 		},
 		{
@@ -106,7 +117,7 @@ func TestIndicatorSequences(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ind := NewIndicator(tc.cfg)
-			step, round := 0, 0
+			step, round := 0, 1 // rounds count from 1, as users count them
 			var got []bool
 			for _, v := range tc.values {
 				if v == reset {
@@ -123,6 +134,12 @@ func TestIndicatorSequences(t *testing.T) {
 				}
 				if d.Reason == "" {
 					t.Errorf("step %d: empty reason", step)
+				}
+				if i := strings.Index(d.Reason, "best "); i >= 0 && v == v {
+					var best float64
+					if _, err := fmt.Sscanf(d.Reason[i:], "best %g", &best); err == nil && best < v {
+						t.Errorf("step %d: reason %q calls %g the best, below the current %g", step, d.Reason, best, v)
+					}
 				}
 				if want, ok := tc.reason[step]; ok && !strings.Contains(d.Reason, want) {
 					t.Errorf("step %d: reason %q, want it to contain %q", step, d.Reason, want)
@@ -200,6 +217,25 @@ func TestTrainingMethod(t *testing.T) {
 		}
 		if err := (SwitchConfig{Mode: tc.mode}).Validate(); (err == nil) == (tc.mode == "bogus") {
 			t.Errorf("Validate(%q) = %v", tc.mode, err)
+		}
+	}
+}
+
+// TestReplayCountsRoundsFromOne: the live loop's verdict counts rounds
+// from 1, the first observation on the generation, as users do.
+func TestReplayCountsRoundsFromOne(t *testing.T) {
+	hist := []Point{{Labels: 60, LogME: -0.45}, {Labels: 70, LogME: -0.46}, {Labels: 80, LogME: -0.47}}
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{1, "is the best on these features"},
+		{2, "for 1 of 2 rounds (best -0.4500 at round 1): keep"},
+		{3, "for 2 rounds (best -0.4500 at round 1): re-align"},
+	} {
+		d := Replay(DefaultIndicatorConfig(), hist[:tc.n], 0)
+		if d.Round != tc.n || !strings.Contains(d.Reason, tc.want) {
+			t.Errorf("after %d rounds: round %d, reason %q; want round %d and %q", tc.n, d.Round, d.Reason, tc.n, tc.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/extractor"
@@ -22,11 +23,12 @@ type alignCmd struct {
 	modelOutput, trainer string
 	labeled, workDir     string
 	batch, threads       int
+	trainerTimeout       time.Duration
 	given                map[string]bool
 }
 
 func (c *alignCmd) flags(fs *flag.FlagSet) {
-	c.set.register(fs, "")
+	c.set.register(fs, "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset, or with --trainer-cmd the one holding the labeled samples)")
 	c.model.register(fs)
 	fs.Lookup("model").Usage = "fine-tuned .onnx file to re-extract with (not with --trainer-cmd, which writes it)"
 	fs.Lookup("model").DefValue = ""
@@ -34,6 +36,7 @@ func (c *alignCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.modelOutput, "model-output", "", "output of the new model to store (default: \"features\" when it has one, else the set's output name, else its only output)")
 	fs.StringVar(&c.trainer, "trainer-cmd", "", "shell command that fine-tunes a model: placeholders {manifest} {out} {classes} {num_classes} {card} {workdir}; see docs/trainers.md")
 	fs.StringVar(&c.labeled, "labeled", "", "labeled set for --trainer-cmd: CSV of id,label")
+	fs.DurationVar(&c.trainerTimeout, "trainer-timeout", 0, "stop the trainer (its whole process group) when it runs longer, e.g. 2h (0: no limit)")
 	fs.StringVar(&c.workDir, "work-dir", "", "folder for the trainer's files (default: a temporary folder, removed afterwards)")
 	fs.IntVar(&c.batch, "batch", 32, "images per ONNX Runtime call")
 	fs.IntVar(&c.threads, "threads", 0, "ONNX Runtime intra-op threads (0: runtime default)")
@@ -50,6 +53,9 @@ func (c *alignCmd) validate(fs *flag.FlagSet) error {
 	if c.trainer != "" && c.labeled == "" {
 		return fmt.Errorf("--trainer-cmd needs --labeled: %w", errUsage)
 	}
+	if c.trainerTimeout < 0 || c.trainerTimeout > 0 && c.trainer == "" {
+		return fmt.Errorf("--trainer-timeout %s: want a positive duration, with --trainer-cmd: %w", c.trainerTimeout, errUsage)
+	}
 	c.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
 	return noArgs(fs.Args())
@@ -62,7 +68,7 @@ func (c *alignCmd) run(ctx context.Context, out, log io.Writer) error {
 	}
 	defer rt.Close()
 	res, err := loop.Align(ctx, rt, loop.AlignOptions{
-		Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output, Model: c.model.model, TrainerCmd: c.trainer,
+		Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output, Model: c.model.model, TrainerCmd: c.trainer, TrainerTimeout: c.trainerTimeout,
 		Labeled: c.labeled, WorkDir: c.workDir, ModelOutput: c.modelOutput, CardFor: c.card,
 		Session:  extractor.SessionOptions{IntraOpThreads: c.threads},
 		Run:      extractor.Config{BatchSize: c.batch, Workers: c.rf.workers, Progress: c.rf.log(log)},

@@ -217,7 +217,7 @@ type cacheExportCmd struct {
 func (c *cacheExportCmd) flags(fs *flag.FlagSet) {
 	c.set.register(fs, "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
 	fs.StringVar(&c.key, "set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
-	fs.IntVar(&c.gen, "gen", -1, "`generation` to export (-1: the newest complete one, as select and finetune use; never a simulation's)")
+	fs.IntVar(&c.gen, "gen", -1, "`generation` to export (-1: the newest complete one, as select uses; never a simulation's)")
 	fs.StringVar(&c.format, "format", "", "npy, csv or parquet (default: from the --out extension)")
 	fs.StringVar(&c.out, "out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
 }
@@ -262,7 +262,7 @@ func (c *cacheExportCmd) run(_ context.Context, out, _ io.Writer) error {
 		if err != nil {
 			return err
 		}
-		// Without --gen, the rule select and finetune follow: generations
+		// Without --gen, the rule select follows: generations
 		// above 0 count once their writer marked them complete, which a
 		// simulation's never are (they are its working state).
 		gen := c.gen

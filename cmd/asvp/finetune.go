@@ -25,11 +25,11 @@ type finetuneCmd struct {
 }
 
 func (c *finetuneCmd) flags(fs *flag.FlagSet) {
-	c.set.register(fs, "")
+	c.set.register(fs, "dataset `spec` of the feature set, as given to extract (default: the cache's only dataset, or the one holding the labeled samples)")
 	fs.StringVar(&c.labeled, "labeled", "", "labeled set: CSV of id,label with label a class name or index (required)")
 	fs.StringVar(&c.method, "method", finetune.MethodFT, "training method: lp (head only), ft (the backbone's tail and a head) or lpft (lp, then ft with smaller rates)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the head's initial weights and the batch order")
-	fs.StringVar(&c.cut, "tune-from", "", "cut whose cached activations to fine-tune from, when the set has several (default: the only one)")
+	fs.StringVar(&c.cut, "tune-from", "", "cut whose cached activations to fine-tune from, when the set has several (default: the only one). There is no --gen: every fine-tune starts from the pretrained weights and generation 0's activations, whatever generation select used")
 	fs.StringVar(&c.test, "test", "", "dataset spec whose cached activations and oracle labels measure held-out accuracy")
 	fs.IntVar(&c.round, "round", 0, "selection round, recorded in the provenance")
 	fs.StringVar(&c.save, "save", "", "write the fine-tuned tail and head to this file (asvp export reads it)")

@@ -51,7 +51,7 @@ func commands() []command {
 			{name: "config", args: "--classes a,b,c | --cache FILE [--labeled FILE]", summary: "print the Label Studio labeling config for asvp's tasks", new: func() cmd { return &labelsConfigCmd{} }},
 		}},
 		{name: "finetune", args: "--cache FILE --labeled CSV", summary: "fine-tune the backbone's top blocks and a head on a labeled set (LP, FT, LP-FT) from cached activations; store the re-aligned features as a new generation", new: func() cmd { return &finetuneCmd{} }},
-		{name: "align", args: "--cache FILE (--model FILE.onnx | --trainer-cmd TEMPLATE --labeled CSV)", summary: "re-extract a feature set with a fine-tuned ONNX model (or a trainer command's) into a new generation", new: func() cmd { return &alignCmd{} }},
+		{name: "align", args: "--cache FILE (--model FILE.onnx | --trainer-cmd TEMPLATE --labeled CSV [--trainer-timeout D])", summary: "re-extract a feature set with a fine-tuned ONNX model (or a trainer command's) into a new generation", new: func() cmd { return &alignCmd{} }},
 		{name: "export", args: "--cache FILE --net NET --out FILE.onnx", summary: "write one ONNX file: the backbone with its fine-tuned top blocks and head, outputs probs and features", new: func() cmd { return &exportCmd{} }},
 		{name: "simulate", args: "--cache FILE --pool SPEC --test SPEC --out DIR", summary: "simulate random, standard AL, SVPp and ASVP on cached features; write the total-cost report", new: func() cmd { return &simulateCmd{} }},
 		{name: "probe", args: "--cache FILE", summary: "linear-probe accuracy of each cached backbone output (which layer to select on)", new: func() cmd { return &probeCmd{} }},

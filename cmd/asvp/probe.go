@@ -20,8 +20,8 @@ type probeCmd struct {
 
 func (c *probeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Cache, "cache", "", "cache file (required)")
-	fs.StringVar(&c.opts.Pool, "pool", "fashion-mnist:train", "dataset whose features train the probe")
-	fs.StringVar(&c.opts.Test, "test", "fashion-mnist:test", "dataset whose features measure it")
+	fs.StringVar(&c.opts.Pool, "pool", "", "dataset whose features and labels train the probe (default: the cache's only dataset with labels, or X:train of an X:train/X:test pair)")
+	fs.StringVar(&c.opts.Test, "test", "", "dataset whose features and labels measure it (default: the pool's X:test partner when cached, else the pool's samples not drawn for training)")
 	fs.StringVar(&c.outputs, "outputs", "", "outputs to probe, comma-separated (default: every output cached for both)")
 	fs.IntVar(&c.opts.Labels, "labels", 5000, "labeled training samples, drawn at random")
 	fs.Uint64Var(&c.opts.Seed, "seed", 1, "seed of the draw and the training")
@@ -39,10 +39,18 @@ func (c *probeCmd) validate(fs *flag.FlagSet) error {
 	return noArgs(fs.Args())
 }
 
-func (c *probeCmd) run(_ context.Context, out, _ io.Writer) error {
+func (c *probeCmd) run(_ context.Context, out, log io.Writer) error {
 	results, err := loop.Probe(c.opts)
 	if err != nil {
 		return err
+	}
+	if len(results) > 0 {
+		r := results[0]
+		held := ""
+		if r.Pool == r.TestSet {
+			held = " (its samples not drawn for training)"
+		}
+		fmt.Fprintf(log, "probe: trained on %s, measured on %s%s\n", r.Pool, r.TestSet, held)
 	}
 	if c.asJSON {
 		return printJSON(out, results)
