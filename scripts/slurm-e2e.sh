@@ -51,15 +51,11 @@ chmod 700 "$tmp"
 conf=$tmp/etc/slurm.conf
 export SLURM_CONF=$conf
 ours() { # the PIDs of the live processes whose environment holds our SLURM_CONF
-  local p
-  for p in /proc/[0-9]*; do
-    [ "${p#/proc/}" = $$ ] && continue
-    tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF "SLURM_CONF=$conf" && echo "${p#/proc/}"
-  done
+  grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx "$$"
   return 0
 }
 cleanup() {
-  local rc=$? pids n
+  local rc=$? pids sig f
   trap - EXIT INT TERM
   set +e
   if [ "$rc" != 0 ] && [ -d "$tmp/log" ]; then
@@ -68,20 +64,22 @@ cleanup() {
       tail -n 20 "$f" >&2
     done
   fi
-  [ -f "$SLURM_CONF" ] && scancel --quiet --full "--user=$(id -un)" 2>/dev/null
+  # The jobs first, while slurmctld and slurmd are there to end them; then the daemons; then
+  # whatever of ours is still alive.
+  if [ -f "$SLURM_CONF" ] && squeue -h 2>/dev/null | grep -q .; then
+    scancel --quiet 2>/dev/null
+    for _ in $(seq 20); do squeue -h 2>/dev/null | grep -q . || break; sleep 0.5; done
+  fi
   export -n SLURM_CONF # what the clean-up runs is not ours to stop
-  for sig in TERM TERM TERM KILL; do
+  for sig in TERM KILL; do
     pids=$(ours)
     [ -z "$pids" ] && break
     # shellcheck disable=SC2086 # a list of PIDs
     kill -s "$sig" $pids 2>/dev/null
-    for n in 1 2 3 4 5 6 7 8 9 10; do
-      [ -z "$(ours)" ] && break
-      sleep 0.5
-    done
+    for _ in $(seq 20); do [ -z "$(ours)" ] && break; sleep 0.25; done
   done
   pids=$(ours)
-  [ -n "$pids" ] && { echo "slurm-e2e: could not stop processes $pids" >&2; rc=1; }
+  [ -n "$pids" ] && { echo "slurm-e2e: could not stop processes" $pids >&2; rc=1; }
   if [ -n "$KEEP" ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
   if [ "$rc" = 0 ]; then log "passed in $(($(date +%s) - t0)) s, nothing left running"; else log "failed (exit $rc); nothing left running"; fi
   exit "$rc"
