@@ -28,7 +28,7 @@ var ErrParts = errors.New("simulate: the parts do not join")
 // TestGen), which number generations in the cache the unit ran in.
 func Join(parts []*Results) (*Results, error) {
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("%w: nothing to join", ErrConfig)
+		return nil, fmt.Errorf("%w: nothing to join", ErrParts)
 	}
 	first := parts[0]
 	head := func(r *Results) ([]byte, error) {
