@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/asvp
 DEMO_OUT ?= out/demo
 
-.PHONY: all setup setup-test build demo fidelity test vet fuzz bench clean
+.PHONY: all setup setup-test build demo fidelity slurm-e2e test vet fuzz bench clean
 
 all: build
 
@@ -25,6 +25,11 @@ demo: setup build
 ## fidelity: the longer experiment (not in CI, about an hour on 2 cores); writes docs/fidelity.md
 fidelity: setup build
 	bash scripts/fidelity.sh
+
+## slurm-e2e: the Slurm examples on a single-node cluster it starts and stops (installs slurm and munge;
+## root; not in CI: about 5-8 min on 2 cores, see README); leaves nothing running, even on failure
+slurm-e2e: setup build
+	bash scripts/slurm-e2e.sh
 
 ## test: set up, vet, and run every test against the real ONNX Runtime library
 test: setup-test build

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/atomicfile"
 	"github.com/asvp-dev/asvp/models"
 	"github.com/asvp-dev/asvp/report"
 	"github.com/asvp-dev/asvp/simulate"
@@ -34,7 +37,11 @@ type SimulateOptions struct {
 	// cache's extraction record of the pool.
 	Costs          simulate.CostConfig
 	TargetAccuracy float64 // 0: random's final mean accuracy
-	Out            string  // folder of the report
+	// Out is the folder of the report. A part of a sharded simulation
+	// (Config.Shards > 1) writes only its results.json there (a
+	// report.Document summarising the part's units); Join makes the report
+	// of the whole from every part's.
+	Out string
 	// ModelFor returns the card and ONNX file of a feature set's backbone,
 	// whose tail the pipelines fine-tune when the pool's activations are
 	// cached (nil: features-only mode).
@@ -147,6 +154,13 @@ func Simulate(ctx context.Context, opts SimulateOptions) (res *SimulateResult, e
 		return nil, err
 	}
 	sum := simulate.Summarize(results, simulate.SummaryOptions{Costs: costs, TargetAccuracy: opts.TargetAccuracy})
+	if results.Shard != "" {
+		p, err := writePart(opts.Out, results, sum)
+		if err != nil {
+			return nil, err
+		}
+		return &SimulateResult{Name: cfg.Name, Summary: sum, Files: report.Files{JSON: p}}, nil
+	}
 	files, err := report.Write(opts.Out, results, sum)
 	if err != nil {
 		return nil, err
@@ -168,6 +182,73 @@ func checkImportedPipelines(pool cache.SetInfo, pipelines []string) error {
 		}
 	}
 	return nil
+}
+
+// writePart writes the results.json of one part of a sharded simulation.
+func writePart(dir string, res *simulate.Results, sum *simulate.Summary) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("loop: %w", err)
+	}
+	b, err := json.MarshalIndent(report.Document{Results: res, Summary: sum}, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("loop: results.json: %w", err)
+	}
+	p := filepath.Join(dir, "results.json")
+	if err := atomicfile.WriteBytes(p, append(b, '\n')); err != nil {
+		return "", fmt.Errorf("loop: %w", err)
+	}
+	return p, nil
+}
+
+// JoinOptions says which parts of a sharded simulation Join puts together.
+type JoinOptions struct {
+	// Parts are the results.json files of the parts (or of one whole run,
+	// whose report is then written again).
+	Parts []string
+	// TargetAccuracy is as in SimulateOptions (0: random's final mean).
+	TargetAccuracy float64
+	Out            string // folder of the report
+}
+
+// Join reads the results.json of every part of one sharded simulation,
+// joins them (simulate.Join: the results of the same simulation run in one
+// process), summarises them with the prices the parts were run with (they
+// must agree) and writes the report.
+func Join(opts JoinOptions) (*SimulateResult, error) {
+	if len(opts.Parts) == 0 {
+		return nil, optionErr("parts", "none given: want the results.json of every part")
+	}
+	parts := make([]*simulate.Results, len(opts.Parts))
+	var costs simulate.CostConfig
+	for k, p := range opts.Parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("loop: %w", err)
+		}
+		var doc report.Document
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("loop: %s: %w", p, err)
+		}
+		if doc.Results == nil || doc.Summary == nil {
+			return nil, fmt.Errorf("loop: %s: no results or summary: not a results.json of asvp simulate", p)
+		}
+		if k == 0 {
+			costs = doc.Summary.Costs
+		} else if doc.Summary.Costs != costs {
+			return nil, fmt.Errorf("loop: %s was priced with %+v, %s with %+v: run every part with the same prices", p, doc.Summary.Costs, opts.Parts[0], costs)
+		}
+		parts[k] = doc.Results
+	}
+	res, err := simulate.Join(parts)
+	if err != nil {
+		return nil, fmt.Errorf("loop: joining %s: %w", strings.Join(opts.Parts, ", "), err)
+	}
+	sum := simulate.Summarize(res, simulate.SummaryOptions{Costs: costs, TargetAccuracy: opts.TargetAccuracy})
+	files, err := report.Write(opts.Out, res, sum)
+	if err != nil {
+		return nil, err
+	}
+	return &SimulateResult{Name: res.Name, Summary: sum, Files: files}, nil
 }
 
 // limitPool returns a random subset of n labelled pool IDs, drawn with the

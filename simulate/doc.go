@@ -12,6 +12,9 @@
 //     each finished round in the cache (a killed run resumes to the same
 //     bits), and returns Results: one RoundRecord per round with its picks,
 //     accuracy, training method, indicator verdict and seconds per phase.
+//   - Config.Shard/Shards and Join: a part runs every n-th (pipeline, seed)
+//     (each unit's results depend on its seed only), and Join puts the
+//     parts' Results together into those of the whole run.
 //   - Summarize: learning curves (CurvePoint), AUC, sample saving ratio,
 //     labels to reach a target accuracy and costs (CostConfig, Cost,
 //     Saving) per pipeline, as a Summary that package report renders.

@@ -58,8 +58,9 @@ var (
 // pipeline's model trained on the labels bought so far.
 //
 // The settings that shape results (everything but Name, Pipelines, Seeds,
-// Rounds, Workers and Progress) are stored with the simulation's records:
-// a rerun with the same Name must use the same settings, and resumes each
+// Rounds, Workers, Progress, Shard and Shards) are stored with the
+// simulation's records: a rerun with the same Name must use the same
+// settings, and resumes each
 // (pipeline, seed) after its last finished round. Adding rounds, seeds or
 // pipelines extends a simulation.
 type Config struct {
@@ -90,6 +91,14 @@ type Config struct {
 	Workers int
 	// Progress, when set, is called after every finished (or resumed) round.
 	Progress func(rec RoundRecord, resumed bool)
+	// Shard and Shards run one part of the simulation: of its units, the
+	// (pipeline, seed) pairs in Run's order (every seed of the first
+	// pipeline, then of the next), the part takes units Shard, Shard+Shards,
+	// Shard+2*Shards, ... (strided, so that every part gets a mix of cheap and
+	// expensive pipelines). Shards <= 1 runs the whole. A unit's results do
+	// not depend on which part runs it: every random choice derives from its
+	// seed. Join puts the parts' Results together.
+	Shard, Shards int
 }
 
 // Data is what a simulation reads: feature sets in an open cache and the
@@ -187,16 +196,20 @@ type Settings struct {
 
 // Results is everything a simulation produced.
 type Results struct {
-	Name      string        `json:"name"`
-	Settings  Settings      `json:"settings"`
-	Pipelines []string      `json:"pipelines"`
-	Seeds     []uint64      `json:"seeds"`
-	Rounds    int           `json:"rounds"`
-	PoolSize  int           `json:"pool_size"`
-	TestSize  int           `json:"test_size"`
-	Dim       int           `json:"dim"`
-	Classes   []string      `json:"classes"`
-	Records   []RoundRecord `json:"records"` // by pipeline (config order), seed, round
+	Name      string   `json:"name"`
+	Settings  Settings `json:"settings"`
+	Pipelines []string `json:"pipelines"`
+	Seeds     []uint64 `json:"seeds"`
+	Rounds    int      `json:"rounds"`
+	PoolSize  int      `json:"pool_size"`
+	TestSize  int      `json:"test_size"`
+	Dim       int      `json:"dim"`
+	Classes   []string `json:"classes"`
+	// Shard is "i/n" when these are the results of part i of n (Config.Shard):
+	// Pipelines and Seeds still name the whole simulation's, and Records hold
+	// the part's units only. Empty for a whole simulation.
+	Shard   string        `json:"shard,omitempty"`
+	Records []RoundRecord `json:"records"` // by pipeline (config order), seed, round
 }
 
 // Simulate runs (or resumes) the pipelines of cfg for every seed, round by
@@ -238,8 +251,17 @@ func Run(ctx context.Context, cfg Config, data Data) (*Results, error) {
 		Name: cfg.Name, Settings: s.settings, Pipelines: slices.Clone(cfg.Pipelines), Seeds: slices.Clone(cfg.Seeds),
 		Rounds: cfg.Rounds, PoolSize: s.pool0.Rows, TestSize: s.test0.Rows, Dim: s.pool0.Cols, Classes: slices.Clone(data.Classes),
 	}
+	if cfg.Shards > 1 {
+		res.Shard = fmt.Sprintf("%d/%d", cfg.Shard, cfg.Shards)
+	}
+	unit := 0
 	for _, p := range cfg.Pipelines {
 		for _, seed := range cfg.Seeds {
+			mine := cfg.Shards <= 1 || unit%cfg.Shards == cfg.Shard
+			unit++
+			if !mine {
+				continue
+			}
 			recs, err := s.run(ctx, p, seed)
 			if err != nil {
 				return res, fmt.Errorf("simulate: %q, %s seed %d: %w", cfg.Name, p, seed, err)
@@ -282,6 +304,8 @@ func newSim(cfg Config, data Data) (*sim, error) {
 		return nil, bad("no pipelines")
 	case len(cfg.Seeds) == 0:
 		return nil, bad("no seeds")
+	case cfg.Shards > 1 && (cfg.Shard < 0 || cfg.Shard >= cfg.Shards):
+		return nil, bad("shard %d/%d: want i/n with 0 <= i < n", cfg.Shard, cfg.Shards)
 	case cfg.Init <= 0 || cfg.Budget <= 0 || cfg.Rounds < 0:
 		return nil, bad("init %d and budget %d must be positive, rounds %d non-negative", cfg.Init, cfg.Budget, cfg.Rounds)
 	case data.DB == nil || data.Pool == nil || data.Test == nil:

@@ -54,6 +54,7 @@ func commands() []command {
 		{name: "align", args: "--cache FILE (--model FILE.onnx | --trainer-cmd TEMPLATE --labeled CSV [--trainer-timeout D])", summary: "re-extract a feature set with a fine-tuned ONNX model (or a trainer command's) into a new generation", new: func() cmd { return &alignCmd{} }},
 		{name: "export", args: "--cache FILE --net NET --out FILE.onnx", summary: "write one ONNX file: the backbone with its fine-tuned top blocks and head, outputs probs and features", new: func() cmd { return &exportCmd{} }},
 		{name: "simulate", args: "--cache FILE --pool SPEC --test SPEC --out DIR", summary: "simulate random, standard AL, SVPp and ASVP on cached features; write the total-cost report", new: func() cmd { return &simulateCmd{} }},
+		{name: "report", args: "--out DIR PART.json...", summary: "join the results.json of a sharded simulate's parts (simulate --shard i/n) into the report of the whole simulation", new: func() cmd { return &reportCmd{} }},
 		{name: "probe", args: "--cache FILE", summary: "linear-probe accuracy of each cached backbone output (which layer to select on)", new: func() cmd { return &probeCmd{} }},
 		{name: "models", summary: "list backbones, import TF.js models", sub: []command{
 			{name: "ls", args: "[--json]", summary: "list the backbones of the registry: name, input size and layout, default output, every output with its dimension", new: func() cmd { return &modelsLsCmd{} }},

@@ -28,6 +28,8 @@ type simulateCmd struct {
 	rounds, seeds, ftEpochs          int
 	tuneEpochs, tuneSampleEpochs     int
 	poolLimit                        int
+	shard                            string
+	shardI, shardN                   int
 	costs                            simulate.CostConfig
 	extractSec                       float64
 	ind                              realign.IndicatorConfig
@@ -62,6 +64,7 @@ func (c *simulateCmd) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.tuneSampleEpochs, "tune-sample-epochs", finetune.DefaultRecipe(finetune.MethodFT).SampleEpochs, "labels x epochs a fine-tune stage aims at when --tune-epochs is 0 (so its cost stays about constant as labels grow)")
 	fs.IntVar(&c.ftEpochs, "ft-epochs", 0, "features-only mode (no cached activations): epochs of the network trained on the frozen features; 0: the nn defaults")
 	fs.IntVar(&c.poolLimit, "pool-limit", 0, "use a random subset of N pool samples (fixed seed 0, the same for every pipeline and seed; 0: all)")
+	fs.StringVar(&c.shard, "shard", "", "run part i/n only: of the (pipeline, seed) units, in the order pipelines x seeds, units i, i+n, i+2n, ...; each part needs its own copy of the cache and writes only OUT/results.json, which `asvp report` joins")
 	c.rf.register(fs, "selection goroutines (0: all CPUs); results do not depend on it")
 	fs.Lookup("workers").DefValue, c.rf.workers = "0", 0
 }
@@ -76,6 +79,10 @@ func (c *simulateCmd) validate(fs *flag.FlagSet) error {
 	k := c.costs
 	if c.seeds < 1 || c.poolLimit < 0 || k.PriceLabel < 0 || k.PriceHour < 0 || k.PriceFinetune < 0 || k.PriceExtract < 0 {
 		return fmt.Errorf("--seeds must be >= 1, --pool-limit and prices non-negative: %w", errUsage)
+	}
+	var err error
+	if c.shardI, c.shardN, err = parseShard(c.shard); err != nil {
+		return err
 	}
 	if err := c.ind.Validate(); err != nil {
 		return fmt.Errorf("%v: %w", err, errUsage)
@@ -93,7 +100,7 @@ func (c *simulateCmd) config(log io.Writer) simulate.Config {
 		Proxy: selector.DefaultProxyConfig(c.proxy), Init: c.init, Budget: c.budget, Rounds: c.rounds,
 		Indicator: c.ind, Switch: realign.SwitchConfig{Mode: c.switchMode},
 		FT: nn.DefaultRecipe(nn.MethodFT), LPFT: nn.DefaultRecipe(nn.MethodLPFT), Workers: c.rf.workers,
-		Tune: finetune.DefaultRecipe(finetune.MethodFT),
+		Tune: finetune.DefaultRecipe(finetune.MethodFT), Shard: c.shardI, Shards: c.shardN,
 	}
 	cfg.Tune.Epochs, cfg.Tune.SampleEpochs = c.tuneEpochs, c.tuneSampleEpochs
 	for _, p := range strings.Split(c.pipelines, ",") {
@@ -145,6 +152,10 @@ func (c *simulateCmd) run(ctx context.Context, out, log io.Writer) error {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(log, "simulate: warning: %s\n", w)
 		}
+	}
+	if c.shardN > 1 {
+		fmt.Fprintf(out, "part %d/%d of simulation %s: %s (join every part's with asvp report)\n", c.shardI, c.shardN, res.Name, res.Files.JSON)
+		return nil
 	}
 	printSummary(out, res.Summary)
 	fmt.Fprintf(out, "\nreport: %s\n", res.Files.HTML)
