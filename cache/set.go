@@ -412,6 +412,15 @@ func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []S
 				return fmt.Errorf("error record %q: %w", se.ID, err)
 			}
 		}
+		if gen == 0 && len(ids) > 0 {
+			sb, err := s.setBucket(tx)
+			if err != nil {
+				return err
+			}
+			if err := s.indexBatch(tx, sb, ids); err != nil {
+				return err
+			}
+		}
 		return gb.Put(keyCount, binary.AppendUvarint(nil, uint64(n)))
 	})
 	return s.wrap(gen, err)
