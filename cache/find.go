@@ -14,7 +14,24 @@ import (
 // ErrNotFound, when several do ErrAmbiguous; both list what the file holds.
 // An imported set whose import was interrupted is an error wrapping
 // ErrIncomplete.
+//
+// In place of a dataset, SetSpec(key) names one set by its key or a unique
+// prefix of it (what the commands' --set gives); output, when given, must
+// then be the set's.
 func (db *DB) FindSet(dataset, output string) (*Set, error) {
+	if key, ok := strings.CutPrefix(dataset, setPrefix); ok {
+		s, err := db.Set(key)
+		if err != nil {
+			return nil, err
+		}
+		if output != "" && s.info.Output != output {
+			return nil, fmt.Errorf("cache: %s: set %s holds output %q, not %q: %w", db.path, s.ShortKey(), s.info.Output, output, ErrMismatch)
+		}
+		if err := s.checkImported(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	infos, err := db.Sets()
 	if err != nil {
 		return nil, err
@@ -157,3 +174,9 @@ func ParseActivationsOutput(name string) (cut, output string, ok bool) {
 	cut, output, ok = strings.Cut(rest, ">")
 	return cut, output, ok && cut != "" && output != ""
 }
+
+// SetSpec is what FindSet takes, in place of a dataset spec, to name the
+// set of the given key (or unique prefix of at least 8 hex digits).
+func SetSpec(key string) string { return setPrefix + key }
+
+const setPrefix = "set:"

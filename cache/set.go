@@ -356,6 +356,12 @@ func (s *Set) PutErrors(gen int, errs []SampleError) error {
 // PutBatchWithErrors stores vectors as PutBatch does and records errs as
 // PutErrors does, all in one transaction.
 func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []SampleError) error {
+	return s.putBatch(gen, ids, vecs, errs, nil)
+}
+
+// putBatch is PutBatchWithErrors that also writes the view entries of ids
+// in generation 0 when entries is not nil.
+func (s *Set) putBatch(gen int, ids []string, vecs []float32, errs []SampleError, entries []ViewEntry) error {
 	if len(ids) == 0 && len(errs) == 0 {
 		if len(vecs) != 0 {
 			return s.wrap(gen, fmt.Errorf("%d values for 0 samples: %w", len(vecs), ErrMismatch))
@@ -417,7 +423,7 @@ func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []S
 			if err != nil {
 				return err
 			}
-			if err := s.indexBatch(tx, sb, ids); err != nil {
+			if err := s.indexBatch(tx, sb, ids, entries); err != nil {
 				return err
 			}
 		}

@@ -156,7 +156,10 @@ type ViewResult struct {
 // generation-0 vector gets a copy of the vector of equal content from any
 // set of the same feature space, when there is one; a vector stored before
 // format 2, without a view entry, is adopted as the sample's. Only
-// generation 0 is copied: re-aligned generations are written again.
+// generation 0 is copied: re-aligned generations are written again. A
+// sample's view entry is written only once it holds a generation-0 vector:
+// here for a copy or an adoption, else by PutViewBatch with the extracted
+// vector, so that a sample in the view always has one.
 func (s *Set) ApplyView(puts []ViewPut, removes []string) (ViewResult, error) {
 	var res ViewResult
 	if s.info.Import != nil {
@@ -240,22 +243,24 @@ func (s *Set) applyView(tx *bolt.Tx, puts []ViewPut, removes []string, r *ViewRe
 			if err := s.dropSample(tx, sb, space, k, old); err != nil {
 				return err
 			}
+			if err := view.Delete(k); err != nil {
+				return err
+			}
 			if n0, err = readCount(g0); err != nil {
 				return err
 			}
 			r.Changed++
 		}
-		if err := view.Put(k, enc); err != nil {
-			return err
-		}
-		if vec0.Get(k) != nil {
-			continue
-		}
+		// The sample holds no vector: its entry is written with the
+		// vector, copied here or extracted later (PutViewBatch).
 		rec := s.findContent(tx, space, p.Entry.Hash[:])
 		if rec == nil {
 			continue
 		}
 		if err := vec0.Put(k, rec); err != nil {
+			return err
+		}
+		if err := view.Put(k, enc); err != nil {
 			return err
 		}
 		if err0.Get(k) != nil {
@@ -380,11 +385,39 @@ func (s *Set) dropSample(tx *bolt.Tx, sb, space *bolt.Bucket, k, old []byte) err
 	return nil
 }
 
-// indexBatch records, in the content index of the set's space, the samples
-// of ids (just stored in generation 0) that have a view entry.
-func (s *Set) indexBatch(tx *bolt.Tx, sb *bolt.Bucket, ids []string) error {
+// PutViewBatch stores generation-0 vectors as PutBatchWithErrors does and,
+// in the same transaction, the view entry of each stored sample
+// (entries[i] for ids[i]) and its content index entry.
+func (s *Set) PutViewBatch(ids []string, vecs []float32, errs []SampleError, entries []ViewEntry) error {
+	if len(entries) != len(ids) {
+		return s.wrap(0, fmt.Errorf("%d view entries for %d samples: %w", len(entries), len(ids), ErrMismatch))
+	}
+	if s.info.Import != nil {
+		return s.wrap(0, fmt.Errorf("set %s is imported: it has no view", s.ShortKey()))
+	}
+	return s.putBatch(0, ids, vecs, errs, entries)
+}
+
+// indexBatch records the view entries of ids (just stored in generation 0)
+// when entries is not nil, and adds the samples of ids that have a view
+// entry to the content index of the set's space.
+func (s *Set) indexBatch(tx *bolt.Tx, sb *bolt.Bucket, ids []string, entries []ViewEntry) error {
+	if s.info.Import != nil {
+		return nil
+	}
 	view := sb.Bucket(bucketView)
-	if view == nil || s.info.Import != nil {
+	if entries != nil {
+		var err error
+		if view, err = sb.CreateBucketIfNotExists(bucketView); err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if err := view.Put([]byte(id), encodeViewEntry(entries[i])); err != nil {
+				return err
+			}
+		}
+	}
+	if view == nil {
 		return nil
 	}
 	space, err := s.spaceBucket(tx)

@@ -2,7 +2,9 @@ package cache
 
 import (
 	"crypto/sha256"
+	"errors"
 	bolt "go.etcd.io/bbolt"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -30,8 +32,12 @@ func extractInto(t *testing.T, s *Set, puts []ViewPut, removes []string, vecs ma
 		t.Fatal(err)
 	}
 	for _, id := range missing {
-		if err := s.PutBatch(0, []string{id}, vecs[id]); err != nil {
-			t.Fatal(err)
+		for _, p := range puts {
+			if p.ID == id {
+				if err := s.PutViewBatch([]string{id}, vecs[id], nil, []ViewEntry{p.Entry}); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	}
 	return res, missing
@@ -144,10 +150,7 @@ func TestVerifyContentIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ApplyView([]ViewPut{{"x", entry("cx")}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutBatch(0, []string{"x"}, []float32{1, 2}); err != nil {
+	if err := s.PutViewBatch([]string{"x"}, []float32{1, 2}, nil, []ViewEntry{entry("cx")}); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := Verify(db); err != nil || !rep.OK() {
@@ -162,5 +165,51 @@ func TestVerifyContentIndex(t *testing.T) {
 	rep, err := Verify(db)
 	if err != nil || rep.OK() || rep.Problems[0].ID != "x" {
 		t.Errorf("stale content index entry: %v %v", err, rep.Problems)
+	}
+}
+
+// TestMergeViews checks that Merge joins the views and content indexes of
+// shard files (Verify then finds the index consistent) and refuses one
+// sample with different content in two inputs.
+func TestMergeViews(t *testing.T) {
+	dir := t.TempDir()
+	info := testInfo("m", 2, DTypeFloat32)
+	shard := func(name string, ids ...string) *DB {
+		db, err := Open(filepath.Join(dir, name), &Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s, err := db.EnsureSet(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if err := s.PutViewBatch([]string{id}, []float32{1, float32(len(id))}, nil, []ViewEntry{entry(name + id)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return db
+	}
+	s0, s1 := shard("s0", "x", "y"), shard("s1", "z")
+	dst, err := Open(filepath.Join(dir, "merged"), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if err := Merge(dst, s0, s1); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(dst); err != nil || !rep.OK() {
+		t.Errorf("merged file: %v %v", err, rep.Problems)
+	}
+	s, _ := dst.Set(Fingerprint(info.ModelSHA256, info.Output, info.CardHash, info.DatasetID))
+	if view, err := s.View(); err != nil || len(view) != 3 || view["z"].Hash != hashOf("s1z") {
+		t.Errorf("merged view %v (%v)", view, err)
+	}
+	// x with other content in a third file.
+	s2 := shard("s3", "x")
+	if err := Merge(dst, s2); !errors.Is(err, ErrConflict) {
+		t.Errorf("merging x of other content: %v, want a conflict", err)
 	}
 }
