@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -42,7 +44,13 @@ func fillBench(b *testing.B, rows, cols int) *Set {
 		for k := range vecs[:n*cols] {
 			vecs[k] = rng.Float32()
 		}
-		if err := s.PutBatch(0, ids[:n], vecs[:n*cols]); err != nil {
+		// Format 2: each sample's view entry and content index entry are
+		// written with its vector, as extraction writes them.
+		entries := make([]ViewEntry, n)
+		for k := range n {
+			entries[k] = ViewEntry{Hash: sha256.Sum256([]byte(ids[k])), Size: 30_000, MtimeNS: 1_700_000_000_000_000_000, Inode: uint64(i + k)}
+		}
+		if err := s.PutViewBatch(ids[:n], vecs[:n*cols], nil, entries); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -183,4 +191,81 @@ func BenchmarkSequentialFileRead(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkViewOpen1M opens the view of a 1,000,000-sample set and finds
+// the samples an extraction must hash: the dataset's stats (here all
+// unchanged but 1,000 modified and 1,000 new files) against the view's. It
+// reports the seconds per open-and-compare and the bytes the view and the
+// content index add to the file per sample.
+func BenchmarkViewOpen1M(b *testing.B) {
+	const n = 1_000_000
+	path := filepath.Join(b.TempDir(), "view.asvp")
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := db.EnsureSet(testInfo("bench", 4, DTypeFloat32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st0, _ := os.Stat(path)
+	type stat struct {
+		id          string
+		size, mtime int64
+		inode       uint64
+	}
+	ds := make([]stat, 0, n+1000)
+	for lo := 0; lo < n; lo += 50_000 {
+		err := db.update("bench", func(tx *bolt.Tx) error {
+			sb, _ := s.setBucket(tx)
+			vb, err := sb.CreateBucketIfNotExists(bucketView)
+			if err != nil {
+				return err
+			}
+			space, err := s.spaceBucket(tx)
+			if err != nil {
+				return err
+			}
+			vb.FillPercent, space.FillPercent = 0.9, 0.5
+			for i := lo; i < lo+50_000; i++ {
+				id := fmt.Sprintf("class-%02d/img_%07d.jpg", i%50, i)
+				e := ViewEntry{Hash: sha256.Sum256([]byte(id)), Size: int64(20_000 + i%9_000), MtimeNS: 1_700_000_000_000_000_000 + int64(i)*1_000_003, Inode: uint64(1_000_000 + i)}
+				if err := vb.Put([]byte(id), encodeViewEntry(e)); err != nil {
+					return err
+				}
+				if err := space.Put(e.Hash[:], contentRef(s.Key(), []byte(id))); err != nil {
+					return err
+				}
+				ds = append(ds, stat{id, e.Size, e.MtimeNS, e.Inode})
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	st1, _ := os.Stat(path)
+	for i := range 1000 {
+		ds[i*997].mtime++ // modified
+		ds = append(ds, stat{id: fmt.Sprintf("new/%04d.jpg", i), size: 1})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		view, err := s.View()
+		if err != nil {
+			b.Fatal(err)
+		}
+		hash := 0
+		for _, d := range ds {
+			if e, ok := view[d.id]; !ok || !e.SameStat(d.size, d.mtime, d.inode) {
+				hash++
+			}
+		}
+		if hash != 2000 {
+			b.Fatalf("%d samples to hash, want 2000", hash)
+		}
+	}
+	b.ReportMetric(float64(st1.Size()-st0.Size())/n, "file-bytes/sample")
 }

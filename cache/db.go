@@ -23,7 +23,7 @@ const Magic = "asvp feature cache"
 
 // FormatVersion is the cache format this package writes. It reads this
 // version and older ones, and refuses newer ones with ErrVersion.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // defaultLockTimeout is how long Open waits for another process to release the file.
 const defaultLockTimeout = time.Second
@@ -71,6 +71,10 @@ type DB struct {
 	roMu    sync.Mutex
 	ro      *bolt.DB
 	roUsers int
+	// version is the file's format version when it was opened.
+	version int
+	// migrated says what Open's migration did; nil when it did none.
+	migrated *Migration
 	// stuck is set when bbolt panicked in a write transaction and did not
 	// finish rolling it back, so that it still holds the writer lock: every
 	// later write, and Close, would wait for it forever.
@@ -103,6 +107,12 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err := db.checkMeta(); err != nil {
 		bdb.Close()
 		return nil, err
+	}
+	if !o.ReadOnly && db.version != 0 && db.version < FormatVersion {
+		if err := db.migrate(); err != nil {
+			bdb.Close()
+			return nil, err
+		}
 	}
 	if o.Shared {
 		db.opts.Shared = true
@@ -168,7 +178,7 @@ func (db *DB) checkMeta() error {
 			// bucket; such a file must not pass for a foreign or a new one.
 			// (A walk, not a lookup: lookups trust the key order.)
 			if tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-				for _, ours := range [][]byte{bucketMeta, bucketSets, bucketLabels, bucketRecords} {
+				for _, ours := range [][]byte{bucketMeta, bucketSets, bucketLabels, bucketRecords, bucketContent} {
 					if bytes.Equal(name, ours) {
 						return errStop
 					}
@@ -195,6 +205,7 @@ func (db *DB) checkMeta() error {
 			return fmt.Errorf("cache: %s has format version %d, this asvp reads up to %d (upgrade asvp): %w",
 				db.path, v, FormatVersion, ErrVersion)
 		}
+		db.version = v
 		return nil
 	})
 	if errors.Is(err, ErrCorrupt) {
@@ -223,7 +234,7 @@ func (db *DB) checkMeta() error {
 		if err := meta.Put(keyVersion, []byte(strconv.Itoa(FormatVersion))); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketSets, bucketLabels, bucketRecords} {
+		for _, name := range [][]byte{bucketSets, bucketLabels, bucketRecords, bucketContent} {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}

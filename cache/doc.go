@@ -9,7 +9,16 @@
 //
 // A feature set is keyed by Fingerprint(model SHA-256, output name,
 // preprocessing card hash, dataset identity), so a set never mixes models or
-// preprocessing. Shards of one extraction ("i/n") share the key, which is what
+// preprocessing. In format 2 the dataset identity of an extracted set is
+// its normalised spec (SpecDatasetID; EnsureDatasetSet), not its file
+// list, so one dataset keeps one set as its files change: the set's view
+// (View, ApplyView, PutViewBatch) maps each sample ID to the SHA-256 of its
+// content and the stat of its file, and a content index per feature space
+// (model, output, card, dtype) maps each content hash to a (set, ID)
+// holding its generation-0 vector, so that equal content is copied between
+// sets instead of extracted again. GC drops the sets no dataset
+// references; Compact shrinks the file. Opening a format-1 file for writing
+// migrates it (a copy is kept as FILE.v1.bak; see Migrated). Shards of one extraction ("i/n") share the key, which is what
 // lets Merge join shard files. A set holds generations: generation 0 holds the
 // pre-trained features and exists as soon as EnsureSet returns; later
 // generations hold re-aligned features, each with its own dimension and a
@@ -79,7 +88,10 @@
 // # File layout
 //
 // The root holds the buckets "meta" (a magic string and the format version),
-// "sets", "labels" and "records". A stored vector is one record: a format
+// "sets", "labels", "records" and (format 2) "content", the content index:
+// one bucket per feature space, content hash -> set key and sample ID. A
+// set's bucket holds "info", "gens" and (format 2) "view": sample ID ->
+// content hash, file size, modification time (ns) and inode. A stored vector is one record: a format
 // byte, a dtype byte, the dimension as a uvarint, the CRC-32C of the payload,
 // and the little-endian payload. Opening a file that
 // is not an asvp cache fails with ErrNotCache; a cache written by a newer

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"github.com/asvp-dev/asvp/datasets"
 	"slices"
 	"strings"
 )
@@ -13,7 +14,24 @@ import (
 // ErrNotFound, when several do ErrAmbiguous; both list what the file holds.
 // An imported set whose import was interrupted is an error wrapping
 // ErrIncomplete.
+//
+// In place of a dataset, SetSpec(key) names one set by its key or a unique
+// prefix of it (what the commands' --set gives); output, when given, must
+// then be the set's.
 func (db *DB) FindSet(dataset, output string) (*Set, error) {
+	if key, ok := strings.CutPrefix(dataset, setPrefix); ok {
+		s, err := db.Set(key)
+		if err != nil {
+			return nil, err
+		}
+		if output != "" && s.info.Output != output {
+			return nil, fmt.Errorf("cache: %s: set %s holds output %q, not %q: %w", db.path, s.ShortKey(), s.info.Output, output, ErrMismatch)
+		}
+		if err := s.checkImported(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	infos, err := db.Sets()
 	if err != nil {
 		return nil, err
@@ -28,7 +46,7 @@ func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	var match []SetInfo
 	for _, si := range infos {
 		_, _, acts := ParseActivationsOutput(si.Output)
-		if si.Dataset == dataset && (si.Output == output || output == "" && !acts) {
+		if sameSpec(si.Dataset, dataset) && (si.Output == output || output == "" && !acts) {
 			match = append(match, si)
 		}
 	}
@@ -45,7 +63,64 @@ func (db *DB) FindSet(dataset, output string) (*Set, error) {
 	case 0:
 		return nil, fmt.Errorf("cache: %s: no feature set of dataset %q%s; it holds:\n%s: %w", db.path, dataset, outputNote(output), ListSets(infos), ErrNotFound)
 	}
-	return nil, fmt.Errorf("cache: %s: %d feature sets of dataset %q%s; name the output:\n%s: %w", db.path, len(match), dataset, outputNote(output), ListSets(match), ErrAmbiguous)
+	what := "name the output"
+	if !slices.ContainsFunc(match, func(si SetInfo) bool { return si.Output != match[0].Output }) {
+		what = "name one with --set KEY"
+	}
+	return nil, fmt.Errorf("cache: %s: %d feature sets of dataset %q%s; %s:\n%s: %w", db.path, len(match), dataset, outputNote(output), what, ListSets(match), ErrAmbiguous)
+}
+
+// sameSpec reports whether two dataset specs name one dataset: equal once
+// normalised (datasets.NormalizeSpec: folder:pool, folder:./pool/ and the
+// absolute path are one).
+func sameSpec(a, b string) bool {
+	return a == b || datasets.NormalizeSpec(a) == datasets.NormalizeSpec(b)
+}
+
+// SpecDatasetID is the DatasetID of a feature set extracted in format 2:
+// the dataset's normalised spec, so that the set's key does not change
+// when the dataset's files do (its view says which content it holds).
+func SpecDatasetID(spec string) string { return "spec:" + datasets.NormalizeSpec(spec) }
+
+// EnsureDatasetSet returns the extracted feature set of info's model,
+// output, preprocessing and dataset (info.Dataset, normalised), creating it
+// when there is none. Its key is Fingerprint over SpecDatasetID; a set of
+// the same dataset extracted in format 1 (keyed by the file list) is used
+// when there is no such set, the newest when there are several, so that
+// its vectors are adopted (ApplyView) and not extracted again.
+func (db *DB) EnsureDatasetSet(info SetInfo) (*Set, error) {
+	info.Dataset = datasets.NormalizeSpec(info.Dataset)
+	info.DatasetID = SpecDatasetID(info.Dataset)
+	info.Key = ""
+	infos, err := db.Sets()
+	if err != nil {
+		return nil, err
+	}
+	want := Fingerprint(info.ModelSHA256, info.Output, info.CardHash, info.DatasetID)
+	var legacy *SetInfo
+	for i, si := range infos {
+		if si.Key == want {
+			legacy = nil
+			break
+		}
+		if si.Import == nil && si.ModelSHA256 == info.ModelSHA256 && si.Output == info.Output &&
+			si.CardHash == info.CardHash && sameSpec(si.Dataset, info.Dataset) &&
+			(legacy == nil || si.Created.After(legacy.Created)) {
+			legacy = &infos[i]
+		}
+	}
+	if legacy == nil {
+		return db.EnsureSet(info)
+	}
+	dtype := info.DType
+	if dtype == "" {
+		dtype = DTypeFloat32
+	}
+	if legacy.Dim != info.Dim || legacy.DType != dtype {
+		return nil, fmt.Errorf("cache: %s: set %s holds %s vectors of dimension %d, not %s of dimension %d: %w",
+			db.path, short(legacy.Key), legacy.DType, legacy.Dim, dtype, info.Dim, ErrMismatch)
+	}
+	return db.newSet(*legacy), nil
 }
 
 // Datasets returns the distinct datasets of sets, in order of first
@@ -53,7 +128,7 @@ func (db *DB) FindSet(dataset, output string) (*Set, error) {
 func Datasets(sets []SetInfo) []string {
 	var out []string
 	for _, si := range sets {
-		if !slices.Contains(out, si.Dataset) {
+		if !slices.ContainsFunc(out, func(d string) bool { return sameSpec(d, si.Dataset) }) {
 			out = append(out, si.Dataset)
 		}
 	}
@@ -99,3 +174,9 @@ func ParseActivationsOutput(name string) (cut, output string, ok bool) {
 	cut, output, ok = strings.Cut(rest, ">")
 	return cut, output, ok && cut != "" && output != ""
 }
+
+// SetSpec is what FindSet takes, in place of a dataset spec, to name the
+// set of the given key (or unique prefix of at least 8 hex digits).
+func SetSpec(key string) string { return setPrefix + key }
+
+const setPrefix = "set:"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asvp-dev/asvp/datasets"
 	"maps"
 	"slices"
 	"strconv"
@@ -40,6 +41,9 @@ func (db *DB) PutOracleLabels(dataset string, classes []string, labels map[strin
 // wrapping ErrNotFound that lists the label sets the file holds.
 func (db *DB) OracleLabels(dataset string) (classes []string, labels map[string]int, err error) {
 	classes, labels, err = db.Labels(oraclePrefix + dataset)
+	if n := datasets.NormalizeSpec(dataset); errors.Is(err, ErrNotFound) && n != dataset {
+		classes, labels, err = db.Labels(oraclePrefix + n)
+	}
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return classes, labels, err
 	}

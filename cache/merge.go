@@ -51,6 +51,9 @@ func mergeOne(dst, src *DB) error {
 			return fmt.Errorf("set %s: %w", short(si.Key), err)
 		}
 	}
+	if err := mergeContent(dst, src); err != nil {
+		return err
+	}
 	names, err := src.LabelSets()
 	if err != nil {
 		return err
@@ -153,6 +156,113 @@ func mergeSet(dst, src *DB, si SetInfo) error {
 	for _, g := range gens {
 		if err := mergeGen(ds, ss, g.N); err != nil {
 			return fmt.Errorf("generation %d: %w", g.N, err)
+		}
+	}
+	return mergeView(ds, ss)
+}
+
+// mergeView copies the view entries of ss into ds in chunks; the same
+// sample with different content in the two is an ErrConflict.
+func mergeView(ds, ss *Set) error {
+	type kv struct{ k, v []byte }
+	var chunk []kv
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := ds.db.update("merging the view", func(tx *bolt.Tx) error {
+			sb, err := ds.setBucket(tx)
+			if err != nil {
+				return err
+			}
+			vb, err := sb.CreateBucketIfNotExists(bucketView)
+			if err != nil {
+				return err
+			}
+			for _, e := range chunk {
+				if old := vb.Get(e.k); old != nil {
+					if !bytes.Equal(old[:min(len(old), len(e.v), 32)], e.v[:min(len(e.v), 32)]) {
+						return fmt.Errorf("sample %q has different content in the inputs: %w", e.k, ErrConflict)
+					}
+					continue
+				}
+				if err := vb.Put(e.k, e.v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		chunk = chunk[:0]
+		return err
+	}
+	err := ss.db.view(func(tx *bolt.Tx) error {
+		sb, err := ss.setBucket(tx)
+		if err != nil {
+			return err
+		}
+		vb := sb.Bucket(bucketView)
+		if vb == nil {
+			return nil
+		}
+		return vb.ForEach(func(k, v []byte) error {
+			if _, err := decodeViewEntry(v); err != nil {
+				return fmt.Errorf("source view of sample %q: %w", k, err)
+			}
+			chunk = append(chunk, kv{bytes.Clone(k), bytes.Clone(v)})
+			if len(chunk) == viewBatch {
+				return flush()
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// mergeContent adds the content index entries of src that dst lacks; run
+// after the sets, whose samples they name, are merged.
+func mergeContent(dst, src *DB) error {
+	type entry struct{ space, h, ref []byte }
+	var all []entry
+	err := src.view(func(tx *bolt.Tx) error {
+		top := tx.Bucket(bucketContent)
+		if top == nil {
+			return nil
+		}
+		return top.ForEachBucket(func(space []byte) error {
+			return top.Bucket(space).ForEach(func(h, v []byte) error {
+				all = append(all, entry{bytes.Clone(space), bytes.Clone(h), bytes.Clone(v)})
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for lo := 0; lo < len(all); lo += viewBatch {
+		batch := all[lo:min(lo+viewBatch, len(all))]
+		err := dst.update("merging the content index", func(tx *bolt.Tx) error {
+			top, err := tx.CreateBucketIfNotExists(bucketContent)
+			if err != nil {
+				return err
+			}
+			for _, e := range batch {
+				sp, err := top.CreateBucketIfNotExists(e.space)
+				if err != nil {
+					return err
+				}
+				if sp.Get(e.h) == nil {
+					if err := sp.Put(e.h, e.ref); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,8 +67,8 @@ func TestOpenRejects(t *testing.T) {
 			return b.Put([]byte("k"), []byte("v"))
 		}), false, ErrNotCache},
 		{"bbolt with other meta", withMeta("othermeta.db", "something else", "1"), false, ErrNotCache},
-		{"newer version", withMeta("newer.db", Magic, "2"), false, ErrVersion},
-		{"newer version read-only", withMeta("newer2.db", Magic, "2"), true, ErrVersion},
+		{"newer version", withMeta("newer.db", Magic, strconv.Itoa(FormatVersion+1)), false, ErrVersion},
+		{"newer version read-only", withMeta("newer2.db", Magic, strconv.Itoa(FormatVersion+1)), true, ErrVersion},
 		{"garbage version", withMeta("garbage.db", Magic, "x"), false, ErrNotCache},
 		{"missing file read-only", filepath.Join(dir, "absent.db"), true, os.ErrNotExist},
 	}

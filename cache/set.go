@@ -356,6 +356,12 @@ func (s *Set) PutErrors(gen int, errs []SampleError) error {
 // PutBatchWithErrors stores vectors as PutBatch does and records errs as
 // PutErrors does, all in one transaction.
 func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []SampleError) error {
+	return s.putBatch(gen, ids, vecs, errs, nil)
+}
+
+// putBatch is PutBatchWithErrors that also writes the view entries of ids
+// in generation 0 when entries is not nil.
+func (s *Set) putBatch(gen int, ids []string, vecs []float32, errs []SampleError, entries []ViewEntry) error {
 	if len(ids) == 0 && len(errs) == 0 {
 		if len(vecs) != 0 {
 			return s.wrap(gen, fmt.Errorf("%d values for 0 samples: %w", len(vecs), ErrMismatch))
@@ -410,6 +416,15 @@ func (s *Set) PutBatchWithErrors(gen int, ids []string, vecs []float32, errs []S
 			v, _ := json.Marshal(SampleError{Path: se.Path, Reason: se.Reason})
 			if err := eb.Put([]byte(se.ID), v); err != nil {
 				return fmt.Errorf("error record %q: %w", se.ID, err)
+			}
+		}
+		if gen == 0 && len(ids) > 0 {
+			sb, err := s.setBucket(tx)
+			if err != nil {
+				return err
+			}
+			if err := s.indexBatch(tx, sb, ids, entries); err != nil {
+				return err
 			}
 		}
 		return gb.Put(keyCount, binary.AppendUvarint(nil, uint64(n)))

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -172,6 +174,11 @@ func verifyContents(r *Report, tx *bolt.Tx, damaged map[string]bool) {
 			r.Problems = append(r.Problems, Problem{Set: key, Gen: -1, Msg: fmt.Sprintf("bbolt failed reading it (%v)", v)})
 		}
 	}
+	if !damaged[""] {
+		if v := caught(func() { verifyContent(r, tx) }); v != nil {
+			r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("content index: bbolt failed reading it (%v)", v)})
+		}
+	}
 	for _, name := range bucketNames(r, tx, bucketLabels) {
 		r.LabelSets++
 		if v := caught(func() { verifyLabels(r, tx.Bucket(bucketLabels).Bucket([]byte(name)), name) }); v != nil {
@@ -213,6 +220,21 @@ func verifySet(r *Report, sb *bolt.Bucket, key string) {
 		add(-1, "", "stored under key %s but its metadata says %s", key, si.Key)
 	}
 	dtype, _ := dtypeCode(si.DType)
+	if vb := sb.Bucket(bucketView); vb != nil {
+		bad := 0
+		_ = vb.ForEach(func(k, v []byte) error {
+			if _, err := decodeViewEntry(v); err != nil {
+				if bad < maxProblemsPerGen {
+					add(-1, string(k), "view entry: %v", err)
+				}
+				bad++
+			}
+			return nil
+		})
+		if bad > maxProblemsPerGen {
+			add(-1, "", "%d more bad view entries not listed", bad-maxProblemsPerGen)
+		}
+	}
 	gens := sb.Bucket(keyGens)
 	if gens == nil || gens.Bucket(genKey(0)) == nil {
 		add(-1, "", "generation 0 is missing")
@@ -330,3 +352,63 @@ func verifyLabels(r *Report, lb *bolt.Bucket, name string) {
 }
 
 func has(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }
+
+// verifyContent checks the content index: every entry names a sample of
+// an existing set of its feature space whose view holds that content hash
+// and whose generation 0 holds a vector.
+func verifyContent(r *Report, tx *bolt.Tx) {
+	top := tx.Bucket(bucketContent)
+	if top == nil {
+		return // format 1, opened read-only
+	}
+	sets := tx.Bucket(bucketSets)
+	spaces := map[string]string{} // set key -> its space
+	bad := 0
+	add := func(set, id, format string, args ...any) {
+		if bad < maxProblemsPerGen {
+			r.Problems = append(r.Problems, Problem{Set: set, Gen: -1, ID: id, Msg: "content index: " + fmt.Sprintf(format, args...)})
+		}
+		bad++
+	}
+	_ = top.ForEachBucket(func(space []byte) error {
+		return top.Bucket(space).ForEach(func(h, v []byte) error {
+			key, id, err := parseContentRef(v)
+			if err != nil || len(h) != sha256.Size {
+				add("", "", "entry %x of space %.12s: %v (hash of %d bytes)", h, space, err, len(h))
+				return nil
+			}
+			sb := sets.Bucket(key)
+			if sb == nil {
+				add("", string(id), "entry %x names set %.12s, which does not exist", h, key)
+				return nil
+			}
+			sp, ok := spaces[string(key)]
+			if !ok {
+				si, err := decodeSetInfo(sb.Get(keyInfo))
+				if err == nil {
+					sp = spaceKey(si)
+				}
+				spaces[string(key)] = sp
+			}
+			if sp != string(space) {
+				add(string(key), string(id), "entry %x is in space %.12s, its set in %.12s", h, space, sp)
+				return nil
+			}
+			var e []byte
+			if vb := sb.Bucket(bucketView); vb != nil {
+				e = vb.Get(id)
+			}
+			if len(e) < sha256.Size || !bytes.Equal(e[:sha256.Size], h) {
+				add(string(key), string(id), "entry %x names a sample whose view does not hold that content", h)
+				return nil
+			}
+			if g0 := sb.Bucket(keyGens).Bucket(genKey(0)); g0 == nil || g0.Bucket(bucketVec).Get(id) == nil {
+				add(string(key), string(id), "entry %x names a sample without a vector", h)
+			}
+			return nil
+		})
+	})
+	if bad > maxProblemsPerGen {
+		r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("content index: %d more problems not listed", bad-maxProblemsPerGen)})
+	}
+}

@@ -119,9 +119,8 @@ func Align(ctx context.Context, rt *extractor.Runtime, opts AlignOptions) (res *
 	if err != nil {
 		return nil, err
 	}
-	if ds.Identity() != info.DatasetID {
-		return nil, fmt.Errorf("loop: dataset %s has changed since its features were extracted (identity %s, cached %s)",
-			info.Dataset, cache.ShortKey(ds.Identity()), cache.ShortKey(info.DatasetID))
+	if err := checkDatasetUnchanged(ds, info); err != nil {
+		return nil, err
 	}
 	res = &AlignResult{Cache: opts.Cache, Dataset: info.Dataset, Set: info.Key, SetOutput: info.Output, Seconds: map[string]float64{}}
 	m, err := alignModel(ctx, opts, ds, classes, card, res)

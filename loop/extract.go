@@ -44,17 +44,30 @@ type ExtractOptions struct {
 
 // ExtractResult is what Extract did.
 type ExtractResult struct {
-	Cache    string         `json:"cache"`
-	Dataset  string         `json:"dataset"`
-	Model    string         `json:"model"`
-	Shard    string         `json:"shard,omitempty"`
-	Sets     []ExtractedSet `json:"sets"`
-	Samples  int            `json:"samples"`
-	Cached   int            `json:"already_cached"`
-	Done     int            `json:"extracted"`
-	Failed   int            `json:"failed"`
-	Seconds  float64        `json:"seconds"`
-	ImagesPS float64        `json:"images_per_second"`
+	Cache   string         `json:"cache"`
+	Dataset string         `json:"dataset"`
+	Model   string         `json:"model"`
+	Shard   string         `json:"shard,omitempty"`
+	Sets    []ExtractedSet `json:"sets"`
+	Samples int            `json:"samples"`
+	Cached  int            `json:"already_cached"`
+	Done    int            `json:"extracted"`
+	Failed  int            `json:"failed"`
+	// Hashed counts the files whose content was hashed (new or changed
+	// stat); Copied the samples whose features were copied from equal
+	// content already in the cache (no model run); Changed the samples
+	// whose content changed since their features were stored (extracted
+	// again); Removed the samples that left the dataset (and the view).
+	// Copied, Changed and Removed count per feature set.
+	Hashed  int `json:"hashed"`
+	Copied  int `json:"copied"`
+	Changed int `json:"changed"`
+	Removed int `json:"removed"`
+	// ViewSeconds is the time spent bringing the views up to date (stat,
+	// hash, copy) before the model ran; Seconds is the model's pass.
+	ViewSeconds float64 `json:"view_seconds"`
+	Seconds     float64 `json:"seconds"`
+	ImagesPS    float64 `json:"images_per_second"`
 }
 
 // ExtractedSet is one feature set an extraction filled.
@@ -115,13 +128,17 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 	}
 
 	ds := opts.Dataset
+	spec := datasets.NormalizeSpec(ds.Spec())
 	db, err := cache.Open(opts.Cache, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer closeInto(db, &err)
 	sink := &setSink{dims: sess.Dims(), log: opts.Log}
-	res = &ExtractResult{Cache: opts.Cache, Dataset: ds.Spec(), Model: opts.Card.Name}
+	if m := db.Migrated(); m != nil && opts.Run.Progress != nil {
+		fmt.Fprintf(opts.Run.Progress, "extract: migrated %s from format %d (a copy of the old file is %s)\n", opts.Cache, m.From, m.Backup)
+	}
+	res = &ExtractResult{Cache: opts.Cache, Dataset: spec, Model: opts.Card.Name}
 	if opts.Shards > 1 {
 		res.Shard = fmt.Sprintf("%d/%d", opts.Shard, opts.Shards)
 	}
@@ -146,9 +163,9 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 		for _, k := range p.parts {
 			dim += sink.dims[k]
 		}
-		set, err := db.EnsureSet(cache.SetInfo{
+		set, err := db.EnsureDatasetSet(cache.SetInfo{
 			Model: opts.Card.Name, ModelSHA256: modelSHA, Output: p.output, CardHash: opts.Card.PreprocessHash(),
-			Dataset: ds.Spec(), DatasetID: ds.Identity(), Dim: dim, DType: p.dtype, Shard: res.Shard,
+			Dataset: spec, Dim: dim, DType: p.dtype, Shard: res.Shard,
 		})
 		if err != nil {
 			return nil, err
@@ -156,7 +173,7 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 		sink.sets = append(sink.sets, set)
 		sink.parts = append(sink.parts, p.parts)
 	}
-	if err := storeOracleLabels(db, ds); err != nil {
+	if err := storeOracleLabels(db, spec, ds); err != nil {
 		return nil, err
 	}
 	n := ds.Len()
@@ -175,6 +192,15 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 			fmt.Fprintf(opts.Run.Progress, "extract: and the inputs of the tail above %s (%s), %s\n", opts.TuneFrom, strings.Join(sources, ", "), opts.ActivationsDType)
 		}
 	}
+	whole := lo == 0 && hi == ds.Len()
+	viewStart := time.Now()
+	vs, entries, err := reconcileViews(ctx, ds, indices, whole, sink.sets, opts.Run.Workers, opts.Run.Progress)
+	if err != nil {
+		return nil, err
+	}
+	res.ViewSeconds = time.Since(viewStart).Round(time.Millisecond).Seconds()
+	res.Hashed, res.Copied, res.Changed, res.Removed = vs.hashed, vs.copied, vs.changed, vs.removed
+	sink.view = entries
 	st, runErr := ex.Run(ctx, ds, indices, sink)
 	res.Samples, res.Cached, res.Done, res.Failed = st.Requested, st.Cached, st.Done, st.Failed
 	res.Seconds = st.Elapsed.Round(time.Millisecond).Seconds()
@@ -194,7 +220,7 @@ func Extract(ctx context.Context, rt *extractor.Runtime, opts ExtractOptions) (r
 
 // storeOracleLabels records the dataset's own labels, when it has any, as
 // its oracle label set, so simulations can play the labelling oracle.
-func storeOracleLabels(db *cache.DB, ds datasets.Dataset) error {
+func storeOracleLabels(db *cache.DB, spec string, ds datasets.Dataset) error {
 	labels := make(map[string]int)
 	for i := range ds.Len() {
 		if s := ds.Sample(i); s.Label >= 0 {
@@ -204,7 +230,7 @@ func storeOracleLabels(db *cache.DB, ds datasets.Dataset) error {
 	if len(labels) == 0 {
 		return nil
 	}
-	return db.PutOracleLabels(ds.Spec(), ds.Classes(), labels)
+	return db.PutOracleLabels(spec, ds.Classes(), labels)
 }
 
 // setSink stores one extraction pass into one feature set per output, in
@@ -217,6 +243,9 @@ type setSink struct {
 	parts [][]int // per set, the session outputs its vector concatenates (nil: output k for set k)
 	gen   int
 	log   io.Writer // receives one line per sample that could not be read; nil for none
+	// view holds the samples' view entries, written with their vectors
+	// (generation 0); nil for none.
+	view map[string]cache.ViewEntry
 }
 
 // Missing implements extractor.Sink.
@@ -246,12 +275,30 @@ func (s *setSink) Put(ids []string, vecs [][]float32, failed []extractor.Failure
 	for i, f := range failed {
 		errs[i] = cache.SampleError{ID: f.ID, Path: f.Path, Reason: f.Reason}
 	}
+	var entries []cache.ViewEntry
+	if s.gen == 0 && s.view != nil {
+		entries = make([]cache.ViewEntry, len(ids))
+		for i, id := range ids {
+			e, ok := s.view[id]
+			if !ok { // read now but not when hashed: its next extraction adopts it
+				entries = nil
+				break
+			}
+			entries[i] = e
+		}
+	}
 	for k, set := range s.sets {
 		var v []float32
 		if len(ids) > 0 {
 			v = s.vector(k, len(ids), vecs)
 		}
-		if err := set.PutBatchWithErrors(s.gen, ids, v, errs); err != nil {
+		var err error
+		if entries != nil {
+			err = set.PutViewBatch(ids, v, errs, entries)
+		} else {
+			err = set.PutBatchWithErrors(s.gen, ids, v, errs)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,7 @@ func TestStoreOracleLabelsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := storeOracleLabels(db, ds); err != nil {
+	if err := storeOracleLabels(db, ds.Spec(), ds); err != nil {
 		t.Fatal(err)
 	}
 	// Change one stored label behind extract's back.
@@ -43,7 +43,7 @@ func TestStoreOracleLabelsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := storeOracleLabels(ro, ds); !errors.Is(err, cache.ErrReadOnly) {
+	if err := storeOracleLabels(ro, ds.Spec(), ds); !errors.Is(err, cache.ErrReadOnly) {
 		t.Fatalf("differing labels on a read-only cache: %v, want ErrReadOnly (a write)", err)
 	}
 	ro.Close()
@@ -52,7 +52,7 @@ func TestStoreOracleLabelsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := storeOracleLabels(rw, ds); err != nil { // repairs the label
+	if err := storeOracleLabels(rw, ds.Spec(), ds); err != nil { // repairs the label
 		t.Fatal(err)
 	}
 	rw.Close()
@@ -61,7 +61,7 @@ func TestStoreOracleLabelsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if err := storeOracleLabels(ro, ds); err != nil {
+	if err := storeOracleLabels(ro, ds.Spec(), ds); err != nil {
 		t.Fatalf("same labels again: %v, want no write", err)
 	}
 }

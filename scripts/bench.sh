@@ -29,8 +29,11 @@ for s in 96 128 160 224; do
 done
 rm -f "$c"
 
-# 3. Cache bulk read against a plain file read of the same bytes.
+# 3. Cache bulk read against a plain file read of the same bytes (the sets hold views, as extraction
+#    writes them); opening a 1,000,000-sample view and finding what to hash; hashing files.
 run go test -run '^$' -bench 'BenchmarkReadMatrix/.*/vs-file' -benchtime 10x -count 8 ./cache/
+run go test -run '^$' -bench BenchmarkViewOpen1M -benchtime 3x -benchmem ./cache/
+run go test -run '^$' -bench BenchmarkSampleHash -count 3 ./datasets/
 
 # 4. Selection on 1,000,000 x 512 float32, budget 1,000 (time, peak memory), and against numpy/scikit-learn.
 run go test -run '^$' -bench 'BenchmarkSelect1M' -benchtime 1x -timeout 60m ./selector/

@@ -68,7 +68,7 @@ func (c *alignCmd) run(ctx context.Context, out, log io.Writer) error {
 	}
 	defer rt.Close()
 	res, err := loop.Align(ctx, rt, loop.AlignOptions{
-		Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output, Model: c.model.model, TrainerCmd: c.trainer, TrainerTimeout: c.trainerTimeout,
+		Cache: c.set.cache, Dataset: c.set.dataset(), Output: c.set.output, Model: c.model.model, TrainerCmd: c.trainer, TrainerTimeout: c.trainerTimeout,
 		Labeled: c.labeled, WorkDir: c.workDir, ModelOutput: c.modelOutput, CardFor: c.card,
 		Session:  extractor.SessionOptions{IntraOpThreads: c.threads},
 		Run:      extractor.Config{BatchSize: c.batch, Workers: c.rf.workers, Progress: c.rf.log(log)},

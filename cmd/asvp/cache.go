@@ -36,6 +36,12 @@ func cacheCommands() []command {
 		{name: "merge", args: "--out FILE IN1 [IN2 ...]",
 			summary: "join shard files into a new cache; conflicting vectors are an error naming the sample",
 			new:     func() cmd { return &cacheMergeCmd{} }},
+		{name: "gc", args: "--cache FILE [--dry-run | --compact]",
+			summary: "drop the feature sets no dataset references (dataset gone, or superseded by a newer set of it); --dry-run says how many bytes that frees",
+			new:     func() cmd { return &cacheGCCmd{} }},
+		{name: "migrate", args: "--cache FILE",
+			summary: "bring a cache of an older format to the current one, keeping a copy FILE.vN.bak (any write does it too)",
+			new:     func() cmd { return &cacheMigrateCmd{} }},
 	}
 }
 
@@ -208,15 +214,14 @@ func (c *cacheVerifyCmd) run(_ context.Context, out, _ io.Writer) error {
 
 // cacheExportCmd is `asvp cache export`.
 type cacheExportCmd struct {
-	set         setFlags
-	key, format string
-	out         string
-	gen         int
+	set    setFlags
+	format string
+	out    string
+	gen    int
 }
 
 func (c *cacheExportCmd) flags(fs *flag.FlagSet) {
 	c.set.register(fs, "without --set: dataset `spec` of the feature set (default: the cache's only dataset)")
-	fs.StringVar(&c.key, "set", "", "feature set `key` or unique prefix of at least 8 hex digits (default: the set of --data and --output)")
 	fs.IntVar(&c.gen, "gen", -1, "`generation` to export (-1: the newest complete one, as select uses; never a simulation's)")
 	fs.StringVar(&c.format, "format", "", "npy, csv or parquet (default: from the --out extension)")
 	fs.StringVar(&c.out, "out", "", "output `file` (required); npy also writes FILE.ids.txt (for f.npy: f.npy.ids.txt), one sample ID per line in row order")
@@ -229,8 +234,8 @@ func (c *cacheExportCmd) validate(fs *flag.FlagSet) error {
 	if c.gen < -1 {
 		return fmt.Errorf("--gen %d: want a generation (0 or more), or -1 for the newest complete one: %w", c.gen, errUsage)
 	}
-	if c.key != "" && (c.set.data != "" || c.set.output != "") {
-		return fmt.Errorf("give either --set or --data/--output, not both: %w", errUsage)
+	if err := c.set.check(); err != nil {
+		return err
 	}
 	if c.format == "" {
 		switch {
@@ -254,11 +259,7 @@ func (c *cacheExportCmd) run(_ context.Context, out, _ io.Writer) error {
 	return readCache(c.set.cache, func(db *cache.DB) error {
 		var s *cache.Set
 		var err error
-		if c.key != "" {
-			s, err = db.Set(c.key)
-		} else {
-			s, err = db.FindSet(c.set.data, c.set.output)
-		}
+		s, err = db.FindSet(c.set.dataset(), c.set.output)
 		if err != nil {
 			return err
 		}
@@ -378,7 +379,7 @@ func (c *cacheErrorsCmd) validate(fs *flag.FlagSet) error {
 func (c *cacheErrorsCmd) run(_ context.Context, out, _ io.Writer) error {
 	var errs []cache.SampleError
 	err := readCache(c.set.cache, func(db *cache.DB) error {
-		set, err := db.FindSet(c.set.data, c.set.output)
+		set, err := db.FindSet(c.set.dataset(), c.set.output)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func (c *exportCmd) validate(fs *flag.FlagSet) error {
 }
 
 func (c *exportCmd) run(_ context.Context, out, _ io.Writer) error {
-	res, err := loop.Export(loop.ExportOptions{Net: c.net, Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output,
+	res, err := loop.Export(loop.ExportOptions{Net: c.net, Cache: c.set.cache, Dataset: c.set.dataset(), Output: c.set.output,
 		ModelFor: backboneOf, Out: c.out})
 	if err != nil {
 		return err

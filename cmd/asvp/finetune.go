@@ -69,7 +69,7 @@ func (c *finetuneCmd) run(ctx context.Context, out, log io.Writer) error {
 		log = nil
 	}
 	res, err := loop.Finetune(ctx, loop.FinetuneOptions{
-		Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output, Labeled: c.labeled, Recipe: c.recipe,
+		Cache: c.set.cache, Dataset: c.set.dataset(), Output: c.set.output, Labeled: c.labeled, Recipe: c.recipe,
 		Cut: c.cut, ModelFor: backboneOf, Test: c.test, Round: c.round, Save: c.save, NoWrite: c.noWrite,
 		WriteBatch: c.writeBatch, Datasets: datasetOptions(), Log: log,
 	})

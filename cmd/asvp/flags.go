@@ -92,7 +92,24 @@ func required(flags ...string) error {
 
 // setFlags name a cache and one of its feature sets.
 type setFlags struct {
-	cache, data, output string
+	cache, data, output, key string
+}
+
+// dataset is what the loop's options take as Dataset: --data, or the set
+// --set names (cache.SetSpec), which FindSet resolves.
+func (s *setFlags) dataset() string {
+	if s.key != "" {
+		return cache.SetSpec(s.key)
+	}
+	return s.data
+}
+
+// check refuses --set given with --data or --output.
+func (s *setFlags) check() error {
+	if s.key != "" && (s.data != "" || s.output != "") {
+		return fmt.Errorf("give either --set or --data/--output, not both: %w", errUsage)
+	}
+	return nil
 }
 
 func (s *setFlags) register(fs *flag.FlagSet, dataHelp string) {
@@ -102,6 +119,7 @@ func (s *setFlags) register(fs *flag.FlagSet, dataHelp string) {
 	}
 	fs.StringVar(&s.data, "data", "", dataHelp)
 	fs.StringVar(&s.output, "output", "", "backbone `output` of the feature set (needed when the dataset has several)")
+	fs.StringVar(&s.key, "set", "", "feature set `key` or unique prefix of at least 8 hex digits (asvp cache ls), in place of --data and --output")
 }
 
 // runFlags are the worker and progress flags of long commands.

@@ -44,7 +44,7 @@ func (c *labelsImportCmd) validate(fs *flag.FlagSet) error {
 }
 
 func (c *labelsImportCmd) run(_ context.Context, out, log io.Writer) error {
-	c.opts.Cache, c.opts.Dataset, c.opts.Output = c.set.cache, c.set.data, c.set.output
+	c.opts.Cache, c.opts.Dataset, c.opts.Output = c.set.cache, c.set.dataset(), c.set.output
 	c.opts.Classes = c.classes.names
 	c.opts.Datasets = datasetOptions()
 	if !c.quiet {
@@ -123,7 +123,7 @@ func (c *labelsConfigCmd) run(_ context.Context, out, _ io.Writer) error {
 	classes := c.classes.names
 	if !c.classes.set {
 		var err error
-		classes, err = loop.Classes(loop.ClassesOptions{Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output,
+		classes, err = loop.Classes(loop.ClassesOptions{Cache: c.set.cache, Dataset: c.set.dataset(), Output: c.set.output,
 			Labeled: c.labeled, Datasets: datasetOptions()})
 		if err != nil {
 			return err

@@ -50,6 +50,9 @@ func (c *selectCmd) validate(fs *flag.FlagSet) error {
 	if err := required("cache", c.set.cache, "out", c.out); err != nil {
 		return err
 	}
+	if err := c.set.check(); err != nil {
+		return err
+	}
 	if !c.budget.set {
 		return fmt.Errorf("--budget required: %w", errUsage)
 	}
@@ -67,7 +70,7 @@ func (c *selectCmd) validate(fs *flag.FlagSet) error {
 
 func (c *selectCmd) run(ctx context.Context, out, log io.Writer) error {
 	res, err := loop.Select(ctx, loop.SelectOptions{
-		Cache: c.set.cache, Dataset: c.set.data, Output: c.set.output, Gen: c.gen, Labeled: c.labeled,
+		Cache: c.set.cache, Dataset: c.set.dataset(), Output: c.set.output, Gen: c.gen, Labeled: c.labeled,
 		Budget: c.budget.n, All: c.budget.all, Strategy: c.strategy, StrategyOptions: selector.StrategyOptions{Beta: c.beta}, Proxy: c.proxy,
 		Seed: c.seed, Round: c.round, Out: c.out, Format: c.format, Workers: c.rf.workers, Indicator: c.ind,
 		Datasets: datasetOptions(), Images: c.images, Log: c.rf.log(log),
