@@ -64,6 +64,7 @@ type AlignResult struct {
 	Samples     int                `json:"samples"`
 	Count       int                `json:"count"`
 	Cached      int                `json:"already_cached"`
+	Copied      int                `json:"copied"` // vectors copied from another set's generation aligned with the same model (equal content)
 	Extracted   int                `json:"extracted"`
 	Failed      int                `json:"failed"`
 	ImagesPS    float64            `json:"images_per_second"`
@@ -76,7 +77,10 @@ type AlignResult struct {
 // generation of that set, found again by its provenance when a killed run
 // left it, and marked complete at the end. A model whose features the set
 // already holds (the same bytes, output and preprocessing, whether given
-// with Model or returned by a trainer) reuses that complete generation. The
+// with Model or returned by a trainer) reuses that complete generation; a
+// sample whose content another set of the same feature space holds in a
+// generation aligned with the same model (bytes, output, preprocessing) is
+// copied from there (cache.Set.AdoptAligned) and not run again. The
 // output stored is ModelOutput, else "features" when the model has it, else
 // the set's own output name, else the model's only output: a trainer's
 // model is accepted exactly when the same file given as Model would be.
@@ -300,6 +304,14 @@ func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, 
 	}
 	res.Generation, res.Reused, res.Samples = gen, done, len(indices)
 	if !done {
+		// Another view's generation aligned with the same model serves the
+		// samples of equal content: copied, only the rest runs.
+		if res.Copied, err = set.AdoptAligned(gen, sel); err != nil {
+			return err
+		}
+		if opts.Log != nil && res.Copied > 0 {
+			fmt.Fprintf(opts.Log, "align: copied %d of %d samples from another set's generation aligned with the same model (equal content)\n", res.Copied, len(sel))
+		}
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "align: %s with model %s (output %s) -> generation %d of set %s\n",
 				info.Dataset, cmp.Or(res.Model, "sha256 "+cache.ShortKey(res.ModelSHA256)), res.ModelOutput, gen, set.ShortKey())

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"strconv"
 	"time"
@@ -71,6 +72,11 @@ type FinetuneResult struct {
 	Generation     *int               `json:"generation,omitempty"`
 	TestGeneration *int               `json:"test_generation,omitempty"`
 	Reused         bool               `json:"reused_complete_generation,omitempty"`
+	// Copied and TestCopied count the vectors copied from another set's
+	// generation of the same tuned network (equal content) instead of
+	// being written from this run's features.
+	Copied     int `json:"copied"`
+	TestCopied int `json:"test_copied,omitempty"`
 	Note           string             `json:"note,omitempty"`
 	Samples        int                `json:"samples"`
 	Seconds        map[string]float64 `json:"seconds"`
@@ -187,6 +193,7 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 
 	var testSet *cache.Set
 	var testActs *features.Matrix
+	var testActsSet *cache.Set
 	if opts.Test != "" {
 		if testSet, err = db.FindSet(opts.Test, set.Info().Output); err != nil {
 			return nil, &OptionError{Option: "test", Err: err}
@@ -195,6 +202,7 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 		if err != nil {
 			return nil, &OptionError{Option: "test", Err: err}
 		}
+		testActsSet = ta
 		if testActs, err = ta.ReadMatrix(0); err != nil {
 			return nil, err
 		}
@@ -238,28 +246,40 @@ func Finetune(ctx context.Context, opts FinetuneOptions) (res *FinetuneResult, e
 	if cj, err := json.Marshal(classes); err == nil {
 		prov["classes"] = string(cj)
 	}
-	write := func(s *cache.Set, name string, src *features.Matrix, embed cache.EmbedFunc) (int, bool, error) {
-		g, done, err := s.EnsureGeneration(cache.GenInfo{Dim: s.Info().Dim, Source: simulate.SourceFinetune, Provenance: prov})
+	// The tuned net's features of a sample depend on its activations, so
+	// on their storage type too: a generation of another set of the same
+	// net is copied from (cache.Set.AdoptAligned) only when it matches.
+	write := func(s *cache.Set, acts *cache.Set, name string, src *features.Matrix, embed cache.EmbedFunc) (int, bool, int, error) {
+		p := maps.Clone(prov)
+		p["acts_dtype"] = acts.Info().DType
+		g, done, err := s.EnsureGeneration(cache.GenInfo{Dim: s.Info().Dim, Source: simulate.SourceFinetune, Provenance: p})
 		if err != nil || done {
-			return g, done, err
+			return g, done, 0, err
 		}
 		what := fmt.Sprintf("generation %d of %s", g, name)
-		if _, err := s.WriteEmbedded(g, src, embed, opts.WriteBatch, progress(opts.Log, "finetune: writing "+what)); err != nil {
-			return g, false, err
+		copied, err := s.AdoptAligned(g, src.IDs)
+		if err != nil {
+			return g, false, copied, err
 		}
-		return g, false, s.Finish(g, src.Rows)
+		if copied > 0 {
+			say("%s: copied %d of %d samples from another set's generation of the same tuned net (equal content)", what, copied, src.Rows)
+		}
+		if _, err := s.WriteEmbedded(g, src, embed, opts.WriteBatch, progress(opts.Log, "finetune: writing "+what)); err != nil {
+			return g, false, copied, err
+		}
+		return g, false, copied, s.Finish(g, src.Rows)
 	}
-	g, done, err := write(set, spec, f, func(x []float32, _ int, dst []float32) { copy(dst, x) })
+	g, done, copied, err := write(set, src.Acts, spec, f, func(x []float32, _ int, dst []float32) { copy(dst, x) })
 	if err != nil {
 		return nil, err
 	}
-	res.Generation, res.Reused = &g, done
+	res.Generation, res.Reused, res.Copied = &g, done, copied
 	if testSet != nil && testSet.Key() != set.Key() {
-		tg, _, err := write(testSet, opts.Test, testActs, src.Embed(tuned))
+		tg, _, tc, err := write(testSet, testActsSet, opts.Test, testActs, src.Embed(tuned))
 		if err != nil {
 			return nil, err
 		}
-		res.TestGeneration = &tg
+		res.TestGeneration, res.TestCopied = &tg, tc
 	}
 	lap("write")
 	return res, ctx.Err()

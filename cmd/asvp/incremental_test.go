@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,4 +158,73 @@ func TestExtractIncremental(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("export by a relative spec: %v\n%s", err, out)
 	}
+}
+
+// TestAlignSharedAcrossViews: a re-alignment computed for one view serves
+// another over the same images. align --model M on a folder runs M on
+// every image; on a manifest over a subset of it, M's generation copies
+// every sample from the folder's and runs M on none, bit for bit equal;
+// on a manifest with one image more, only that one runs.
+func TestAlignSharedAcrossViews(t *testing.T) {
+	dir := t.TempDir()
+	pool := filepath.Join(dir, "pool")
+	if err := os.Mkdir(pool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		writeImage(t, filepath.Join(pool, fmt.Sprintf("img%d.png", i)), 24, i+1)
+	}
+	writeImage(t, filepath.Join(dir, "extra.png"), 24, 40)
+	subset, more := filepath.Join(dir, "subset.csv"), filepath.Join(dir, "more.csv")
+	if err := os.WriteFile(subset, []byte("path\npool/img1.png\npool/img4.png\npool/img5.png\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(more, []byte("path\npool/img2.png\nextra.png\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := filepath.Join(dir, "c.cache")
+	folder := "folder:" + pool
+	for _, spec := range []string{folder, "csv:" + subset, "csv:" + more} {
+		extractJSON(t, "--data", spec, "--cache", c)
+	}
+	m := filepath.Join(dir, "m.onnx")
+	asvp(t, "models", "import-tfjs", "--dir", nsfwjsModelDir(t), "--out", m, "--outputs", "feat=out_relu")
+
+	cases := []struct {
+		spec                               string
+		count, copied, extracted int
+	}{
+		{folder, 6, 0, 6},
+		{"csv:" + subset, 3, 3, 0},
+		{"csv:" + more, 2, 1, 1},
+	}
+	var fgen int
+	for _, tc := range cases {
+		r := align(t, "--cache", c, "--data", tc.spec, "--model", m)
+		if r.Reused || r.Count != tc.count || r.Copied != tc.copied || r.Extracted != tc.extracted {
+			t.Fatalf("align %s: reused %v, %d samples, %d copied, %d extracted; want %d, %d copied, %d extracted",
+				tc.spec, r.Reused, r.Count, r.Copied, r.Extracted, tc.count, tc.copied, tc.extracted)
+		}
+		if tc.spec == folder {
+			fgen = r.Generation
+			continue
+		}
+		got, info, done := readGen(t, c, tc.spec, r.Generation)
+		want, _, _ := readGen(t, c, folder, fgen)
+		if !done || info.Source != "onnx" || got.Rows != tc.count {
+			t.Fatalf("align %s: generation %d done %v, source %q, %d rows", tc.spec, r.Generation, done, info.Source, got.Rows)
+		}
+		for i, id := range got.IDs {
+			j := slices.Index(want.IDs, filepath.Base(id))
+			if j < 0 {
+				continue // extra.png: not in the folder
+			}
+			for k, v := range got.Row(i) {
+				if math.Float32bits(v) != math.Float32bits(want.Row(j)[k]) {
+					t.Fatalf("align %s: %s value %d is %v, the folder's %s has %v", tc.spec, id, k, v, want.IDs[j], want.Row(j)[k])
+				}
+			}
+		}
+	}
+	asvp(t, "cache", "verify", "--cache", c)
 }
