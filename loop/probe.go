@@ -17,10 +17,14 @@ type ProbeOptions struct {
 	// probe; "" to infer them (see Probe). When they are the same dataset,
 	// the probe is measured on the samples not drawn for training.
 	Pool, Test string
-	Outputs    []string // outputs to probe (nil: every output cached for Pool)
-	Labels     int      // labelled training samples, drawn at random
-	Seed       uint64
-	Proxy      string // "linear" or "mlp"
+	// Set names the pool's feature set by key or unique prefix of at least
+	// 8 hex digits (asvp cache ls), in place of Pool and Outputs: the probe
+	// trains on that set's dataset and measures that set's output.
+	Set     string
+	Outputs []string // outputs to probe (nil: every output cached for Pool)
+	Labels  int      // labelled training samples, drawn at random
+	Seed    uint64
+	Proxy   string // "linear" or "mlp"
 }
 
 // ProbeResult is the probe of one output.
@@ -52,6 +56,16 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 		return nil, err
 	}
 	defer closeInto(db, &err)
+	var poolSet *cache.Set
+	if opts.Set != "" {
+		if opts.Pool != "" || opts.Outputs != nil {
+			return nil, optionErr("set", "give either --set or --pool/--outputs, not both")
+		}
+		if poolSet, err = db.FindSet(cache.SetSpec(opts.Set), ""); err != nil {
+			return nil, &OptionError{Option: "set", Err: err}
+		}
+		opts.Pool, opts.Outputs = poolSet.Info().Dataset, []string{poolSet.Info().Output}
+	}
 	pool, test, err := inferProbeData(db, opts.Pool, opts.Test)
 	if err != nil {
 		return nil, err
@@ -79,13 +93,17 @@ func Probe(opts ProbeOptions) (results []ProbeResult, err error) {
 		return nil, err
 	}
 	for _, out := range outs {
-		ps, err := db.FindSet(opts.Pool, out)
-		if err != nil {
-			return nil, err
+		ps := poolSet
+		if ps == nil {
+			if ps, err = db.FindSet(opts.Pool, out); err != nil {
+				return nil, err
+			}
 		}
-		ts, err := db.FindSet(opts.Test, out)
-		if err != nil {
-			return nil, err
+		ts := ps
+		if !heldOut {
+			if ts, err = db.FindSet(opts.Test, out); err != nil {
+				return nil, err
+			}
 		}
 		pm, err := ps.ReadMatrix(0)
 		if err != nil {

@@ -45,8 +45,9 @@ type extractResult struct {
 	Changed int    `json:"changed"`
 	Removed int    `json:"removed"`
 	Sets    []struct {
-		Key   string `json:"key"`
-		Count int    `json:"count"`
+		Key    string `json:"key"`
+		Output string `json:"output"`
+		Count  int    `json:"count"`
 	} `json:"sets"`
 }
 

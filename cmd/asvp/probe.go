@@ -22,6 +22,7 @@ func (c *probeCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Cache, "cache", "", "cache file (required)")
 	fs.StringVar(&c.opts.Pool, "pool", "", "dataset whose features and labels train the probe (default: the cache's only dataset with labels, or X:train of an X:train/X:test pair)")
 	fs.StringVar(&c.opts.Test, "test", "", "dataset whose features and labels measure it (default: the pool's X:test partner when cached, else the pool's samples not drawn for training)")
+	fs.StringVar(&c.opts.Set, "set", "", "the pool's feature set `key` or unique prefix of at least 8 hex digits (asvp cache ls), in place of --pool and --outputs")
 	fs.StringVar(&c.outputs, "outputs", "", "outputs to probe, comma-separated (default: every output cached for both)")
 	fs.IntVar(&c.opts.Labels, "labels", 5000, "labeled training samples, drawn at random")
 	fs.Uint64Var(&c.opts.Seed, "seed", 1, "seed of the draw and the training")
@@ -32,6 +33,9 @@ func (c *probeCmd) flags(fs *flag.FlagSet) {
 func (c *probeCmd) validate(fs *flag.FlagSet) error {
 	if err := required("cache", c.opts.Cache); err != nil {
 		return err
+	}
+	if c.opts.Set != "" && (c.opts.Pool != "" || c.outputs != "") {
+		return fmt.Errorf("give either --set or --pool/--outputs, not both: %w", errUsage)
 	}
 	if c.outputs != "" {
 		c.opts.Outputs = strings.Split(c.outputs, ",")
