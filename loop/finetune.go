@@ -50,36 +50,36 @@ type FinetuneOptions struct {
 
 // FinetuneResult is what Finetune did.
 type FinetuneResult struct {
-	Cache          string             `json:"cache"`
-	Dataset        string             `json:"dataset"`
-	Output         string             `json:"output"`
-	Set            string             `json:"set"`
-	Cut            string             `json:"cut"`
-	Method         string             `json:"method"`
-	Seed           uint64             `json:"seed"`
-	Epochs         int                `json:"epochs_per_stage"`
-	Round          int                `json:"round"`
-	Labels         int                `json:"labels"`
-	Classes        []string           `json:"classes"`
-	LabeledSHA256  string             `json:"labeled_sha256"`
-	TrainAccuracy  float64            `json:"train_accuracy"`
-	Test           string             `json:"test,omitempty"`
-	TestSamples    int                `json:"test_samples,omitempty"`
-	TestAccuracy   *float64           `json:"test_accuracy,omitempty"`
-	MeanCosine     float64            `json:"mean_cosine_with_pretrained"`
-	Net            string             `json:"net,omitempty"`
-	NetSHA256      string             `json:"net_sha256"`
-	Generation     *int               `json:"generation,omitempty"`
-	TestGeneration *int               `json:"test_generation,omitempty"`
-	Reused         bool               `json:"reused_complete_generation,omitempty"`
+	Cache          string   `json:"cache"`
+	Dataset        string   `json:"dataset"`
+	Output         string   `json:"output"`
+	Set            string   `json:"set"`
+	Cut            string   `json:"cut"`
+	Method         string   `json:"method"`
+	Seed           uint64   `json:"seed"`
+	Epochs         int      `json:"epochs_per_stage"`
+	Round          int      `json:"round"`
+	Labels         int      `json:"labels"`
+	Classes        []string `json:"classes"`
+	LabeledSHA256  string   `json:"labeled_sha256"`
+	TrainAccuracy  float64  `json:"train_accuracy"`
+	Test           string   `json:"test,omitempty"`
+	TestSamples    int      `json:"test_samples,omitempty"`
+	TestAccuracy   *float64 `json:"test_accuracy,omitempty"`
+	MeanCosine     float64  `json:"mean_cosine_with_pretrained"`
+	Net            string   `json:"net,omitempty"`
+	NetSHA256      string   `json:"net_sha256"`
+	Generation     *int     `json:"generation,omitempty"`
+	TestGeneration *int     `json:"test_generation,omitempty"`
+	Reused         bool     `json:"reused_complete_generation,omitempty"`
 	// Copied and TestCopied count the vectors copied from another set's
 	// generation of the same tuned network (equal content) instead of
 	// being written from this run's features.
-	Copied     int `json:"copied"`
-	TestCopied int `json:"test_copied,omitempty"`
-	Note           string             `json:"note,omitempty"`
-	Samples        int                `json:"samples"`
-	Seconds        map[string]float64 `json:"seconds"`
+	Copied     int                `json:"copied"`
+	TestCopied int                `json:"test_copied,omitempty"`
+	Note       string             `json:"note,omitempty"`
+	Samples    int                `json:"samples"`
+	Seconds    map[string]float64 `json:"seconds"`
 }
 
 // Finetune fine-tunes the backbone's tail above the cut, and a fresh

@@ -192,7 +192,7 @@ func TestAlignSharedAcrossViews(t *testing.T) {
 	asvp(t, "models", "import-tfjs", "--dir", nsfwjsModelDir(t), "--out", m, "--outputs", "feat=out_relu")
 
 	cases := []struct {
-		spec                               string
+		spec                     string
 		count, copied, extracted int
 	}{
 		{folder, 6, 0, 6},
