@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/asvp-dev/asvp/cache"
@@ -228,4 +229,59 @@ func TestAlignSharedAcrossViews(t *testing.T) {
 		}
 	}
 	asvp(t, "cache", "verify", "--cache", c)
+}
+
+// TestFinetuneTestCopied: finetune --test over images that are also in the
+// pool: the test set's generation of the tuned net copies those samples
+// from the pool's generation just written, bit for bit, and computes only
+// the rest.
+func TestFinetuneTestCopied(t *testing.T) {
+	root := t.TempDir()
+	var labeled strings.Builder
+	labeled.WriteString("id,label\n")
+	for k := range 12 {
+		class := []string{"x", "y"}[k%2]
+		for _, ds := range []string{"pool", "test"} {
+			if ds == "test" && k >= 4 {
+				continue
+			}
+			dir := filepath.Join(root, ds, class)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeImage(t, filepath.Join(dir, fmt.Sprintf("%d.png", k)), 24, k+1)
+		}
+		fmt.Fprintf(&labeled, "%s/%d.png,%s\n", class, k, class)
+	}
+	// One test image the pool does not have.
+	writeImage(t, filepath.Join(root, "test", "x", "99.png"), 24, 99)
+	lab := filepath.Join(root, "labeled.csv")
+	if err := os.WriteFile(lab, []byte(labeled.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := filepath.Join(root, "c.asvp")
+	pool, test := "folder:"+filepath.Join(root, "pool"), "folder:"+filepath.Join(root, "test")
+	for _, spec := range []string{pool, test} {
+		asvp(t, "extract", "--quiet", "--data", spec, "--cache", c)
+	}
+	ft := ftJSON(t, "--cache", c, "--data", pool, "--labeled", lab, "--method", "ft", "--epochs", "2", "--test", test, "--quiet")
+	if ft.Generation == nil || ft.TestGeneration == nil || ft.Copied != 0 || ft.TestCopied != 4 {
+		t.Fatalf("finetune: generation %v, test generation %v, copied %d, test copied %d; want 0 and 4", ft.Generation, ft.TestGeneration, ft.Copied, ft.TestCopied)
+	}
+	pm, _, _ := readGen(t, c, pool, *ft.Generation)
+	tm, _, done := readGen(t, c, test, *ft.TestGeneration)
+	if !done || tm.Rows != 5 {
+		t.Fatalf("test generation: done %v, %d rows; want 5", done, tm.Rows)
+	}
+	for i, id := range tm.IDs {
+		j := slices.Index(pm.IDs, id)
+		if j < 0 {
+			continue
+		}
+		for k, v := range tm.Row(i) {
+			if math.Float32bits(v) != math.Float32bits(pm.Row(j)[k]) {
+				t.Fatalf("%s value %d: test %v, pool %v", id, k, v, pm.Row(j)[k])
+			}
+		}
+	}
 }
