@@ -304,6 +304,10 @@ func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, 
 	}
 	res.Generation, res.Reused, res.Samples = gen, done, len(indices)
 	if !done {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "align: %s with model %s (output %s) -> generation %d of set %s\n",
+				info.Dataset, cmp.Or(res.Model, "sha256 "+cache.ShortKey(res.ModelSHA256)), res.ModelOutput, gen, set.ShortKey())
+		}
 		// Another view's generation aligned with the same model serves the
 		// samples of equal content: copied, only the rest runs.
 		if res.Copied, err = set.AdoptAligned(gen, sel); err != nil {
@@ -311,10 +315,6 @@ func reextract(ctx context.Context, ex *extractor.Extractor, opts AlignOptions, 
 		}
 		if opts.Log != nil && res.Copied > 0 {
 			fmt.Fprintf(opts.Log, "align: copied %d of %d samples from another set's generation aligned with the same model (equal content)\n", res.Copied, len(sel))
-		}
-		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "align: %s with model %s (output %s) -> generation %d of set %s\n",
-				info.Dataset, cmp.Or(res.Model, "sha256 "+cache.ShortKey(res.ModelSHA256)), res.ModelOutput, gen, set.ShortKey())
 		}
 		st, err := ex.Run(ctx, ds, indices, &setSink{sets: []*cache.Set{set}, dims: []int{res.Dim}, gen: gen, log: opts.Log})
 		res.Cached, res.Extracted, res.Failed, res.ImagesPS = st.Cached, st.Done, st.Failed, st.ImagesPerSecond()
