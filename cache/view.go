@@ -156,7 +156,7 @@ type ViewResult struct {
 // generation-0 vector gets a copy of the vector of equal content from any
 // set of the same feature space, when there is one; a vector stored before
 // format 2, without a view entry, is adopted as the sample's. Only
-// generation 0 is copied: re-aligned generations are written again. A
+// generation 0 is copied here: a re-aligned generation copies its own (AdoptAligned). A
 // sample's view entry is written only once it holds a generation-0 vector:
 // here for a copy or an adoption, else by PutViewBatch with the extracted
 // vector, so that a sample in the view always has one.
