@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asvp-dev/asvp/internal/proctest"
 )
 
 // TestRunGroupStopsEverything runs real shell trainers that start a child
@@ -55,7 +55,7 @@ func TestRunGroupStopsEverything(t *testing.T) {
 					finished = true
 				case <-time.After(20 * time.Millisecond):
 				}
-				if pid = readPID(t, pidFile); pid == 0 && finished {
+				if pid = proctest.ReadPID(t, pidFile); pid == 0 && finished {
 					t.Fatalf("the trainer ended (%v) without recording its child", err)
 				}
 			}
@@ -79,48 +79,7 @@ func TestRunGroupStopsEverything(t *testing.T) {
 			if tc.ctxErr != nil && !errors.Is(err, tc.ctxErr) {
 				t.Fatalf("error %v does not wrap %v", err, tc.ctxErr)
 			}
-			waitGone(t, pid)
+			proctest.WaitGone(t, pid)
 		})
 	}
-}
-
-// readPID returns the PID in path, 0 while the file is absent or not
-// completely written.
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return pid
-}
-
-// waitGone fails the test unless process pid is gone (or a zombie, dead
-// and waiting for a parent to reap it) within a few seconds: the signal
-// that ends it is sent before runGroup returns, but dying takes a moment.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 250 {
-		if !processAlive(pid) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	t.Fatalf("process %d (%q) still runs after the trainer was stopped", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
-}
-
-// processAlive reports whether pid runs (exists and is not a zombie).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z' && b[i+2] != 'X'
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asvp-dev/asvp/internal/proctest"
+
 	"github.com/asvp-dev/asvp/loop"
 )
 
@@ -57,7 +59,7 @@ func TestAlignStopsTrainer(t *testing.T) {
 					t.Fatalf("asvp exited (%v) before its trainer started its child\n%s", err, stderr.String())
 				case <-time.After(50 * time.Millisecond):
 				}
-				pid = childPID(t, pidFile)
+				pid = proctest.ReadPID(t, pidFile)
 			}
 			if tc.signal != 0 {
 				if err := cmd.Process.Signal(tc.signal); err != nil {
@@ -65,7 +67,7 @@ func TestAlignStopsTrainer(t *testing.T) {
 				}
 			}
 			err := <-exited
-			waitProcessGone(t, pid)
+			proctest.WaitGone(t, pid)
 			if code := exitCode(err); code != 1 {
 				t.Fatalf("exit status %d (%v), want 1\n%s", code, err, stderr.String())
 			}
@@ -159,37 +161,6 @@ func TestAlignTrainerModel(t *testing.T) {
 			}
 		})
 	}
-}
-
-// childPID returns the PID in path, 0 while the file is absent or not
-// completely written.
-func childPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return pid
-}
-
-// waitProcessGone fails the test unless process pid has ended (a zombie
-// waiting to be reaped counts as ended) within a few seconds.
-func waitProcessGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 250 {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		i := bytes.LastIndexByte(b, ')')
-		if err != nil || i > 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(pid, syscall.SIGKILL) // do not leave it to the next test
-	t.Fatalf("process %d still runs after asvp stopped its trainer", pid)
 }
 
 // TestInferData: finetune and probe, like select, find the dataset
