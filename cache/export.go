@@ -65,9 +65,10 @@ func WriteIDs(m *features.Matrix, w io.Writer) error {
 	return nil
 }
 
-// npyHeader returns the magic, version and padded header of a (rows, cols)
-// little-endian float32 array.
-func npyHeader(rows, cols int) []byte {
+// NPYHeader returns the magic, version and padded header of a .npy file
+// holding a (rows, cols) little-endian float32 array, as Export writes it:
+// the row-major values follow it.
+func NPYHeader(rows, cols int) []byte {
 	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
 	// magic(6) + version(2) + length(2) + dict + padding + '\n' is a multiple of 64.
 	total := 10 + len(dict) + 1
@@ -81,7 +82,7 @@ func npyHeader(rows, cols int) []byte {
 }
 
 func writeNPY(m *features.Matrix, w io.Writer) error {
-	if _, err := w.Write(npyHeader(m.Rows, m.Cols)); err != nil {
+	if _, err := w.Write(NPYHeader(m.Rows, m.Cols)); err != nil {
 		return fmt.Errorf("cache: writing npy header: %w", err)
 	}
 	data := m.Data[:m.Rows*m.Cols]

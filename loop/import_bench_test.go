@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/asvp-dev/asvp/cache"
 )
 
 // BenchmarkImportNPY imports a rows x 512 float32 .npy (seeded Gaussian
@@ -114,11 +115,7 @@ func writeBenchNPY(path string, rows, dim int) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, dim)
-	pad := (64 - (10+len(dict)+1)%64) % 64
-	w.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(w, binary.LittleEndian, uint16(len(dict)+pad+1))
-	w.WriteString(dict + strings.Repeat(" ", pad) + "\n")
+	w.Write(cache.NPYHeader(rows, dim))
 	rng := rand.New(rand.NewPCG(1, 2))
 	var b [4]byte
 	for range rows * dim {

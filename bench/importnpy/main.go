@@ -13,7 +13,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"strings"
+
+	"github.com/asvp-dev/asvp/cache"
 )
 
 func main() {
@@ -38,11 +39,7 @@ func write(path string, rows, dim int, seed uint64) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	dict := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, dim)
-	pad := (64 - (10+len(dict)+1)%64) % 64
-	w.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(w, binary.LittleEndian, uint16(len(dict)+pad+1))
-	w.WriteString(dict + strings.Repeat(" ", pad) + "\n")
+	w.Write(cache.NPYHeader(rows, dim))
 	rng := rand.New(rand.NewPCG(seed, 0x6e7079))
 	var b [4]byte
 	for range rows * dim {
