@@ -68,22 +68,14 @@ func (d *fileDataset) stat(i int) (FileStat, bool) {
 }
 
 func (d *fileDataset) hash(i int) (ContentHash, error) {
-	s := d.Sample(i)
-	fail := func(err error) (ContentHash, error) {
-		return ContentHash{}, &SampleError{ID: s.ID, Path: s.Path, Row: s.Row, Err: err}
-	}
-	real, err := resolveWithin(d.root, s.Path)
+	f, err := d.open(i)
 	if err != nil {
-		return fail(err)
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		return fail(fileError(err))
+		return ContentHash{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return fail(fmt.Errorf("datasets: reading %s: %w", s.Path, err))
+		return ContentHash{}, d.sampleErr(i, fmt.Errorf("datasets: reading %s: %w", d.Sample(i).Path, err))
 	}
 	var out ContentHash
 	h.Sum(out[:0])

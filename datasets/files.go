@@ -36,24 +36,36 @@ func (d *fileDataset) Sample(i int) Sample {
 // Image opens and decodes sample i's file. The path is resolved again at every call, so a file that
 // was replaced by a symbolic link leaving the root after Open is still refused.
 func (d *fileDataset) Image(i int) (image.Image, error) {
-	s := d.Sample(i)
-	fail := func(err error) (image.Image, error) {
-		return nil, &SampleError{ID: s.ID, Path: s.Path, Row: s.Row, Err: err}
-	}
-	real, err := resolveWithin(d.root, s.Path)
+	f, err := d.open(i)
 	if err != nil {
-		return fail(err)
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		return fail(fileError(err))
+		return nil, err
 	}
 	defer f.Close()
 	img, err := decode(f, d.maxPixels)
 	if err != nil {
-		return fail(err)
+		return nil, d.sampleErr(i, err)
 	}
 	return img, nil
+}
+
+// open opens sample i's file, its path resolved inside the root at every
+// call. Errors are *SampleError values naming the sample.
+func (d *fileDataset) open(i int) (*os.File, error) {
+	real, err := resolveWithin(d.root, d.Sample(i).Path)
+	if err != nil {
+		return nil, d.sampleErr(i, err)
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, d.sampleErr(i, fileError(err))
+	}
+	return f, nil
+}
+
+// sampleErr wraps err in a *SampleError naming sample i.
+func (d *fileDataset) sampleErr(i int, err error) error {
+	s := d.Sample(i)
+	return &SampleError{ID: s.ID, Path: s.Path, Row: s.Row, Err: err}
 }
 
 // resolveWithin resolves the symbolic links of p and checks that the result lies inside root (itself
