@@ -27,18 +27,7 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 t0=$(date +%s)
 
-apt_install() { # apt_install PACKAGE...: installs Debian packages, or says how to when it cannot.
-  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
-    die "need Debian packages: $*; install them as root: apt-get install -y $*"
-  fi
-  local s=""; [ "$(id -u)" != 0 ] && s=sudo
-  log "installing Debian packages: $*"
-  if ! $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
-    $s apt-get update -qq >/dev/null 2>&1 || true
-    $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
-      die "could not install $*; run: apt-get update && apt-get install -y $*"
-  fi
-}
+. "$root/scripts/lib.sh" # apt_install
 
 npm_fetch() { # npm_fetch NAME VERSION SHA256: leaves third_party/npm/NAME-VERSION.tgz, checked (npm pack's
   # file name: @scope/name becomes scope-name).

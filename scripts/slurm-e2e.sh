@@ -24,18 +24,7 @@ log() { echo "slurm-e2e: $*" >&2; }
 die() { echo "slurm-e2e: FAIL: $*" >&2; exit 1; }
 t0=$(date +%s)
 
-apt_install() { # as in scripts/setup.sh
-  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
-    die "need Debian packages: $*; install them as root: apt-get install -y $*"
-  fi
-  local s=""; [ "$(id -u)" != 0 ] && s=sudo
-  log "installing Debian packages: $*"
-  if ! $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
-    $s apt-get update -qq >/dev/null 2>&1 || true
-    $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
-      die "could not install $*; run: apt-get update && apt-get install -y $*"
-  fi
-}
+. "$root/scripts/lib.sh" # apt_install
 PATH=$PATH:/usr/sbin:/sbin
 for c in munged slurmctld slurmd sbatch; do
   command -v "$c" >/dev/null || { apt_install slurmctld slurmd slurm-client munge; break; }
