@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/asvp-dev/asvp/features"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // writeRows writes rows of T as a Parquet file in a temporary folder,
@@ -152,17 +153,25 @@ func testMatrix() *features.Matrix {
 	return m
 }
 
-func TestWriteParquetRoundTrip(t *testing.T) {
-	m := testMatrix()
-	p := filepath.Join(t.TempDir(), "x.parquet")
-	f, err := os.Create(p)
+// writeParquetFile writes m with WriteParquet to path and returns path.
+func writeParquetFile(t *testing.T, m *features.Matrix, path string) string {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteParquet(m, f); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestWriteParquetRoundTrip(t *testing.T) {
+	m := testMatrix()
+	p := writeParquetFile(t, m, filepath.Join(t.TempDir(), "x.parquet"))
 	got, err := ReadParquet(p, ParquetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -190,15 +199,7 @@ func TestWriteParquetInterop(t *testing.T) {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
 	m := testMatrix()
-	p := filepath.Join(dir, "x.parquet")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteParquet(m, f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	p := writeParquetFile(t, m, filepath.Join(dir, "x.parquet"))
 	out, err := exec.Command(node, "testdata/read_parquet.mjs", filepath.Join(dir, "package"), p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("node: %v\n%s", err, out)

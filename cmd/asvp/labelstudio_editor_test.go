@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"image"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/asvp-dev/asvp/internal/chromium"
-	"github.com/asvp-dev/asvp/internal/fmnisttest"
 )
 
 // lsEditorVersion is the Label Studio editor build that `make setup-test`
@@ -238,22 +235,7 @@ func TestLabelStudioEditorRoundTrip(t *testing.T) {
 		}
 	}
 	// A flat folder of real images; the person labelling knows their classes.
-	const n = 40
-	px, truth := fmnisttest.Pixels(t, "fashion-mnist:test", n)
-	oracle := map[string]string{}
-	for i := range n {
-		img := image.NewGray(image.Rect(0, 0, 28, 28))
-		copy(img.Pix, px[i*784:(i+1)*784])
-		var b bytes.Buffer
-		if err := png.Encode(&b, img); err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("IMG_%04d.png", i+1000)
-		if err := os.WriteFile(filepath.Join(pool, name), b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		oracle[name] = handNames[truth[i]]
-	}
+	oracle := writeUnlabeledFolder(t, pool, 40, func(i int) string { return fmt.Sprintf("IMG_%04d.png", i+1000) })
 
 	// The server: the page, the editor build, the pool under a prefix and
 	// under Label Studio's local-files path (its document root is the pool).

@@ -46,22 +46,9 @@ func TestLiveLoopOnUnlabeledFolder(t *testing.T) {
 	if err := os.Mkdir(pool, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const n = 150
-	px, truth := fmnisttest.Pixels(t, "fashion-mnist:test", n)
-	oracle := map[string]string{} // what the person labelling sees
-	for i := range n {
-		img := image.NewGray(image.Rect(0, 0, 28, 28))
-		copy(img.Pix, px[i*784:(i+1)*784])
-		var b bytes.Buffer
-		if err := png.Encode(&b, img); err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("IMG_%04d.png", (i*37)%n+1000) // camera names, in no class order
-		if err := os.WriteFile(filepath.Join(pool, name), b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		oracle[name] = handNames[truth[i]]
-	}
+	oracle := writeUnlabeledFolder(t, pool, 150, func(i int) string {
+		return fmt.Sprintf("IMG_%04d.png", (i*37)%150+1000) // camera names, in no class order
+	})
 	c := filepath.Join(dir, "pool.cache")
 	labeled := filepath.Join(dir, "labeled.csv")
 	asvp(t, "extract", "--data", "folder:"+pool, "--cache", c, "--quiet")
@@ -166,6 +153,29 @@ func TestLiveLoopOnUnlabeledFolder(t *testing.T) {
 		}
 	}
 	asvp(t, "export", "--cache", c, "--net", net, "--out", filepath.Join(dir, "deploy.onnx"))
+}
+
+// writeUnlabeledFolder writes the first n Fashion-MNIST test images as
+// PNGs named name(i) into the folder pool (no class folders, no labels)
+// and returns what the person labelling them sees: each file's class, as
+// handNames spells it.
+func writeUnlabeledFolder(t *testing.T, pool string, n int, name func(i int) string) map[string]string {
+	t.Helper()
+	px, truth := fmnisttest.Pixels(t, "fashion-mnist:test", n)
+	oracle := make(map[string]string, n)
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		copy(img.Pix, px[i*784:(i+1)*784])
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pool, name(i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		oracle[name(i)] = handNames[truth[i]]
+	}
+	return oracle
 }
 
 func readTasks(t *testing.T, path string) []lsTaskFile {
