@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,7 +69,7 @@ func TestReadParquet(t *testing.T) {
 		if m.Rows != 3 || m.Cols != 2 || strings.Join(m.IDs, ",") != "a,b,c" || f.DType != Float32 {
 			t.Fatalf("got %d x %d ids %q", m.Rows, m.Cols, m.IDs)
 		}
-		if want := []float32{1, 2, 3, 4, 5, -6.5}; !equal(m.Data, want) {
+		if want := []float32{1, 2, 3, 4, 5, -6.5}; !slices.Equal(m.Data, want) {
 			t.Fatalf("data %v, want %v", m.Data, want)
 		}
 		if strings.Join(f.Labels, ",") != "cat,,dog" {
@@ -85,7 +86,7 @@ func TestReadParquet(t *testing.T) {
 		if m.Rows != 3 || m.Cols != 3 || strings.Join(m.IDs, ",") != "7,8,9" {
 			t.Fatalf("got %d x %d ids %q", m.Rows, m.Cols, m.IDs)
 		}
-		if want := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9.5}; !equal(m.Data, want) {
+		if want := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9.5}; !slices.Equal(m.Data, want) {
 			t.Fatalf("data %v, want %v", m.Data, want)
 		}
 	})
@@ -126,18 +127,6 @@ func TestReadParquetErrors(t *testing.T) {
 	}
 }
 
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // testMatrix is a small matrix with values that float32 cannot round
 // trip through a careless decimal or float64 conversion.
 func testMatrix() *features.Matrix {
@@ -176,7 +165,7 @@ func TestWriteParquetRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(got.Matrix.IDs, "|") != strings.Join(m.IDs, "|") || !equal(got.Matrix.Data, m.Data) {
+	if strings.Join(got.Matrix.IDs, "|") != strings.Join(m.IDs, "|") || !slices.Equal(got.Matrix.Data, m.Data) {
 		t.Fatalf("read back %v, wrote %v", got.Matrix, m)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,7 +113,7 @@ func TestImportSelectSimulate(t *testing.T) {
 	}
 	defer orig.Close()
 	// The export is in ID order, which the IDs' zero padding makes file order.
-	if strings.Join(back.Matrix.IDs, ",") != strings.Join(orig.Matrix.IDs, ",") || !slicesEqual(back.Matrix.Data, orig.Matrix.Data) {
+	if strings.Join(back.Matrix.IDs, ",") != strings.Join(orig.Matrix.IDs, ",") || !slices.Equal(back.Matrix.Data, orig.Matrix.Data) {
 		t.Fatal("the exported Parquet differs from the imported .npy")
 	}
 	// Imported into another cache, under a Parquet name: the same vectors.
@@ -125,21 +126,9 @@ func TestImportSelectSimulate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	if !slicesEqual(again.Matrix.Data, orig.Matrix.Data) {
+	if !slices.Equal(again.Matrix.Data, orig.Matrix.Data) {
 		t.Fatal("npy -> cache -> parquet -> cache -> npy changed the vectors")
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestImportRefusesBadFiles: a file with a bad row fails naming the row,
