@@ -57,33 +57,60 @@ func ReadLabeled(path string, base []string) (*Labeled, error) {
 	if len(rows) == 0 {
 		return nil, optionErr("labeled", "%s holds no labels", path)
 	}
-	l := &Labeled{Path: path, Classes: slices.Clone(base)}
-	index := make(map[string]int, len(base))
-	for i, c := range base {
-		index[c] = i
-	}
+	l := &Labeled{Path: path}
+	ci := newClassIndex(base)
 	for _, r := range rows {
-		c, ok := index[r.Label]
-		if !ok && len(base) > 0 {
-			if k, err := strconv.Atoi(r.Label); err == nil {
-				if k < 0 || k >= len(base) {
-					return nil, &datasets.ParseError{File: path, Line: r.Line, Err: fmt.Errorf("%w: %q (id %q) is not a class index 0..%d of the dataset's classes %q; write the class name",
-						datasets.ErrUnknownLabel, r.Label, r.ID, len(base)-1, base)}
-				}
-				c, ok = k, true
-			}
-		}
-		if !ok {
-			c = len(l.Classes)
-			index[r.Label] = c
-			l.Classes = append(l.Classes, r.Label)
-			l.New = append(l.New, NewClass{Name: r.Label, Line: r.Line})
+		c, err := ci.class(r, path)
+		if err != nil {
+			return nil, err
 		}
 		l.IDs = append(l.IDs, r.ID)
 		l.Class = append(l.Class, c)
 		l.Line = append(l.Line, r.Line)
 	}
+	l.Classes, l.New = ci.classes, ci.added
 	return l, nil
+}
+
+// classIndex maps labels to class indices as ReadLabeled reads them: the
+// dataset's classes first, a number as an index into them when there are
+// any, and each other name a new class in the order it first comes.
+type classIndex struct {
+	base    int // how many of classes are the dataset's
+	classes []string
+	index   map[string]int
+	added   []NewClass
+}
+
+func newClassIndex(base []string) *classIndex {
+	ci := &classIndex{base: len(base), classes: slices.Clone(base), index: make(map[string]int, len(base))}
+	for i, c := range base {
+		ci.index[c] = i
+	}
+	return ci
+}
+
+// class returns the class index of r's label, adding a new class for a
+// name not seen before. A number outside the dataset's classes is an error
+// naming file and r's line.
+func (ci *classIndex) class(r datasets.Label, file string) (int, error) {
+	if c, ok := ci.index[r.Label]; ok {
+		return c, nil
+	}
+	if ci.base > 0 {
+		if k, err := strconv.Atoi(r.Label); err == nil {
+			if k < 0 || k >= ci.base {
+				return 0, &datasets.ParseError{File: file, Line: r.Line, Err: fmt.Errorf("%w: %q (id %q) is not a class index 0..%d of the dataset's classes %q; write the class name",
+					datasets.ErrUnknownLabel, r.Label, r.ID, ci.base-1, ci.classes[:ci.base])}
+			}
+			return k, nil
+		}
+	}
+	c := len(ci.classes)
+	ci.index[r.Label] = c
+	ci.classes = append(ci.classes, r.Label)
+	ci.added = append(ci.added, NewClass{Name: r.Label, Line: r.Line})
+	return c, nil
 }
 
 // needClasses says why a labelled set with fewer than two classes cannot

@@ -106,10 +106,19 @@ func ImportLabels(opts ImportOptions) (*ImportResult, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, &OptionError{Option: "labeled", Err: err}
 	}
+	// The class list after the import, derived as ReadLabeled will read
+	// the file: the dataset's, then new names in the order the file first
+	// uses them. A label select and finetune would refuse is refused here,
+	// naming the file it comes from.
+	ci := newClassIndex(base)
 	known := make(map[string]datasets.Label, len(have))
 	for _, l := range have {
 		known[l.ID] = l
+		if _, err := ci.class(l, opts.Labeled); err != nil {
+			return nil, err
+		}
 	}
+	before := len(ci.classes)
 	for _, l := range incoming {
 		if old, ok := known[l.ID]; ok {
 			if old.Label != l.Label {
@@ -119,28 +128,15 @@ func ImportLabels(opts ImportOptions) (*ImportResult, error) {
 			res.Same++
 			continue
 		}
+		if _, err := ci.class(l, opts.From); err != nil {
+			return nil, err
+		}
 		known[l.ID] = l
 		have = append(have, l)
 		res.Added++
 	}
-	// The class list after the import: the dataset's, then new names in
-	// the order the labelled file first uses them (as ReadLabeled reads it).
-	res.Classes = slices.Clone(base)
-	before := len(res.Classes)
-	for _, l := range have {
-		if !slices.Contains(res.Classes, l.Label) && !isIndex(l.Label, len(base)) {
-			res.Classes = append(res.Classes, l.Label)
-		}
-	}
-	oldNames := map[string]bool{}
-	for _, l := range have[:len(have)-res.Added] {
-		oldNames[l.Label] = true
-	}
-	for _, c := range res.Classes[before:] {
-		if !oldNames[c] {
-			res.NewClasses = append(res.NewClasses, c)
-		}
-	}
+	res.Classes = ci.classes
+	res.NewClasses = slices.Clone(ci.classes[before:])
 	if len(res.NewClasses) > 0 {
 		say("new classes: %q (pass --classes to close the list and refuse unknown names)", res.NewClasses)
 	}
@@ -220,23 +216,4 @@ func checkPool(opts ImportOptions, labels []datasets.Label) (classes []string, e
 		}
 	}
 	return datasetClasses(db, set.Info().Dataset, opts.Datasets)
-}
-
-// isIndex says whether label is a class index 0..n-1 (how ReadLabeled
-// reads a number when the dataset has n classes).
-func isIndex(label string, n int) bool {
-	if n == 0 {
-		return false
-	}
-	k := 0
-	for _, r := range label {
-		if r < '0' || r > '9' {
-			return false
-		}
-		k = k*10 + int(r-'0')
-		if k >= n {
-			return false
-		}
-	}
-	return label != ""
 }

@@ -283,6 +283,7 @@ func TestLabelsImportIsStrict(t *testing.T) {
 		{"annotators who disagree", "export.json", "[" + lsTask(1, `"Bag"`) + ",\n" + lsTask(2, `"Bag"`, `"Coat"`) + "]", nil, `export.json:2: annotations disagree: task 2`},
 		{"a tie under majority", "tie.json", "[" + lsTask(2, `"Bag"`, `"Coat"`) + "]", []string{"--resolve", "majority"}, "a tie"},
 		{"several choices", "multi.json", "[" + lsTask(3, `"Bag", "Coat"`) + "]", []string{"--resolve", "latest"}, `task 3 (asvp_id "test/00003"): one annotation chose ["Bag" "Coat"]`},
+		{"a number beyond the dataset's classes", "num.csv", "id,label\ntest/00001,Bag\ntest/00002,12\n", nil, `num.csv:3: unknown label: "12" (id "test/00002") is not a class index 0..9`},
 		{"a label that contradicts the file", "contra.csv", "id,label\ntest/00000,Sneaker\n", nil, `"Ankle boot" on line 2 of`},
 		{"an unknown resolution", "x.csv", "id,label\n", []string{"--resolve", "first"}, `--resolve "first"`},
 	} {
@@ -304,5 +305,10 @@ func TestLabelsImportIsStrict(t *testing.T) {
 	if err != nil || !strings.Contains(string(after), "test/00004,Parka\n") || !strings.Contains(stderr, `new classes: ["Parka"]`) ||
 		!strings.Contains(string(out), `"resolved_disagreements":1`) {
 		t.Errorf("majority: %v %s %q; file %q", err, out, stderr, after)
+	}
+	// A number within the dataset's classes is an index, not a new class.
+	out, stderr, err = asvpRun("labels", "import", "--from", write("idx.csv", "id,label\ntest/00005,3\n"), "--labeled", labeled, "--cache", c)
+	if err != nil || !strings.Contains(string(out), `"added":1`) || strings.Contains(string(out), "new_classes") {
+		t.Errorf("index 3: %v %s %q", err, out, stderr)
 	}
 }
