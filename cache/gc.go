@@ -30,14 +30,16 @@ type GCResult struct {
 	DryRun bool `json:"dry_run"`
 }
 
-// GC drops the extracted feature sets that no dataset references: those
-// whose dataset (a folder:, csv: or idx: spec, by its normalised path) no
-// longer exists, and those superseded by a newer set of the same model,
-// output, preprocessing and dataset (format-1 sets of a pool that grew).
-// Their content index entries and completion records go with them; labels
-// and other records stay. Imported sets and sets of fashion-mnist: are
-// always kept. With dryRun it changes nothing and says what it would drop.
-// bbolt reuses freed pages but does not shrink the file: Compact does.
+// GC drops the feature sets that nothing references any more: extracted
+// sets whose dataset (a folder:, csv: or idx: spec, by its normalised
+// path) no longer exists, extracted sets superseded by a newer set of the
+// same model, output, preprocessing and dataset (format-1 sets of a pool
+// that grew), and sets imported by reference whose file is gone or holds
+// other content now. Their content index entries and completion records go
+// with them; labels and other records stay. Sets of fashion-mnist: and
+// imported sets whose vectors the cache holds are always kept. With dryRun
+// it changes nothing and says what it would drop. bbolt reuses freed pages
+// but does not shrink the file: Compact does.
 func (db *DB) GC(dryRun bool) (GCResult, error) {
 	res := GCResult{DryRun: dryRun, Sets: []GCSet{}}
 	infos, err := db.Sets()
@@ -47,6 +49,13 @@ func (db *DB) GC(dryRun bool) (GCResult, error) {
 	drop := map[string]string{}
 	for _, si := range infos {
 		if si.Import != nil {
+			if si.Import.Ref != nil {
+				if n, err := db.newSet(si).OpenReference(); err == nil {
+					n.Close()
+				} else if sourceGone(err) {
+					drop[si.Key] = fmt.Sprintf("the file it refers to, %s, is gone or changed since the import", si.Import.Ref.Path)
+				}
+			}
 			continue
 		}
 		if p := specPath(si.Dataset); p != "" {

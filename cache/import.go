@@ -21,7 +21,9 @@ const importBatchBytes = 16 << 20
 // a non-finite value or an ID that cannot be stored is refused, naming
 // it, before anything is written. A set that
 // is already complete is left alone: importing the same file again writes
-// nothing. Otherwise the rows it lacks are written in ID order, a batch per
+// nothing. A set imported by reference (ImportReference) gets its vectors
+// copied, and is read from the cache from then on. Otherwise the rows it
+// lacks are written in ID order, a batch per
 // transaction, and the set is marked complete after the last one; until
 // then FindSet and PickGeneration refuse it, so a killed import is never
 // read as a whole set, and rerunning it writes only what is missing.
@@ -51,10 +53,13 @@ func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, to
 	if err != nil {
 		return nil, 0, err
 	}
-	if done, err := s.Complete(0); err != nil || done {
+	ref := s.info.Import.Ref
+	if done, err := s.Complete(0); err != nil || done && ref == nil {
 		return s, 0, err
 	}
-	missing, err := s.Missing(0, m.IDs)
+	// A set imported by reference stays complete, read from its file,
+	// until the last row is copied; then the cache holds its vectors.
+	missing, err := s.missingStored(0, m.IDs)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -102,13 +107,28 @@ func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, to
 			progress(written, len(missing))
 		}
 	}
-	n, err := s.Count(0)
+	n, err := s.countStored(0)
 	if err != nil {
 		return nil, written, err
 	}
 	if n != m.Rows {
 		return nil, written, fmt.Errorf("cache: %s: import of %s into set %s: %d samples stored, the file has %d: %w",
 			db.path, info.Import.File, s.ShortKey(), n, m.Rows, ErrIncomplete)
+	}
+	if ref != nil {
+		si := s.info
+		si.Import = info.Import
+		err := db.update("keeping the imported vectors in the cache", func(tx *bolt.Tx) error {
+			sb, err := s.setBucket(tx)
+			if err != nil {
+				return err
+			}
+			return sb.Put(keyInfo, encodeSetInfo(si))
+		})
+		if err != nil {
+			return nil, written, s.wrap(0, err)
+		}
+		s.info = si
 	}
 	if err := s.MarkComplete(0, n); err != nil {
 		return nil, written, err

@@ -12,8 +12,8 @@ import (
 
 func importInfo(sha string, dim int) SetInfo {
 	return SetInfo{Model: "clip", Output: "embedding", CardHash: "import:clip", Dataset: ImportDataset("emb"),
-		DatasetID: "sha256:" + sha, DType: DTypeFloat32, Dim: dim,
-		Import: &ImportInfo{File: "emb.npy", Format: "npy", SHA256: sha, Rows: 300}}
+		DatasetID: "xxh3:" + sha, DType: DTypeFloat32, Dim: dim,
+		Import: &ImportInfo{File: "emb.npy", Format: "npy", Hash: sha, Rows: 300}}
 }
 
 // importMatrix is 300 rows whose IDs are not in byte order, so that

@@ -478,6 +478,14 @@ func (s *Set) ErrorCount(gen int) (int, error) {
 // Missing returns, in input order, the IDs of ids that generation gen
 // neither stores nor records as failed.
 func (s *Set) Missing(gen int, ids []string) ([]string, error) {
+	if s.ByReference(gen) {
+		return s.referenceMissing(ids)
+	}
+	return s.missingStored(gen, ids)
+}
+
+// missingStored is Missing of the vectors stored in the cache.
+func (s *Set) missingStored(gen int, ids []string) ([]string, error) {
 	var out []string
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, _, err := s.genBucket(tx, gen)
@@ -496,8 +504,18 @@ func (s *Set) Missing(gen int, ids []string) ([]string, error) {
 	return out, s.wrap(gen, err)
 }
 
-// Count returns the number of vectors stored in generation gen.
+// Count returns the number of vectors of generation gen: stored in the
+// cache, or, for a set imported by reference, in its file when imported.
 func (s *Set) Count(gen int) (int, error) {
+	if s.ByReference(gen) {
+		return s.info.Import.Rows, nil
+	}
+	return s.countStored(gen)
+}
+
+// countStored returns the number of vectors the cache stores for
+// generation gen.
+func (s *Set) countStored(gen int) (int, error) {
 	var n int
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, _, err := s.genBucket(tx, gen)
@@ -511,7 +529,9 @@ func (s *Set) Count(gen int) (int, error) {
 }
 
 // ReadMatrix returns every vector of generation gen, one row per sample in
-// ID (byte) order, read in one pass. Every record's checksum is verified.
+// ID (byte) order, read in one pass. Every record's checksum is verified;
+// a set imported by reference reads its file, hashed and checked again
+// (OpenReference).
 func (s *Set) ReadMatrix(gen int) (*features.Matrix, error) { return s.ReadMatrixInto(gen, nil) }
 
 // ReadMatrixInto reads generation gen as ReadMatrix does, into dst when dst
@@ -525,6 +545,9 @@ func (s *Set) ReadMatrix(gen int) (*features.Matrix, error) { return s.ReadMatri
 // ReadMatrixInto returns nil, and dst holds unspecified contents of the
 // right shape or its old ones.
 func (s *Set) ReadMatrixInto(gen int, dst *features.Matrix) (*features.Matrix, error) {
+	if s.ByReference(gen) {
+		return s.readReference(dst)
+	}
 	m := dst
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, g, err := s.genBucket(tx, gen)
@@ -772,6 +795,9 @@ func (p *decodePipeline) fail(i int, err error) {
 // ReadRows returns the vectors of ids in generation gen, row i for ids[i].
 // An ID without a vector gives ErrNotFound naming it.
 func (s *Set) ReadRows(gen int, ids []string) (*features.Matrix, error) {
+	if s.ByReference(gen) {
+		return s.referenceRows(ids)
+	}
 	var m *features.Matrix
 	err := s.db.view(func(tx *bolt.Tx) error {
 		gb, g, err := s.genBucket(tx, gen)

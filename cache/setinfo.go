@@ -51,14 +51,17 @@ type ImportInfo struct {
 	File string `json:"file"`
 	// Format is "npy" or "parquet".
 	Format string `json:"format"`
-	// SHA256 is the hex SHA-256 of File's bytes.
-	SHA256 string `json:"sha256"`
+	// Hash is the content hash of File's bytes (embeddings.Hash).
+	Hash string `json:"hash"`
 	// IDs is the file of sample IDs ("" when File holds them).
 	IDs string `json:"ids,omitempty"`
-	// IDsSHA256 is the hex SHA-256 of IDs' bytes.
-	IDsSHA256 string `json:"ids_sha256,omitempty"`
+	// IDsHash is the content hash of IDs' bytes.
+	IDsHash string `json:"ids_hash,omitempty"`
 	// Rows is the number of samples in File.
 	Rows int `json:"rows"`
+	// Ref, for a set imported by reference (ImportReference), says where
+	// its vectors are; nil when the cache holds them (ImportSet).
+	Ref *ImportRef `json:"reference,omitempty"`
 }
 
 // Fingerprint returns the key of the feature set of a model's output, under

@@ -70,7 +70,9 @@ const maxStructureProblems = 100
 // and then bbolt's own consistency check (freed and leaked pages, key
 // order). Then it checks every record's checksum, dtype and dimension, each
 // generation's sample count against its metadata, each set's key against
-// the fingerprint of its metadata, and every label against its class list.
+// the fingerprint of its metadata, and every label against its class list,
+// and, when all that holds, reads the file behind every set imported by
+// reference again, reporting one that is gone or changed.
 // Damage is reported as a problem of the set and generation it was found
 // in; a set whose pages are damaged is not read further, and neither is
 // anything when the damage is outside the sets. Problems go into the
@@ -93,7 +95,39 @@ func Verify(db *DB) (Report, error) {
 	if err != nil {
 		return r, fmt.Errorf("cache: verifying %s: %w", db.path, err)
 	}
+	if r.OK() {
+		verifyReferences(&r, db)
+	}
 	return r, nil
+}
+
+// verifyReferences reads the file behind every set imported by reference
+// again (OpenReference), counting its rows as samples and vectors, and
+// reports a file that is gone or changed as a problem of its set.
+func verifyReferences(r *Report, db *DB) {
+	infos, err := db.Sets()
+	if err != nil {
+		r.Problems = append(r.Problems, Problem{Gen: -1, Msg: fmt.Sprintf("listing the sets: %v", err)})
+		return
+	}
+	for _, si := range infos {
+		if si.Import == nil || si.Import.Ref == nil {
+			continue
+		}
+		n, err := db.newSet(si).OpenReference()
+		if err != nil {
+			r.Problems = append(r.Problems, Problem{Set: si.Key, Gen: 0, Msg: err.Error()})
+			continue
+		}
+		for _, id := range n.IDs {
+			if key := si.Dataset + "\x00" + id; !has(r.seen, key) {
+				r.seen[key] = struct{}{}
+				r.Samples++
+			}
+		}
+		r.Vectors += n.Rows
+		n.Close()
+	}
 }
 
 // errCheckDone rolls back Verify's read-write transaction.

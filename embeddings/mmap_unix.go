@@ -17,5 +17,6 @@ func mapFile(f *os.File, size int64) (data []byte, unmap func() error) {
 	if err != nil {
 		return nil, nil
 	}
+	syscall.Madvise(b, syscall.MADV_SEQUENTIAL)
 	return b, func() error { return syscall.Munmap(b) }
 }

@@ -1,9 +1,7 @@
 package embeddings
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -70,13 +68,11 @@ func TestReadNPY(t *testing.T) {
 					t.Errorf("value %d = %v, want %v", i, m.Data[i], v)
 				}
 			}
-			sum := sha256.Sum256(raw)
-			if f.SHA256 != hex.EncodeToString(sum[:]) {
-				t.Errorf("sha256 %s, want the file's %x", f.SHA256, sum)
+			if want := Hash(raw); f.Hash != want {
+				t.Errorf("hash %s, want the file's %s", f.Hash, want)
 			}
-			idsSum := sha256.Sum256([]byte(tc.ids))
-			if f.IDsSHA256 != hex.EncodeToString(idsSum[:]) {
-				t.Errorf("ids sha256 %s, want %x", f.IDsSHA256, idsSum)
+			if want := Hash([]byte(tc.ids)); f.IDsHash != want {
+				t.Errorf("ids hash %s, want %s", f.IDsHash, want)
 			}
 		})
 	}

@@ -1,8 +1,6 @@
 package embeddings
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/asvp-dev/asvp/features"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/asvp-dev/asvp/features"
 )
 
 // ParquetOptions names the columns of a Parquet embedding file.
@@ -44,7 +43,7 @@ func ReadParquet(path string, opts ParquetOptions) (*File, error) {
 		return nil, fmt.Errorf("embeddings: %w", err)
 	}
 	defer f.Close()
-	hsh := sha256.New()
+	hsh := NewHasher()
 	size, err := io.Copy(hsh, f)
 	if err != nil {
 		return nil, fmt.Errorf("embeddings: reading %s: %w", path, err)
@@ -74,7 +73,7 @@ func ReadParquet(path string, opts ParquetOptions) (*File, error) {
 	if rows < 1 {
 		return nil, formatErr(path, "no rows")
 	}
-	out := &File{DType: dtype, SHA256: hex.EncodeToString(hsh.Sum(nil))}
+	out := &File{DType: dtype, Hash: hsh.Sum()}
 	m := &features.Matrix{Rows: rows, IDs: make([]string, 0, rows)}
 	out.Matrix = m
 	if labelCol != nil {

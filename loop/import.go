@@ -15,6 +15,7 @@ import (
 	"github.com/asvp-dev/asvp/cache"
 	"github.com/asvp-dev/asvp/datasets"
 	"github.com/asvp-dev/asvp/embeddings"
+	"github.com/asvp-dev/asvp/features"
 )
 
 // Import file formats.
@@ -50,26 +51,44 @@ type ImportFeaturesOptions struct {
 	Name string
 	// Output is the set's output name ("": DefaultImportOutput).
 	Output string
-	Log    io.Writer // progress; nil for none
+	// Copy keeps an .npy's vectors in the cache. Without it the cache
+	// refers to the .npy and its IDs file where they are (absolute
+	// paths), and every read of the set reads and checks them again: the
+	// import then costs about one read of the file, and the cache does not
+	// grow by its size, but the set is lost with the file. A Parquet
+	// file's vectors are always copied.
+	Copy bool
+	Log  io.Writer // progress; nil for none
 }
+
+// Where an imported set's vectors are (ImportFeaturesResult.Stored).
+const (
+	StoredReference = "reference"
+	StoredCache     = "cache"
+)
 
 // ImportFeaturesResult is what ImportFeatures did.
 type ImportFeaturesResult struct {
-	Cache   string   `json:"cache"`
-	Set     string   `json:"set"`
-	Dataset string   `json:"dataset"`
-	Output  string   `json:"output"`
-	Model   string   `json:"model"`
-	File    string   `json:"file"`
-	Format  string   `json:"format"`
-	SHA256  string   `json:"sha256"`
-	Rows    int      `json:"rows"`
-	Dim     int      `json:"dim"`
-	DType   string   `json:"dtype"`
-	Written int      `json:"written"`
-	Already bool     `json:"already_imported"`
-	Labels  int      `json:"labels"`
-	Classes []string `json:"classes,omitempty"`
+	Cache   string `json:"cache"`
+	Set     string `json:"set"`
+	Dataset string `json:"dataset"`
+	Output  string `json:"output"`
+	Model   string `json:"model"`
+	File    string `json:"file"`
+	Format  string `json:"format"`
+	// Hash is the file's content hash (embeddings.Hash).
+	Hash string `json:"hash"`
+	// Stored says where the set's vectors are: StoredReference (the file
+	// itself, Reference names it) or StoredCache.
+	Stored    string   `json:"stored"`
+	Reference string   `json:"reference,omitempty"`
+	Rows      int      `json:"rows"`
+	Dim       int      `json:"dim"`
+	DType     string   `json:"dtype"`
+	Written   int      `json:"written"`
+	Already   bool     `json:"already_imported"`
+	Labels    int      `json:"labels"`
+	Classes   []string `json:"classes,omitempty"`
 	// Seconds is the time of reading and checking the file ("read") and
 	// of writing the cache ("write").
 	Seconds map[string]float64 `json:"seconds"`
@@ -122,14 +141,16 @@ func (o *ImportFeaturesOptions) normalize() error {
 	return nil
 }
 
-// ImportFeatures reads an embedding file (a 2-D float32 or float16 .npy with its
-// IDs file, or a Parquet table), checks every row, and stores it as a
-// feature set of the dataset "import:NAME", keyed by the file's content
-// hash, the IDs' and the model name: importing the same file again writes
-// nothing, a changed file makes a new set. Labels become the dataset's
-// oracle labels. A file with a bad row (a non-finite value, a repeated ID,
-// a ragged vector) is refused naming the row before the cache is opened,
-// so nothing of it is written.
+// ImportFeatures reads an embedding file (a 2-D float32 or float16 .npy
+// with its IDs file, or a Parquet table), checks every row, and records it
+// as a feature set of the dataset "import:NAME", keyed by the file's
+// content hash, the IDs' and the model name: importing the same file again
+// writes nothing, a changed file makes a new set. An .npy is imported by
+// reference unless opts.Copy says otherwise (see Copy); a Parquet file's
+// vectors are copied into the cache. Labels become the dataset's oracle
+// labels. A file with a bad row (a non-finite value, a repeated ID, a
+// ragged vector) is refused naming the row before the cache is opened, so
+// nothing of it is written.
 func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
@@ -141,49 +162,53 @@ func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err 
 	}
 	secs := map[string]float64{}
 	t0 := time.Now()
-	var f *embeddings.File
-	if opts.Format == ImportNPY {
-		f, err = embeddings.ReadNPY(opts.File, opts.IDs)
+	var src *importSource
+	if opts.Format == ImportNPY && !opts.Copy {
+		src, err = openNPYReference(opts)
 	} else {
-		f, err = embeddings.ReadParquet(opts.File, opts.Parquet)
+		src, err = readImportFile(opts)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if cerr := f.Close(); err == nil {
+		if cerr := src.close(); err == nil {
 			err = cerr
 		}
 	}()
-	m := f.Matrix
 	spec := cache.ImportDataset(opts.Name)
-	classes, labels, err := importLabels(opts, f)
+	classes, labels, err := importLabels(opts, src.ids, src.labels)
 	if err != nil {
 		return nil, err
 	}
 	secs["read"] = time.Since(t0).Seconds()
-	say("%s: %d x %d %s, sha256 %.16s, %d labels", opts.File, m.Rows, m.Cols, f.DType, f.SHA256, len(labels))
-	imp := &cache.ImportInfo{File: opts.File, Format: opts.Format, SHA256: f.SHA256, Rows: m.Rows}
-	datasetID := "sha256:" + f.SHA256
-	if opts.Format == ImportNPY {
-		imp.IDs, imp.IDsSHA256 = opts.IDs, f.IDsSHA256
-		datasetID += ",ids-sha256:" + f.IDsSHA256
+	say("%s: %d x %d %s, %s, %d labels", opts.File, src.rows, src.dim, src.dtype, src.imp.Hash, len(labels))
+	datasetID := src.imp.Hash
+	if src.imp.IDsHash != "" {
+		datasetID += ",ids-" + src.imp.IDsHash
 	}
 	info := cache.SetInfo{Model: opts.Model, Output: opts.Output, CardHash: "import:" + opts.Model,
-		Dataset: spec, DatasetID: datasetID, DType: f.DType, Dim: m.Cols, Import: imp}
+		Dataset: spec, DatasetID: datasetID, DType: src.dtype, Dim: src.dim, Import: src.imp}
 	db, err := cache.Open(opts.Cache, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer closeInto(db, &err)
 	t0 = time.Now()
-	var last time.Time
-	set, written, err := db.ImportSet(info, m, func(done, total int) {
-		if time.Since(last) > 2*time.Second || done == total {
-			last = time.Now()
-			say("wrote %d/%d rows", done, total)
-		}
-	})
+	var set *cache.Set
+	written, already := 0, false
+	if src.imp.Ref != nil {
+		set, already, err = db.ImportReference(info)
+	} else {
+		var last time.Time
+		set, written, err = db.ImportSet(info, src.matrix, func(done, total int) {
+			if time.Since(last) > 2*time.Second || done == total {
+				last = time.Now()
+				say("wrote %d/%d rows", done, total)
+			}
+		})
+		already = written == 0
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +218,14 @@ func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err 
 		}
 	}
 	secs["write"] = time.Since(t0).Seconds()
+	res = &ImportFeaturesResult{Cache: opts.Cache, Set: set.Key(), Dataset: spec, Output: opts.Output, Model: opts.Model,
+		File: opts.File, Format: opts.Format, Hash: src.imp.Hash, Stored: StoredCache, Rows: src.rows, Dim: src.dim, DType: src.dtype,
+		Written: written, Already: already, Labels: len(labels), Classes: classes, Seconds: secs}
+	if set.ByReference(0) {
+		res.Stored, res.Reference = StoredReference, set.Info().Import.Ref.Path
+	} else if src.imp.Ref != nil {
+		say("the cache already holds this file's vectors (an import with --copy): it keeps them")
+	}
 	// A set of the same name and output from another file makes commands
 	// that name the dataset ask which one: say so now.
 	if sets, err := db.Sets(); err == nil {
@@ -203,9 +236,61 @@ func ImportFeatures(opts ImportFeaturesOptions) (res *ImportFeaturesResult, err 
 			}
 		}
 	}
-	return &ImportFeaturesResult{Cache: opts.Cache, Set: set.Key(), Dataset: spec, Output: opts.Output, Model: opts.Model,
-		File: opts.File, Format: opts.Format, SHA256: f.SHA256, Rows: m.Rows, Dim: m.Cols, DType: f.DType,
-		Written: written, Already: written == 0, Labels: len(labels), Classes: classes, Seconds: secs}, nil
+	return res, nil
+}
+
+// importSource is an embedding file read and checked for an import: its
+// shape, IDs and labels, the ImportInfo of the set, and either its
+// matrix (to copy) or, for an import by reference, the open file.
+type importSource struct {
+	rows, dim int
+	dtype     string
+	ids       []string
+	labels    []string // a Parquet label column, row i's in labels[i]
+	imp       *cache.ImportInfo
+	matrix    *features.Matrix
+	close     func() error
+}
+
+// openNPYReference reads and checks an .npy and its IDs for an import by
+// reference: nothing of the values is converted or copied.
+func openNPYReference(opts ImportFeaturesOptions) (*importSource, error) {
+	path, err := filepath.Abs(opts.File)
+	if err != nil {
+		return nil, optionErr("from", "%v", err)
+	}
+	ids, err := filepath.Abs(opts.IDs)
+	if err != nil {
+		return nil, optionErr("ids", "%v", err)
+	}
+	n, err := embeddings.OpenNPY(path, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &importSource{rows: n.Rows, dim: n.Cols, dtype: n.DType, ids: n.IDs, close: n.Close,
+		imp: &cache.ImportInfo{File: opts.File, Format: ImportNPY, Hash: n.Hash, IDs: opts.IDs, IDsHash: n.IDsHash, Rows: n.Rows,
+			Ref: &cache.ImportRef{Path: path, IDs: ids}}}, nil
+}
+
+// readImportFile reads an .npy or Parquet file whole, for an import that
+// copies its vectors into the cache.
+func readImportFile(opts ImportFeaturesOptions) (*importSource, error) {
+	var f *embeddings.File
+	var err error
+	if opts.Format == ImportNPY {
+		f, err = embeddings.ReadNPY(opts.File, opts.IDs)
+	} else {
+		f, err = embeddings.ReadParquet(opts.File, opts.Parquet)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := f.Matrix
+	imp := &cache.ImportInfo{File: opts.File, Format: opts.Format, Hash: f.Hash, Rows: m.Rows}
+	if opts.Format == ImportNPY {
+		imp.IDs, imp.IDsHash = opts.IDs, f.IDsHash
+	}
+	return &importSource{rows: m.Rows, dim: m.Cols, dtype: f.DType, ids: m.IDs, labels: f.Labels, imp: imp, matrix: m, close: f.Close}, nil
 }
 
 // refuseImported returns an error for an imported set: command needs the
@@ -234,7 +319,7 @@ func importFile(si cache.SetInfo) string {
 // from the labels CSV or the Parquet label column. Classes are the
 // distinct labels sorted, numerically when all are integers. A labelled ID
 // that the file does not hold is an error naming its line.
-func importLabels(opts ImportFeaturesOptions, f *embeddings.File) ([]string, map[string]int, error) {
+func importLabels(opts ImportFeaturesOptions, ids, column []string) ([]string, map[string]int, error) {
 	names := map[string]string{} // id -> class name
 	if opts.Labels != "" {
 		raw, err := os.ReadFile(opts.Labels)
@@ -245,8 +330,8 @@ func importLabels(opts ImportFeaturesOptions, f *embeddings.File) ([]string, map
 		if err != nil {
 			return nil, nil, err
 		}
-		have := make(map[string]bool, len(f.Matrix.IDs))
-		for _, id := range f.Matrix.IDs {
+		have := make(map[string]bool, len(ids))
+		for _, id := range ids {
 			have[id] = true
 		}
 		for _, r := range rows {
@@ -256,9 +341,9 @@ func importLabels(opts ImportFeaturesOptions, f *embeddings.File) ([]string, map
 			names[r.ID] = r.Label
 		}
 	}
-	for i, l := range f.Labels {
+	for i, l := range column {
 		if l != "" {
-			names[f.Matrix.IDs[i]] = l
+			names[ids[i]] = l
 		}
 	}
 	if len(names) == 0 {

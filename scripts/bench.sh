@@ -63,12 +63,18 @@ run "$asvp" finetune --cache "$ft" --data fashion-mnist:train --output pool_bloc
 rm -f "$ft"
 
 # 7. Importing embeddings from elsewhere: a 1,000,000 x 512 float32 .npy (2 GB, seeded values) against a
-#    plain read of it (cat), with the import's peak resident memory; then the package benchmark, which
-#    alternates the two in one process. Needs about 7 GB free under $TMPDIR; the files are deleted after.
+#    plain read of it (cat), with the import's peak resident memory, by reference (the default) and with
+#    --copy; then the package benchmark, which alternates import and read in one process. Needs about
+#    7 GB free under $TMPDIR; the files are deleted after.
 emb=$(mktemp -d)
 run go run ./bench/importnpy -rows 1000000 -dim 512 -out "$emb/emb.npy"
-run /usr/bin/time -f 'cat: %e s, peak RSS %M KB' sh -c "cat '$emb/emb.npy' >/dev/null"
-run /usr/bin/time -f 'import: %e s, peak RSS %M KB' "$asvp" cache import --cache "$emb/c.cache" --from "$emb/emb.npy" \
-  --model synth --json --quiet
+for i in 1 2 3; do
+  run /usr/bin/time -f 'cat: %e s, peak RSS %M KB' sh -c "cat '$emb/emb.npy' >/dev/null"
+  run /usr/bin/time -f 'import by reference: %e s, peak RSS %M KB' "$asvp" cache import --cache "$emb/r$i.cache" \
+    --from "$emb/emb.npy" --model synth --json --quiet
+done
+run /usr/bin/time -f 'import --copy: %e s, peak RSS %M KB' "$asvp" cache import --cache "$emb/c.cache" --from "$emb/emb.npy" \
+  --model synth --copy --json --quiet
 rm -rf "$emb"
-run go test -run '^$' -bench 'BenchmarkImportNPY/1000000x512' -benchtime 2x -timeout 30m ./loop/
+run go test -run '^$' -bench 'BenchmarkImportNPY/reference' -benchtime 5x -timeout 30m ./loop/
+run go test -run '^$' -bench 'BenchmarkImportNPY/copy/1000000x512' -benchtime 2x -timeout 30m ./loop/

@@ -27,7 +27,7 @@ func cacheCommands() []command {
 		{name: "export", args: "--cache FILE [--set KEY | --data SPEC [--output NAME]] [--gen N] [--format npy|csv|parquet] --out FILE",
 			summary: "write one generation's features as NumPy .npy (IDs in FILE.ids.txt), CSV or Parquet; by default the generation select uses",
 			new:     func() cmd { return &cacheExportCmd{} }},
-		{name: "import", args: "--cache FILE --from FILE.npy|FILE.parquet --model NAME [--name NAME] [--labels CSV]",
+		{name: "import", args: "--cache FILE --from FILE.npy|FILE.parquet --model NAME [--name NAME] [--labels CSV] [--copy]",
 			summary: "import embeddings computed elsewhere (.npy with IDs, or Parquet) as a feature set import:NAME, with optional labels",
 			new:     func() cmd { return &cacheImportCmd{} }},
 		{name: "errors", args: "--cache FILE [--data SPEC] [--output NAME] [--gen N] [--json]",
@@ -142,6 +142,9 @@ func (c *cacheLsCmd) run(_ context.Context, out, _ io.Writer) error {
 			source := g.Source
 			if g.Simulation != "" {
 				source += fmt.Sprintf(" (simulation %s)", g.Simulation)
+			}
+			if g.N == 0 && sl.Import != nil && sl.Import.Ref != nil {
+				source += " (reference to " + sl.Import.Ref.Path + ")"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\t%d\t%s\n",
 				cache.ShortKey(sl.Key), sl.Model, sl.Output, sl.Dataset, shard, g.N, source, g.Dim, sl.DType,

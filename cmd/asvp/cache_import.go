@@ -28,6 +28,7 @@ func (c *cacheImportCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Model, "model", "", "`name` of what computed the vectors, e.g. clip-vit-b32 (required; part of the set's key)")
 	fs.StringVar(&c.opts.Name, "name", "", "the set's dataset spec becomes import:`NAME`, which --data, --pool and --test take (default: the file's base name without extension)")
 	fs.StringVar(&c.opts.Output, "output", "", "output `name` of the set (default: "+loop.DefaultImportOutput+")")
+	fs.BoolVar(&c.opts.Copy, "copy", false, "npy: keep the vectors in the cache (it grows by about twice the file's size) instead of referring to the file where it is; a Parquet file's vectors are always copied")
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress on stderr")
 }
@@ -54,7 +55,11 @@ func (c *cacheImportCmd) run(_ context.Context, out, log io.Writer) error {
 	if res.Already {
 		verb = fmt.Sprintf("already imported (%d x %d %s, nothing written)", res.Rows, res.Dim, res.DType)
 	}
-	fmt.Fprintf(out, "%s from %s as set %.12s, dataset %s output %s model %s; %d labels", verb, res.File, res.Set, res.Dataset, res.Output, res.Model, res.Labels)
+	stored := "vectors in the cache"
+	if res.Stored == loop.StoredReference {
+		stored = "vectors by reference to " + res.Reference + " (keep it there, or import with --copy)"
+	}
+	fmt.Fprintf(out, "%s from %s as set %.12s, dataset %s output %s model %s, %s; %d labels", verb, res.File, res.Set, res.Dataset, res.Output, res.Model, stored, res.Labels)
 	if len(res.Classes) > 0 {
 		fmt.Fprintf(out, " in %d classes", len(res.Classes))
 	}

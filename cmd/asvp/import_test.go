@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -128,6 +129,46 @@ func TestImportSelectSimulate(t *testing.T) {
 	defer again.Close()
 	if !slices.Equal(again.Matrix.Data, orig.Matrix.Data) {
 		t.Fatal("npy -> cache -> parquet -> cache -> npy changed the vectors")
+	}
+
+	// The .npy was imported by reference: with the file gone, select
+	// refuses naming it; an import with --copy brings the vectors into
+	// the cache, after which the file may go.
+	var listing []struct {
+		Dataset string
+		Import  struct{ Reference *struct{ Path string } }
+	}
+	if err := json.Unmarshal(asvp(t, "cache", "ls", "--cache", c, "--json"), &listing); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range listing {
+		if l.Import.Reference == nil || l.Import.Reference.Path != filepath.Join(dir, l.Dataset[len("import:"):]+".npy") {
+			t.Fatalf("cache ls: %s is not listed by reference to its file: %+v", l.Dataset, l.Import.Reference)
+		}
+	}
+	moved := filepath.Join(dir, "moved.npy")
+	if err := os.Rename(train, moved); err != nil {
+		t.Fatal(err)
+	}
+	batch := filepath.Join(dir, "gone.csv")
+	selectArgs := []string{"select", "--cache", c, "--data", "import:train", "--labeled", labeled, "--budget", "10", "--out", batch}
+	_, stderr, err = asvpRun(selectArgs...)
+	if exitCode(err) != 1 || !strings.Contains(stderr, "holds its vectors by reference to "+train) || !strings.Contains(stderr, "--copy") {
+		t.Fatalf("select with the file gone: exit %d, stderr %q", exitCode(err), stderr)
+	}
+	os.Rename(moved, train)
+	out = asvp(t, "cache", "import", "--cache", c, "--from", train, "--model", "toy", "--copy", "--json", "--quiet")
+	var res struct {
+		Written int
+		Stored  string
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.Written != 600 || res.Stored != "cache" {
+		t.Fatalf("import --copy: %s (%v)", out, err)
+	}
+	os.Remove(train)
+	asvp(t, selectArgs...)
+	if got, _ := os.ReadFile(batch); strings.Count(string(got), "\n") != 11 {
+		t.Fatalf("select after the copy wrote %q", got)
 	}
 }
 
