@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/zeebo/xxh3"
 
@@ -68,9 +69,12 @@ func TestNonFinite(t *testing.T) {
 	bad32 := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
 	fine := []float32{0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1}
 	for _, size := range []int{4, 2} {
-		pad := 0 // bytes before the values: their address's alignment
+		pad := 0 // the values' address, modulo 8
 		enc := func(vals []float32) []byte {
-			b := make([]byte, pad, pad+4*len(vals))
+			// Memory that starts at a multiple of 8, so that pad sets the
+			// values' alignment (Go may place a small slice anywhere).
+			words := make([]uint64, 1+len(vals))
+			b := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*len(words))[:pad]
 			for _, v := range vals {
 				if size == 2 {
 					b = binary.LittleEndian.AppendUint16(b, half.FromFloat32(v))
@@ -94,13 +98,15 @@ func TestNonFinite(t *testing.T) {
 			}
 			for p := range n {
 				for _, bad := range bad32 {
-					v := append([]float32(nil), vals...)
-					v[p] = bad
-					if p+1 < n {
-						v[n-1] = bad // a later one must not hide the first
-					}
-					if got := nonFinite(enc(v), size); got != p {
-						t.Errorf("size %d, %d values, %v at %d: %d", size, n, bad, p, got)
+					for _, later := range []bool{false, true} {
+						v := append([]float32(nil), vals...)
+						v[p] = bad
+						if later && p+1 < n {
+							v[n-1] = bad // a later one must not hide the first
+						}
+						if got := nonFinite(enc(v), size); got != p {
+							t.Errorf("size %d, %d values at %d mod 8, %v at %d (another at the end: %v): %d", size, n, pad, bad, p, later, got)
+						}
 					}
 				}
 			}
