@@ -25,11 +25,15 @@
 // free-form provenance. A simulation marks the generations it writes with the
 // provenance key ProvenanceSimulation (see GenInfo.Simulation).
 //
-// An imported set (ImportSet; SetInfo.Import says from which file) holds
-// vectors computed elsewhere: its key covers the file's content hash and
-// the model name the user gave, its generation 0 has the source
-// SourceImport and counts as complete only once every row is written, so
-// FindSet and PickGeneration refuse an interrupted import (ErrIncomplete).
+// An imported set (SetInfo.Import says from which file) holds vectors
+// computed elsewhere: its key covers the file's content hash and the model
+// name the user gave, and its generation 0 has the source SourceImport.
+// ImportSet copies the vectors into the cache; the set counts as complete
+// only once every row is written, so FindSet and PickGeneration refuse an
+// interrupted import (ErrIncomplete). ImportReference records an .npy file
+// instead (ImportInfo.Ref), complete at once: every read of the set reads,
+// hashes and checks the file again, and refuses it (ErrSourceChanged) when
+// it is gone or changed.
 //
 // Within a generation every sample is keyed by its stable string ID. Samples
 // whose extraction failed are recorded as SampleError values instead, so that

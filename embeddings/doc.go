@@ -6,9 +6,11 @@
 // features leave it.
 //
 // A read returns a features.Matrix, one row per sample with its ID, and the
-// SHA-256 of every byte read (the vectors and the IDs), so that a cache can
-// key the imported set by content. Reads refuse, naming the row (1-based,
-// in the file's row order): a non-finite value, a repeated or empty ID, a
-// list whose length differs from the first row's, a null. Nothing is
-// returned for a file with any such row.
+// content hash (Hash) of every byte read (the vectors and the IDs), so
+// that a cache can key the imported set by content; OpenNPY checks and
+// hashes an .npy without converting its values, for a cache that refers
+// to the file instead of copying it. Reads refuse, naming the row
+// (1-based, in the file's row order): a non-finite value, a repeated or
+// empty ID, a list whose length differs from the first row's, a null.
+// Nothing is returned for a file with any such row.
 package embeddings

@@ -23,7 +23,7 @@ const hashChunk = 1 << 20
 // those digests (16 bytes each, big-endian) followed by len(b) as 8
 // little-endian bytes, written as HashPrefix and 32 hex digits. The chunks
 // are hashed on every core, so hashing a file costs about what reading it
-// does (SHA-256, at 1.6 GB/s on one core here, took ten times as long as a
+// does (SHA-256, at 1.5 GB/s on one core here, took ten times as long as a
 // read of a page-cached file). It tells a changed file from the same one;
 // it is not a cryptographic hash and says nothing about tampering.
 func Hash(b []byte) string {
