@@ -141,7 +141,10 @@ type ViewPut struct {
 
 // ViewResult says what ApplyView did.
 type ViewResult struct {
-	Changed int // samples whose content changed: their vectors were dropped
+	// Changed counts the samples whose content changed, and those with a
+	// vector from before format 2 whose file was modified after the set
+	// was created: their vectors were dropped.
+	Changed int
 	Removed int // samples that left the view, with their vectors
 	Copied  int // samples whose generation-0 vector was copied from equal content
 	Adopted int // vectors stored before format 2 that entered the view as they are
@@ -155,8 +158,10 @@ type ViewResult struct {
 // generations that held it are no longer complete); a sample without a
 // generation-0 vector gets a copy of the vector of equal content from any
 // set of the same feature space, when there is one; a vector stored before
-// format 2, without a view entry, is adopted as the sample's. Only
-// generation 0 is copied here: a re-aligned generation copies its own (AdoptAligned). A
+// format 2, without a view entry, is adopted as the sample's when its file
+// was not modified after the set was created, and dropped as a changed
+// sample's otherwise. Only generation 0 is copied here: a re-aligned
+// generation copies its own (AdoptAligned). A
 // sample's view entry is written only once it holds a generation-0 vector:
 // here for a copy or an adoption, else by PutViewBatch with the extracted
 // vector, so that a sample in the view always has one.
@@ -229,8 +234,10 @@ func (s *Set) applyView(tx *bolt.Tx, puts []ViewPut, removes []string, r *ViewRe
 				}
 			}
 			continue
-		case old == nil && vec0.Get(k) != nil:
-			// A vector from before format 2: adopted as the sample's.
+		case old == nil && vec0.Get(k) != nil && p.Entry.MtimeNS <= s.info.Created.UnixNano():
+			// A vector from before format 2 of a file not modified since
+			// the set began, so since before the vector was computed:
+			// adopted as the sample's.
 			if err := view.Put(k, enc); err != nil {
 				return err
 			}
@@ -239,6 +246,16 @@ func (s *Set) applyView(tx *bolt.Tx, puts []ViewPut, removes []string, r *ViewRe
 			}
 			r.Adopted++
 			continue
+		case old == nil && vec0.Get(k) != nil:
+			// A vector from before format 2 of a file modified after the
+			// set began: nothing says which content it was computed from.
+			if err := s.dropSample(tx, sb, space, k, nil); err != nil {
+				return err
+			}
+			if n0, err = readCount(g0); err != nil {
+				return err
+			}
+			r.Changed++
 		case old != nil:
 			if err := s.dropSample(tx, sb, space, k, old); err != nil {
 				return err

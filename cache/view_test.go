@@ -47,7 +47,8 @@ func extractInto(t *testing.T, s *Set, puts []ViewPut, removes []string, vecs ma
 // sets of one feature space: a second dataset over the same images copies
 // and extracts nothing, a changed image loses its vectors (re-aligned
 // generations included), a removed one leaves the view, a vector from
-// before format 2 is adopted, another dtype is another space. Verify runs
+// before format 2 is adopted unless its file was modified after the set
+// was created, another dtype is another space. Verify runs
 // at the end (openTest) and must find the content index consistent.
 func TestViewContentAddressing(t *testing.T) {
 	db := openTest(t, true)
@@ -128,6 +129,20 @@ func TestViewContentAddressing(t *testing.T) {
 	}
 	if res, missing := extractInto(t, old, []ViewPut{{"o1", entry("c-old")}}, nil, vecs); res.Adopted != 1 || len(missing) != 0 {
 		t.Errorf("format-1 vector: %+v, extracted %v; want adopted", res, missing)
+	}
+	// One whose file was modified after the set was created may not be
+	// the content its vector came from: dropped and extracted again.
+	if err := old.PutBatch(0, []string{"o2"}, []float32{8, 8, 8, 8}); err != nil {
+		t.Fatal(err)
+	}
+	vecs["o2"] = []float32{7, 7, 7, 7}
+	touched := entry("c-o2")
+	touched.MtimeNS = old.Info().Created.UnixNano() + 1
+	if res, missing := extractInto(t, old, []ViewPut{{"o2", touched}}, nil, vecs); res.Adopted != 0 || res.Changed != 1 || !slices.Equal(missing, []string{"o2"}) {
+		t.Errorf("format-1 vector of a file modified since: %+v, extracted %v; want it dropped and extracted", res, missing)
+	}
+	if m, err := old.ReadRows(0, []string{"o2"}); err != nil || !slices.Equal(m.Row(0), vecs["o2"]) {
+		t.Errorf("o2 after extraction: %v, %v; want the new vector", m, err)
 	}
 	// float16 is another space: nothing to copy from.
 	info16 := testInfo("m", 4, DTypeFloat16)
