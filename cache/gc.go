@@ -83,6 +83,9 @@ func (db *DB) GC(dryRun bool) (GCResult, error) {
 			if g0 := sb.Bucket(keyGens).Bucket(genKey(0)); g0 != nil {
 				g.Samples, _ = readCount(g0)
 			}
+			if si.Import != nil && si.Import.Ref != nil {
+				g.Samples = si.Import.Rows // their vectors were in the file
+			}
 			res.Sets = append(res.Sets, g)
 			res.Bytes += g.Bytes
 		}

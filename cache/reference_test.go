@@ -168,7 +168,7 @@ func TestImportReferenceSourceChanged(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", r, err)
 	}
 	gc, err := db.GC(true)
-	if err != nil || len(gc.Sets) != 1 || gc.Sets[0].Key != s.Key() || !errContains(errors.New(gc.Sets[0].Reason), "gone or changed") {
+	if err != nil || len(gc.Sets) != 1 || gc.Sets[0].Key != s.Key() || gc.Sets[0].Samples != 300 || !errContains(errors.New(gc.Sets[0].Reason), "gone or changed") {
 		t.Fatalf("gc: %+v, %v", gc, err)
 	}
 	if err := os.Remove(p); err != nil {
