@@ -126,10 +126,23 @@ func Open(path string, opts *Options) (*DB, error) {
 
 // openBolt opens the bbolt file at path, waiting up to o.LockTimeout for
 // its lock, and says what went wrong in the cache's terms.
+// pageSize is the bbolt page size of a new cache (an existing file keeps
+// its own). A record of a 512- or 576-dimensional float32 vector (2-2.3 KB)
+// is just over half a 4 KiB page, so 4 KiB pages hold one each and the
+// file grows by twice the vectors' size; 16 KiB pages hold seven.
+const pageSize = 16 << 10
+
 func openBolt(path string, o Options, readOnly bool) (*bolt.DB, error) {
 	var bdb *bolt.DB
 	err := protect(path, func() error {
 		var err error
+		// bbolt takes the page size of an existing file from its meta
+		// pages; given one, it would also assume it where both are
+		// damaged, so it is given for a new file only.
+		ps := 0
+		if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+			ps = pageSize
+		}
 		bdb, err = bolt.Open(path, 0o644, &bolt.Options{
 			Timeout:  o.LockTimeout,
 			ReadOnly: readOnly,
@@ -138,6 +151,7 @@ func openBolt(path string, o Options, readOnly bool) (*bolt.DB, error) {
 			// inside Verify's tx.Check, on a goroutine of bbolt's where
 			// a damaged freelist crashes the program; here it is an error.
 			PreLoadFreelist: true,
+			PageSize:        ps,
 		})
 		return err
 	})

@@ -387,3 +387,35 @@ func TestSharedLetsOthersRead(t *testing.T) {
 		t.Fatalf("count %d, %v; want 11", n, err)
 	}
 }
+
+// TestPageSize: a new cache has 16 KiB pages (seven 512-dimensional
+// float32 records to a page, not one); an existing file keeps its own,
+// written or not (the format-1 fixture has 4 KiB pages).
+func TestPageSize(t *testing.T) {
+	src, err := os.ReadFile("../cmd/asvp/testdata/cache-v1/photos.cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "old.cache")
+	if err := os.WriteFile(old, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       int
+	}{
+		{"new", filepath.Join(t.TempDir(), "new.cache"), 16 << 10},
+		{"existing", old, 4 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := Open(tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if got := db.bolt.Info().PageSize; got != tc.want {
+				t.Fatalf("page size %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -73,7 +73,87 @@ func checkStructure(tx *bolt.Tx, path string, limit int, report func(Problem)) i
 	}
 	c.f = f
 	c.tree(nil, uint64(tx.Cursor().Bucket().RootPage()), 0)
+	c.freelist()
 	return c.found
+}
+
+// Meta page fields (after the page header: magic, version, page size and
+// flags, 4 bytes each, then the root bucket's page and sequence) and the
+// freelist page's flag.
+const (
+	boltMetaFreelist = boltPageHeader + 32 // the freelist's page
+	boltMetaTxID     = boltPageHeader + 48
+	boltFreelistFlag = 0x10
+	boltNoFreelist   = ^uint64(0)
+)
+
+// freelist checks the free page list of the newest meta page: every page
+// it lists must be a data page, listed once, not used by the tree. bbolt's
+// own check lets a listed meta page through, which bbolt then hands out
+// as new: its next write fails ("invalid page allocation: 0").
+func (c *structCheck) freelist() {
+	if c.done() {
+		return
+	}
+	var metas [2][]byte
+	for i := range metas {
+		metas[i] = make([]byte, boltMetaTxID+8)
+		if _, err := c.f.ReadAt(metas[i], int64(i)*int64(c.pageSize)); err != nil {
+			c.add(nil, "meta page %d: %v", i, err)
+			return
+		}
+	}
+	meta := metas[0]
+	if binary.LittleEndian.Uint64(metas[1][boltMetaTxID:]) > binary.LittleEndian.Uint64(meta[boltMetaTxID:]) {
+		meta = metas[1]
+	}
+	id := binary.LittleEndian.Uint64(meta[boltMetaFreelist:])
+	switch {
+	case id == boltNoFreelist:
+		return
+	case id < firstDataPageID || id >= c.pages:
+		c.add(nil, "the freelist is page %d, outside the data pages %d..%d", id, firstDataPageID, c.pages-1)
+		return
+	}
+	head := make([]byte, boltPageHeader+8)
+	if _, err := c.f.ReadAt(head, int64(id)*int64(c.pageSize)); err != nil {
+		c.add(nil, "freelist page %d: %v", id, err)
+		return
+	}
+	if flags := binary.LittleEndian.Uint16(head[8:]); flags != boltFreelistFlag {
+		c.add(nil, "freelist page %d has flags %#x, not a freelist's", id, flags)
+		return
+	}
+	n, at := uint64(binary.LittleEndian.Uint16(head[10:])), int64(boltPageHeader)
+	if n == 0xFFFF { // the count does not fit: the first element holds it
+		n, at = binary.LittleEndian.Uint64(head[boltPageHeader:]), boltPageHeader+8
+	}
+	span := uint64(binary.LittleEndian.Uint32(head[12:])) + 1
+	if span > c.pages-id || uint64(at)+8*n > span*uint64(c.pageSize) {
+		c.add(nil, "freelist page %d lists %d pages, more than its %d pages hold", id, n, span)
+		return
+	}
+	ids := make([]byte, 8*n)
+	if _, err := c.f.ReadAt(ids, int64(id)*int64(c.pageSize)+at); err != nil {
+		c.add(nil, "freelist page %d: %v", id, err)
+		return
+	}
+	listed := make(map[uint64]bool, n)
+	for k := range n {
+		free := binary.LittleEndian.Uint64(ids[8*k:])
+		switch {
+		case free < firstDataPageID || free >= c.pages:
+			c.add(nil, "the freelist (page %d) lists page %d, outside the data pages %d..%d", id, free, firstDataPageID, c.pages-1)
+		case listed[free]:
+			c.add(nil, "the freelist (page %d) lists page %d twice", id, free)
+		case c.seen[free]:
+			c.add(nil, "the freelist (page %d) lists page %d, which the tree uses", id, free)
+		}
+		listed[free] = true
+		if c.done() {
+			return
+		}
+	}
 }
 
 // add reports a problem found in the bucket at path (nil: the root).

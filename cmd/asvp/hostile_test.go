@@ -394,8 +394,9 @@ func TestReadOnlyAndFullDisk(t *testing.T) {
 		c := filepath.Join(t.TempDir(), "full.asvp")
 		args := []string{"extract", "--data", crashTest, "--limit", fmt.Sprint(crashTestN), "--output", crashOutput, "--cache", c, "--quiet"}
 		cmd := asvpCmd(args...)
-		// 2048 blocks: 1 MiB under dash (512-byte blocks), 2 MiB under bash.
-		cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh", "-c", `ulimit -f 2048 && exec "$0" "$@"`, asvpBin}, args...)
+		// 4096 blocks: 2 MiB under dash (512-byte blocks), 4 MiB under
+		// bash; a new cache's 16 KiB pages fill 1 MiB before the first batch.
+		cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh", "-c", `ulimit -f 4096 && exec "$0" "$@"`, asvpBin}, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -431,8 +432,11 @@ func TestReadOnlyAndFullDisk(t *testing.T) {
 		if err := json.Unmarshal(asvp(t, args...), &res); err != nil {
 			t.Fatal(err)
 		}
-		if res.Cached != n || res.Done != crashTestN-n {
-			t.Errorf("rerun: %d already cached, %d extracted; want %d and %d", res.Cached, res.Done, n, crashTestN-n)
+		// The extraction writes one set per output, a transaction each: the
+		// disk may fill between them, leaving a later set one batch behind,
+		// and a sample counts as cached only once every set holds it.
+		if res.Cached+res.Done != crashTestN || res.Cached > n || n-res.Cached > 32 {
+			t.Errorf("rerun: %d already cached, %d extracted; want %d in all, %d or one batch fewer cached", res.Cached, res.Done, crashTestN, n)
 		}
 		asvp(t, "cache", "verify", "--cache", c)
 		sameCache(t, c, ref) // every set of the resumed cache equals the uninterrupted one's
