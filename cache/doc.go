@@ -1,4 +1,7 @@
 // Package cache stores extracted feature vectors in a single bbolt file.
+// A new file has 16 KiB pages, which hold seven 512- or 576-dimensional
+// float32 vectors where a 4 KiB page held one; an existing file keeps its
+// own page size.
 //
 // There are few types: a DB is one cache file; a Set is one feature set in it,
 // the vectors of one dataset under one model output and preprocessing. Reads

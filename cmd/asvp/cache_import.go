@@ -28,7 +28,7 @@ func (c *cacheImportCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Model, "model", "", "`name` of what computed the vectors, e.g. clip-vit-b32 (required; part of the set's key)")
 	fs.StringVar(&c.opts.Name, "name", "", "the set's dataset spec becomes import:`NAME`, which --data, --pool and --test take (default: the file's base name without extension)")
 	fs.StringVar(&c.opts.Output, "output", "", "output `name` of the set (default: "+loop.DefaultImportOutput+")")
-	fs.BoolVar(&c.opts.Copy, "copy", false, "npy: keep the vectors in the cache (it grows by about twice the file's size) instead of referring to the file where it is; a Parquet file's vectors are always copied")
+	fs.BoolVar(&c.opts.Copy, "copy", false, "npy: keep the vectors in the cache (it grows by about the file's size) instead of referring to the file where it is; a Parquet file's vectors are always copied")
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress on stderr")
 }
