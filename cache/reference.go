@@ -33,11 +33,12 @@ var ErrSourceChanged = errors.New("the file an imported set refers to is gone or
 // reference to the .npy file info.Import.Ref names, which the caller has
 // read and checked (embeddings.OpenNPY): generation 0 is the file's rows,
 // info.Import.Rows of them, and the set is complete at once. It returns the
-// set and whether it was already complete, by reference or with its vectors
-// in the cache (then nothing is written: a copy is kept, not traded for a
-// reference). A set left half-copied by an interrupted ImportSet becomes a
-// reference; the rows it holds stay, so that a later ImportSet copies only
-// the rest.
+// set and whether it was already complete, by reference to the same paths
+// or with its vectors in the cache (then nothing is written: a copy is
+// kept, not traded for a reference). The same content at other paths (a
+// file moved, then imported again) moves the reference there. A set left
+// half-copied by an interrupted ImportSet becomes a reference; the rows it
+// holds stay, so that a later ImportSet copies only the rest.
 func (db *DB) ImportReference(info SetInfo) (*Set, bool, error) {
 	if info.Import == nil || info.Import.Ref == nil {
 		return nil, false, fmt.Errorf("cache: ImportReference: set info without Import.Ref")
@@ -46,12 +47,17 @@ func (db *DB) ImportReference(info SetInfo) (*Set, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if done, err := s.Complete(0); err != nil || done {
-		return s, done, err
+	done, err := s.Complete(0)
+	if err != nil {
+		return nil, false, err
+	}
+	moved := done && s.ByReference(0) && *s.info.Import.Ref != *info.Import.Ref
+	if done && !moved {
+		return s, true, nil
 	}
 	si := s.info
 	si.Import = info.Import
-	done, err := json.Marshal(completeRecord{Done: true, Count: info.Import.Rows, Written: time.Now().UTC()})
+	rec, err := json.Marshal(completeRecord{Done: true, Count: info.Import.Rows, Written: time.Now().UTC()})
 	if err != nil {
 		return nil, false, err
 	}
@@ -67,7 +73,7 @@ func (db *DB) ImportReference(info SetInfo) (*Set, bool, error) {
 		if err != nil {
 			return err
 		}
-		return rb.Put([]byte(s.completeKey(0)), done)
+		return rb.Put([]byte(s.completeKey(0)), rec)
 	})
 	if err != nil {
 		return nil, false, s.wrap(0, err)

@@ -125,6 +125,29 @@ func TestImportReference(t *testing.T) {
 	if s2, already, err := db.ImportReference(info); err != nil || !already || s2.Key() != s.Key() {
 		t.Fatalf("re-import: already %v, %v", already, err)
 	}
+	// Moved, then imported again: the same set, reading the new place.
+	moved := filepath.Join(t.TempDir(), "moved.npy")
+	for _, ext := range []string{"", ".ids.txt"} {
+		if err := os.Rename(p+ext, moved+ext); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := found.ReadMatrix(0); !errors.Is(err, ErrSourceChanged) {
+		t.Fatalf("read with the file moved away: %v, want ErrSourceChanged", err)
+	}
+	movedInfo := refInfo(t, moved)
+	if s2, already, err := db.ImportReference(movedInfo); err != nil || already || s2.Key() != s.Key() || s2.Info().Import.Ref.Path != moved {
+		t.Fatalf("import from the new place: already %v, %v", already, err)
+	}
+	found, err = db.FindSet(ImportDataset("emb"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = found.ReadMatrix(0); err != nil {
+		t.Fatalf("read after the move: %v", err)
+	}
+	sameMatrix(t, "ReadMatrix after the move", got, matrixByID(m))
+	p, info = moved, movedInfo
 	// A copy: the vectors move into the cache, the set stays the same.
 	info.Import.Ref = nil
 	s3, n, err := db.ImportSet(info, m, nil)
