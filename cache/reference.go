@@ -9,9 +9,10 @@ import (
 	"strings"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/asvp-dev/asvp/embeddings"
 	"github.com/asvp-dev/asvp/features"
-	bolt "go.etcd.io/bbolt"
 )
 
 // ImportRef says where the vectors of a set imported by reference are: the
@@ -162,7 +163,9 @@ func (s *Set) readReference(dst *features.Matrix) (*features.Matrix, error) {
 	m.Data = resize(m.Data, n.Rows*n.Cols)
 	for i, r := range order {
 		m.IDs[i] = n.IDs[r]
-		n.Row(int(r), m.Row(i))
+	}
+	if err := n.Gather(order, m.Data); err != nil {
+		return nil, s.sourceErr(err.Error(), err)
 	}
 	return m, nil
 }
@@ -180,13 +183,16 @@ func (s *Set) referenceRows(ids []string) (*features.Matrix, error) {
 		row[id] = i
 	}
 	m := features.NewMatrix(len(ids), n.Cols)
+	rows := make([]int32, len(ids))
 	for i, id := range ids {
 		r, ok := row[id]
 		if !ok {
 			return nil, s.wrap(0, fmt.Errorf("sample %q: %w", id, ErrNotFound))
 		}
-		m.IDs[i] = id
-		n.Row(r, m.Row(i))
+		m.IDs[i], rows[i] = id, int32(r)
+	}
+	if err := n.Gather(rows, m.Data); err != nil {
+		return nil, s.sourceErr(err.Error(), err)
 	}
 	return m, nil
 }

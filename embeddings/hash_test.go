@@ -130,11 +130,11 @@ func TestScanAcrossChunks(t *testing.T) {
 			nan = []byte{0x00, 0x7e}
 		}
 		copy(data[offset+size*(k+hashChunk/size):], nan) // a later one, in the third chunk
-		if hash, first := scan(data, offset, size); first != k+hashChunk/size || hash != Hash(data) {
+		if hash, first, _ := scan(data, offset, size); first != k+hashChunk/size || hash != Hash(data) {
 			t.Fatalf("size %d, one NaN: first %d, want %d; hash %s, want %s", size, first, k+hashChunk/size, hash, Hash(data))
 		}
 		copy(data[offset+size*k:], nan)
-		if _, first := scan(data, offset, size); first != k {
+		if _, first, _ := scan(data, offset, size); first != k {
 			t.Fatalf("size %d: first %d, want %d", size, first, k)
 		}
 	}

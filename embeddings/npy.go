@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,7 +243,11 @@ func openValues(path string) (*NPY, int, error) {
 	}
 	n.values = n.data[h.dataOffset:]
 	var bad int
-	n.Hash, bad = scan(n.data, int(h.dataOffset), n.size())
+	var fault error
+	if n.Hash, bad, fault = scan(n.data, int(h.dataOffset), n.size()); fault != nil {
+		n.Close()
+		return nil, -1, formatErr(path, "%v", fault)
+	}
 	return n, bad, nil
 }
 
@@ -251,12 +256,17 @@ func openValues(path string) (*NPY, int, error) {
 // on, chunk by chunk on every core: each chunk is hashed and checked while
 // it is in the CPU's cache. It returns the hash and the index of the first
 // non-finite value, -1 when there is none.
-func scan(data []byte, offset, size int) (string, int) {
+func scan(data []byte, offset, size int) (hash string, first int, fault error) {
 	digests := make([]byte, 16*chunks(len(data)))
 	var mu sync.Mutex
-	first := -1
+	first = -1
 	eachChunk(len(data), func(i, lo, hi int) {
-		putDigest(digests, i, data[lo:hi])
+		if err := guard(func() { putDigest(digests, i, data[lo:hi]) }); err != nil {
+			mu.Lock()
+			fault = err
+			mu.Unlock()
+			return
+		}
 		// The chunk's values: those that start in it (a value split by a
 		// chunk boundary belongs to the chunk it starts in).
 		from := max(lo, offset)
@@ -268,15 +278,32 @@ func scan(data []byte, offset, size int) (string, int) {
 		if from >= to {
 			return
 		}
-		if k := nonFinite(data[from:to], size); k >= 0 {
-			mu.Lock()
-			if at := (from-offset)/size + k; first < 0 || at < first {
-				first = at
-			}
-			mu.Unlock()
+		k := -1
+		err := guard(func() { k = nonFinite(data[from:to], size) })
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			fault = err
+		} else if at := (from-offset)/size + k; k >= 0 && (first < 0 || at < first) {
+			first = at
 		}
 	})
-	return finishHash(digests, int64(len(data))), first
+	return finishHash(digests, int64(len(data))), first, fault
+}
+
+// guard runs fn, which reads a mapped file, and returns an error where the
+// read faulted: the file shrank under the mapping (another process
+// rewrote it) or its disk failed. Without it the process would die of
+// SIGBUS.
+func guard(fn func()) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading the mapped file faulted (it shrank while it was read, or its disk failed): %v", r)
+		}
+	}()
+	fn()
+	return nil
 }
 
 // Exponent bits of float32 and float16 values: all ones means NaN or
@@ -390,6 +417,23 @@ func (n *NPY) Row(i int, dst []float32) {
 	for j := range dst[:n.Cols] {
 		dst[j] = n.value(i*n.Cols + j)
 	}
+}
+
+// Gather decodes row rows[k] into dst[k*Cols:(k+1)*Cols] for every k. A
+// file that shrank since it was opened is an error, not a crash.
+func (n *NPY) Gather(rows []int32, dst []float32) error {
+	if len(dst) < len(rows)*n.Cols {
+		return fmt.Errorf("embeddings: Gather: room for %d values, %d rows of %d asked for", len(dst), len(rows), n.Cols)
+	}
+	err := guard(func() {
+		for k, r := range rows {
+			n.Row(int(r), dst[k*n.Cols:(k+1)*n.Cols])
+		}
+	})
+	if err != nil {
+		return formatErr(n.Path, "%v", err)
+	}
+	return nil
 }
 
 // Matrix returns the vectors in the file's row order. For float32 values

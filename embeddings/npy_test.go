@@ -136,3 +136,39 @@ func TestReadNPYErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestShrunkWhileMapped: a mapped .npy cut short by another process (a job
+// rewriting it in place) gives an error from the scan and from Gather,
+// where reading the lost pages would otherwise kill the process (SIGBUS).
+func TestShrunkWhileMapped(t *testing.T) {
+	vals := make([]float32, 64*1024) // 256 KiB of values: pages past the first
+	for i := range vals {
+		vals[i] = float32(i)
+	}
+	p, idp := writeFiles(t, npyBytes("<f4", "(1024, 64)", vals), "")
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%d", i)
+	}
+	if err := os.WriteFile(idp, []byte(strings.Join(ids, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := OpenNPY(p, idp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dst := make([]float32, 64)
+	if err := n.Gather([]int32{1023}, dst); err != nil || dst[0] != 1023*64 {
+		t.Fatalf("Gather before: %v, %v", dst[0], err)
+	}
+	if err := os.Truncate(p, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Gather([]int32{1023}, dst); err == nil || !strings.Contains(err.Error(), "shrank") {
+		t.Fatalf("Gather after the file shrank: %v, want an error", err)
+	}
+	if _, _, fault := scan(n.data, 128, 4); fault == nil || !strings.Contains(fault.Error(), "faulted") {
+		t.Fatalf("scan after the file shrank: %v, want an error", fault)
+	}
+}
