@@ -125,13 +125,24 @@ func (s *Set) OpenReference() (*embeddings.NPY, error) {
 var errContentChanged = errors.New("content changed")
 
 // sourceErr is the error for a referenced file that cannot be the set's
-// vectors any more: it says what (what), wraps ErrSourceChanged and cause,
-// and says how to go on.
+// vectors any more: it says what, and how to go on, and matches
+// ErrSourceChanged and cause (errors.Is).
 func (s *Set) sourceErr(what string, cause error) error {
 	imp := s.info.Import
-	return fmt.Errorf("cache: %s: set %s (%s) holds its vectors by reference to %s: %s; import the file again (asvp cache import --from %s; a changed file makes a new set), or import with --copy to keep the vectors in the cache: %w: %w",
-		s.db.path, s.ShortKey(), s.info.Dataset, imp.Ref.Path, what, imp.File, ErrSourceChanged, cause)
+	return &sourceError{cause: cause,
+		msg: fmt.Sprintf("cache: %s: set %s (%s) holds its vectors by reference to %s: %s; import the file again (asvp cache import --from %s; a changed file makes a new set), or import with --copy to keep the vectors in the cache",
+			s.db.path, s.ShortKey(), s.info.Dataset, imp.Ref.Path, what, imp.File)}
 }
+
+// sourceError is sourceErr's error: its message says it all, and it
+// unwraps to ErrSourceChanged and its cause.
+type sourceError struct {
+	msg   string
+	cause error
+}
+
+func (e *sourceError) Error() string   { return e.msg }
+func (e *sourceError) Unwrap() []error { return []error{ErrSourceChanged, e.cause} }
 
 // sourceGone reports whether err, from OpenReference, says the referenced
 // file is gone or is another file now, as opposed to unreadable for a
