@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asvp-dev/asvp/cache"
 )
@@ -15,8 +16,13 @@ import (
 // by the release before content addressing, see its make.sh): explicitly
 // with cache migrate, its vectors are those that release exported, and
 // extracting its dataset again runs nothing (the vectors are adopted);
-// and automatically, on the first extract, which keeps a backup.
+// and automatically, on the first extract, which keeps a backup and
+// extracts again only the photo modified after the format-1 extraction.
 func TestCacheMigrate(t *testing.T) {
+	// A format-1 vector is adopted only for a file not modified since its
+	// set was created; a fresh clone gives the photos the clone's time.
+	photos, _ := filepath.Abs("../../testdata/photos")
+	setMtimes(t, photos, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	c := copyFile(t, "testdata/cache-v1/photos.cache", filepath.Join(dir, "photos.cache"))
 	out := asvp(t, "cache", "migrate", "--cache", c)
@@ -29,7 +35,6 @@ func TestCacheMigrate(t *testing.T) {
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatal(err)
 	}
-	photos, _ := filepath.Abs("../../testdata/photos")
 	if !m.Migrated || m.From != 1 || m.Backup != c+".v1.bak" || m.Specs["folder:../../testdata/photos"] != "folder:"+photos {
 		t.Errorf("migrate said %s", out)
 	}
@@ -55,11 +60,38 @@ func TestCacheMigrate(t *testing.T) {
 	if err := os.WriteFile(auto, mustRead(t, "testdata/cache-v1/photos.cache"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := extractJSON(t, "--data", "folder:"+photos, "--cache", auto); r.Done != 0 {
-		t.Errorf("extract on a format-1 cache: %+v, want nothing extracted", r)
+	// One photo modified after the format-1 extraction: nothing says which
+	// content its vector came from, so it alone is extracted again.
+	now := time.Now()
+	if err := os.Chtimes(filepath.Join(photos, "astronaut.png"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	if r := extractJSON(t, "--data", "folder:"+photos, "--cache", auto); r.Done != 1 || r.Changed != 1 {
+		t.Errorf("extract on a format-1 cache, one photo modified since: %+v, want that one extracted", r)
 	}
 	if _, err := os.Stat(auto + ".v1.bak"); err != nil {
 		t.Errorf("automatic migration kept no backup: %v", err)
+	}
+}
+
+// setMtimes gives every file in dir the modification time when, and puts
+// the times back at the end of the test.
+func setMtimes(t *testing.T, dir string, when time.Time) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chtimes(p, fi.ModTime(), fi.ModTime()) })
 	}
 }
 
