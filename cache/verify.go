@@ -119,6 +119,9 @@ func verifyReferences(r *Report, db *DB) {
 			r.Problems = append(r.Problems, Problem{Set: si.Key, Gen: 0, Msg: err.Error()})
 			continue
 		}
+		if r.seen == nil {
+			r.seen = map[string]struct{}{}
+		}
 		for _, id := range n.IDs {
 			if key := si.Dataset + "\x00" + id; !has(r.seen, key) {
 				r.seen[key] = struct{}{}
