@@ -16,20 +16,19 @@ import (
 // little memory beside the matrix.
 const importBatchBytes = 16 << 20
 
-// ImportSet stores m (rows of unique IDs) as generation 0 of the imported feature set
-// described by info, which must have Import set and Dim m.Cols. A row with
-// a non-finite value or an ID that cannot be stored is refused, naming
-// it, before anything is written. A set that
-// is already complete is left alone: importing the same file again writes
-// nothing. A set imported by reference (ImportReference) gets its vectors
-// copied, and is read from the cache from then on. Otherwise the rows it
-// lacks are written in ID order, a batch per
-// transaction, and the set is marked complete after the last one; until
-// then FindSet and PickGeneration refuse it, so a killed import is never
-// read as a whole set, and rerunning it writes only what is missing.
-// progress, when not nil, is called after each batch with the rows written
-// so far and the rows to write. It returns the set and the number of rows
-// written.
+// ImportSet stores m (rows of unique IDs) as generation 0 of the imported
+// feature set described by info, which must have Import set and Dim
+// m.Cols. A row with a non-finite value or an ID that cannot be stored is
+// refused, naming it, before anything is written. A set that is already
+// complete is left alone: importing the same file again writes nothing. A
+// set imported by reference (ImportReference) gets its vectors copied, and
+// is read from the cache from then on. Otherwise the rows it lacks are
+// written in ID order, a batch per transaction, and the set is marked
+// complete after the last one; until then FindSet and PickGeneration refuse
+// it, so a killed import is never read as a whole set, and rerunning it
+// writes only what is missing. progress, when not nil, is called after each
+// batch with the rows written so far and the rows to write. It returns the
+// set and the number of rows written.
 func (db *DB) ImportSet(info SetInfo, m *features.Matrix, progress func(done, total int)) (*Set, int, error) {
 	if info.Import == nil {
 		return nil, 0, fmt.Errorf("cache: ImportSet: set info without Import")
