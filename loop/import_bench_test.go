@@ -1,12 +1,8 @@
 package loop
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/synthemb"
 )
 
 // BenchmarkImportNPY imports a rows x 512 float32 .npy (seeded Gaussian
@@ -39,7 +35,7 @@ func BenchmarkImportNPY(b *testing.B) {
 func benchImport(b *testing.B, rows int, copy bool) {
 	dir := b.TempDir()
 	npy := filepath.Join(dir, "emb.npy")
-	if err := writeBenchNPY(npy, rows, 512); err != nil {
+	if err := synthemb.Write(npy, rows, 512, 1); err != nil {
 		b.Fatal(err)
 	}
 	matrix := float64(rows) * 512 * 4
@@ -113,28 +109,4 @@ func watchHeap(peak *float64, base float64) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
-}
-
-func writeBenchNPY(path string, rows, dim int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(cache.NPYHeader(rows, dim))
-	rng := rand.New(rand.NewPCG(1, 2))
-	var b [4]byte
-	for range rows * dim {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(float32(rng.NormFloat64())))
-		w.Write(b[:])
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	f.Close()
-	ids := make([]byte, 0, rows*9)
-	for i := range rows {
-		ids = fmt.Appendf(ids, "s%07d\n", i)
-	}
-	return os.WriteFile(path+".ids.txt", ids, 0o644)
 }

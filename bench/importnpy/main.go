@@ -6,15 +6,11 @@
 package main
 
 import (
-	"bufio"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 
-	"github.com/asvp-dev/asvp/cache"
+	"github.com/asvp-dev/asvp/internal/synthemb"
 )
 
 func main() {
@@ -27,41 +23,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "importnpy: -out is required")
 		os.Exit(2)
 	}
-	if err := write(*out, *rows, *dim, *seed); err != nil {
+	if err := synthemb.Write(*out, *rows, *dim, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "importnpy:", err)
 		os.Exit(1)
 	}
-}
-
-func write(path string, rows, dim int, seed uint64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(cache.NPYHeader(rows, dim))
-	rng := rand.New(rand.NewPCG(seed, 0x6e7079))
-	var b [4]byte
-	for range rows * dim {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(float32(rng.NormFloat64())))
-		w.Write(b[:])
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	g, err := os.Create(path + ".ids.txt")
-	if err != nil {
-		return err
-	}
-	w = bufio.NewWriterSize(g, 1<<20)
-	for i := range rows {
-		fmt.Fprintf(w, "s%07d\n", i)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return g.Close()
 }
