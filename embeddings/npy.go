@@ -144,7 +144,7 @@ func readNPYHeader(r io.Reader, name string) (npyHeader, []byte, error) {
 // NPY is a checked, hashed 2-D .npy file (little-endian float32 or float16,
 // C order) with its sample IDs, mapped into memory where the system allows
 // (read whole otherwise). Its values are read in place, never converted
-// as a whole: Matrix and Row decode what is asked for.
+// as a whole: Matrix and Gather decode what is asked for.
 type NPY struct {
 	Path    string
 	IDsPath string
@@ -408,8 +408,9 @@ func (n *NPY) value(k int) float32 {
 	return math.Float32frombits(binary.LittleEndian.Uint32(n.values[4*k:]))
 }
 
-// Row decodes row i into dst, which must hold Cols values.
-func (n *NPY) Row(i int, dst []float32) {
+// row decodes row i into dst, which must hold Cols values. It reads the
+// mapped file unguarded: callers go through Gather.
+func (n *NPY) row(i int, dst []float32) {
 	if n.aliasable() {
 		copy(dst[:n.Cols], unsafe.Slice((*float32)(unsafe.Pointer(&n.values[4*i*n.Cols])), n.Cols))
 		return
@@ -427,7 +428,7 @@ func (n *NPY) Gather(rows []int32, dst []float32) error {
 	}
 	err := guard(func() {
 		for k, r := range rows {
-			n.Row(int(r), dst[k*n.Cols:(k+1)*n.Cols])
+			n.row(int(r), dst[k*n.Cols:(k+1)*n.Cols])
 		}
 	})
 	if err != nil {
